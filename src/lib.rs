@@ -1,0 +1,2 @@
+//! ngfleet: hot-upgrade nginx across a fleet over SSH.
+pub mod model;
