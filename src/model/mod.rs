@@ -1,1 +1,14 @@
-//! placeholder
+//! The pure model: input files, their validation, and the values the rest of ngfleet uses.
+//! Nothing under `model` does I/O: callers read files and pass text in.
+
+pub mod diagnostic;
+pub mod duration;
+pub mod hostrange;
+pub mod inventory;
+pub mod keypath;
+pub mod pattern;
+pub mod reader;
+pub mod source;
+pub mod spec;
+pub mod values;
+pub mod window;

@@ -1,0 +1,108 @@
+//! Runs a parsed command line: loads the inputs, calls the core, prints the result.
+//! One function per subcommand; each returns the [`Exit`] it ends with.
+
+use std::io::Write;
+
+use clap::CommandFactory;
+
+use crate::cli::{Cli, Command, InputArgs, PlanArgs, TargetArgs};
+use crate::error::{Error, Exit};
+use crate::inputs::{self, InputError, Inputs};
+use crate::model::diagnostic::Diagnostics;
+use crate::model::pattern::Pattern;
+use crate::plan::{self, Plan};
+use crate::report;
+
+/// Runs one command, writing its normal output to `out`.
+pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit, Error> {
+    match cli.command {
+        Command::Validate(args) => validate(&args, out),
+        Command::Plan(args) => show_plan(&args, out),
+        Command::Status(_) => Err(Error::NotYetAvailable("status")),
+        Command::Roll(_) => Err(Error::NotYetAvailable("roll")),
+        Command::Rollback(_) => Err(Error::NotYetAvailable("rollback")),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "ngfleet", out);
+            Ok(Exit::Success)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command())
+                .render(out)
+                .map_err(Error::Output)?;
+            Ok(Exit::Success)
+        }
+    }
+}
+
+/// `validate`: both files, the selection, the plan and the binary; every problem at once.
+fn validate(args: &InputArgs, out: &mut dyn Write) -> Result<Exit, Error> {
+    let inputs = inputs::load(args)?;
+    let mut problems = Vec::new();
+    if let Err(e) = plan::plan(&inputs.inventory, &inputs.spec, None, 0) {
+        problems.push(format!("{}: {e}", spec_name(&inputs)));
+    }
+    if inputs.spec.binary.is_some()
+        && let Err(e) = inputs::binary(None, &inputs.spec)
+    {
+        problems.push(format!("{}: {e}", spec_name(&inputs)));
+    }
+    if !problems.is_empty() {
+        return Err(Error::Invalid(problems.join("\n")));
+    }
+    writeln!(
+        out,
+        "{}: {} hosts in {} groups; {}: valid",
+        inputs.inventory.file(),
+        inputs.inventory.hosts().len(),
+        inputs.inventory.group_count(),
+        spec_name(&inputs),
+    )
+    .map_err(Error::Output)?;
+    Ok(Exit::Success)
+}
+
+fn spec_name(inputs: &Inputs) -> String {
+    inputs
+        .spec_file
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "default spec".to_owned())
+}
+
+/// Loads the inputs and makes the plan every host-facing command starts from.
+pub fn load_plan(target: &TargetArgs, seed: Option<u64>) -> Result<(Inputs, Plan), Error> {
+    let inputs = inputs::load(&target.input)?;
+    let limit = target
+        .limit
+        .as_deref()
+        .map(str::parse::<Pattern>)
+        .transpose()?;
+    let seed = seed
+        .or(inputs.spec.seed)
+        .unwrap_or_else(rand::random::<u64>);
+    let plan = plan::plan(&inputs.inventory, &inputs.spec, limit.as_ref(), seed)?;
+    Ok((inputs, plan))
+}
+
+/// `plan`: the waves, as text or JSON.
+fn show_plan(args: &PlanArgs, out: &mut dyn Write) -> Result<Exit, Error> {
+    let (inputs, plan) = load_plan(&args.target, args.seed)?;
+    let text = if args.target.json {
+        report::plan::json(&plan, &inputs.inventory) + "\n"
+    } else {
+        report::plan::text(
+            &plan,
+            &inputs.inventory,
+            &inputs.spec,
+            jiff::Timestamp::now(),
+        )
+    };
+    out.write_all(text.as_bytes()).map_err(Error::Output)?;
+    Ok(Exit::Success)
+}
+
+impl From<Diagnostics> for Error {
+    fn from(d: Diagnostics) -> Error {
+        Error::Input(InputError::Invalid(d))
+    }
+}

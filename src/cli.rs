@@ -1,0 +1,163 @@
+//! The command line as clap sees it: flags and subcommands, nothing resolved yet.
+//! [`crate::app`] turns these low-level arguments into loaded, validated inputs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueHint};
+
+/// Hot-upgrade nginx across a fleet over SSH: canary first, then rolling batches, with health
+/// gates and automatic rollback.
+#[derive(Debug, Parser)]
+#[command(
+    name = "ngfleet",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+#[command(
+    after_help = "Exit codes: 0 success; 1 rollout failed, every failed host restored; \
+2 invalid input; 3 halted with a host that could not be restored; 4 paused (maintenance window \
+closed, re-run to resume); 130 interrupted."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// known_hosts file to verify host keys against (overrides the inventory's).
+    #[arg(long, global = true, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub known_hosts: Option<PathBuf>,
+    /// Record host keys of hosts never seen before. Changed keys are always refused.
+    #[arg(long, global = true)]
+    pub accept_new: bool,
+    /// At most this many hosts are contacted at once.
+    #[arg(long, global = true, value_name = "N", default_value_t = 20,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub forks: u16,
+    /// More output (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only errors and the final summary.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check an inventory and a rollout spec; list every problem.
+    Validate(InputArgs),
+    /// Show the hosts selected and the waves they go in, without connecting anywhere.
+    Plan(PlanArgs),
+    /// Report what every host runs (read-only).
+    Status(TargetArgs),
+    /// Roll the new nginx binary out: canary, then batches.
+    Roll(RollArgs),
+    /// Take hosts back to the binary they ran before.
+    Rollback(TargetArgs),
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
+}
+
+/// The two input files.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Ansible-style YAML inventory.
+    #[arg(short, long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub inventory: PathBuf,
+    /// Rollout spec; without it the documented defaults apply.
+    #[arg(short, long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub playbook: Option<PathBuf>,
+}
+
+/// Inputs plus host selection and output format.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Ansible host pattern narrowing the spec's `hosts` (e.g. `web:&eu:!web-03`).
+    #[arg(short, long, value_name = "PATTERN")]
+    pub limit: Option<String>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Seed for `order: shuffle` (default: the spec's `seed`, else a random one, printed).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct RollArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The new nginx binary (overrides the spec's `binary.source`).
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub binary: Option<PathBuf>,
+    /// Do not stop for the operator after the canary.
+    #[arg(short, long)]
+    pub yes: bool,
+    /// Run now even outside the spec's maintenance windows.
+    #[arg(long)]
+    pub ignore_windows: bool,
+    /// Seed for `order: shuffle`.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn roll_takes_its_flags() {
+        let cli = Cli::try_parse_from([
+            "ngfleet",
+            "roll",
+            "-i",
+            "inv.yaml",
+            "--binary",
+            "nginx",
+            "--yes",
+            "--ignore-windows",
+            "--limit",
+            "web:!web-03",
+            "--forks",
+            "50",
+            "--accept-new",
+        ])
+        .expect("parses");
+        assert_eq!(cli.global.forks, 50);
+        assert!(cli.global.accept_new);
+        let Command::Roll(roll) = cli.command else {
+            panic!("expected roll");
+        };
+        assert!(roll.yes && roll.ignore_windows);
+        assert_eq!(roll.target.limit.as_deref(), Some("web:!web-03"));
+    }
+
+    #[test]
+    fn forks_must_be_positive() {
+        assert!(Cli::try_parse_from(["ngfleet", "--forks", "0", "status", "-i", "x"]).is_err());
+    }
+}

@@ -1,0 +1,58 @@
+//! The top-level error of a command, and the one place that maps errors to exit codes.
+
+use crate::inputs::InputError;
+use crate::plan::PlanError;
+
+/// The documented exit codes (README, `--help`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Everything asked for was done.
+    Success = 0,
+    /// The rollout failed and every failed host was restored.
+    RolledBack = 1,
+    /// Invalid input: usage, inventory, spec or binary. Nothing was changed.
+    InvalidInput = 2,
+    /// Halted with at least one host that could not be restored (named in the output).
+    Unrestored = 3,
+    /// Paused: a maintenance window closed. Re-run to resume.
+    Paused = 4,
+    /// Interrupted by the operator (Ctrl-C or SIGTERM).
+    Interrupted = 130,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// Everything that can stop a command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("failed to plan the rollout: {0}")]
+    Plan(#[from] PlanError),
+    #[error("failed to select hosts: {0}")]
+    Limit(#[from] crate::model::pattern::PatternError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("`ngfleet {0}` is not available in this version yet")]
+    NotYetAvailable(&'static str),
+    #[error("failed to write output")]
+    Output(#[source] std::io::Error),
+}
+
+impl Error {
+    /// The exit code this error ends the process with.
+    pub fn exit(&self) -> Exit {
+        match self {
+            Error::Input(_)
+            | Error::Plan(_)
+            | Error::Limit(_)
+            | Error::Invalid(_)
+            | Error::NotYetAvailable(_) => Exit::InvalidInput,
+            Error::Output(_) => Exit::RolledBack,
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Output for people and programs. Reporters consume values and events; they decide nothing.
+
+pub mod plan;
