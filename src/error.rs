@@ -31,9 +31,9 @@ impl Exit {
 pub enum Error {
     #[error(transparent)]
     Input(#[from] InputError),
-    #[error("failed to plan the rollout: {0}")]
-    Plan(#[from] PlanError),
-    #[error("failed to select hosts: {0}")]
+    #[error("failed to plan the rollout")]
+    Plan(#[source] Box<PlanError>),
+    #[error("failed to parse --limit")]
     Limit(#[from] crate::model::pattern::PatternError),
     #[error("{0}")]
     Invalid(String),
@@ -41,6 +41,12 @@ pub enum Error {
     NotYetAvailable(&'static str),
     #[error("failed to write output")]
     Output(#[source] std::io::Error),
+}
+
+impl From<PlanError> for Error {
+    fn from(e: PlanError) -> Error {
+        Error::Plan(Box::new(e))
+    }
 }
 
 impl Error {

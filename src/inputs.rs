@@ -21,7 +21,7 @@ pub enum InputError {
         #[source]
         source: io::Error,
     },
-    #[error("{0}")]
+    #[error("found {count} in the input:\n{list}", count = problems(.0.len()), list = .0)]
     Invalid(Diagnostics),
     #[error("failed to use binary {path}: {problem}")]
     Binary {
@@ -73,6 +73,14 @@ pub fn load(args: &InputArgs) -> Result<Inputs, InputError> {
         }),
         (Err(a), Err(b)) => Err(InputError::Invalid(a.merge(b))),
         (Err(a), Ok(_)) | (Ok(_), Err(a)) => Err(InputError::Invalid(a)),
+    }
+}
+
+fn problems(n: usize) -> String {
+    if n == 1 {
+        "1 problem".to_owned()
+    } else {
+        format!("{n} problems")
     }
 }
 

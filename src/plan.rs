@@ -34,8 +34,18 @@ pub struct Plan {
 /// Why no plan could be made.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
-    #[error("failed to select hosts: {0}")]
-    Pattern(#[from] PatternError),
+    #[error("failed to select the spec's hosts ({hosts})")]
+    Hosts {
+        hosts: String,
+        #[source]
+        source: PatternError,
+    },
+    #[error("failed to select hosts with --limit {limit}")]
+    Limit {
+        limit: String,
+        #[source]
+        source: PatternError,
+    },
     #[error("no host selected (hosts: {hosts}{limit})")]
     NoHostSelected { hosts: String, limit: String },
     #[error("canary group `{0}` is not in the inventory")]
@@ -52,9 +62,18 @@ pub fn select(
     spec: &Spec,
     limit: Option<&Pattern>,
 ) -> Result<Vec<usize>, PlanError> {
-    let mut selected = spec.hosts.select(inventory)?;
+    let mut selected = spec
+        .hosts
+        .select(inventory)
+        .map_err(|source| PlanError::Hosts {
+            hosts: spec.hosts.to_string(),
+            source,
+        })?;
     if let Some(limit) = limit {
-        let allowed = limit.select(inventory)?;
+        let allowed = limit.select(inventory).map_err(|source| PlanError::Limit {
+            limit: limit.to_string(),
+            source,
+        })?;
         selected.retain(|h| allowed.contains(h));
     }
     if selected.is_empty() {

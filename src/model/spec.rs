@@ -172,6 +172,16 @@ impl FromStr for RollbackScope {
     }
 }
 
+impl fmt::Display for RollbackScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RollbackScope::Host => "host",
+            RollbackScope::Batch => "batch",
+            RollbackScope::Rollout => "rollout",
+        })
+    }
+}
+
 /// How long a host's old master is kept (without workers) after its upgrade passed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeepOldMaster {
@@ -197,6 +207,16 @@ impl FromStr for KeepOldMaster {
                 ],
             )),
         }
+    }
+}
+
+impl fmt::Display for KeepOldMaster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeepOldMaster::UntilHostPasses => "until_host_passes",
+            KeepOldMaster::UntilBatchPasses => "until_batch_passes",
+            KeepOldMaster::UntilRolloutPasses => "until_rollout_passes",
+        })
     }
 }
 

@@ -79,15 +79,15 @@ pub fn text(plan: &Plan, inventory: &Inventory, spec: &Spec, now: Timestamp) -> 
             .collect();
         let _ = writeln!(
             out,
-            "  {label:<18} {:>4} host{}  {}",
+            "  {label:<18} {:>4} {:<5}  {}",
             names.len(),
-            plural(names.len()),
+            if names.len() == 1 { "host" } else { "hosts" },
             names.join(" ")
         );
     }
     let _ = writeln!(
         out,
-        "parallel {}, max_failed {}, rollback {:?}, keep_old_master {:?}",
+        "parallel {}, max_failed {}, rollback {}, keep_old_master {}",
         spec.parallel, plan.max_failed, spec.rollback, spec.keep_old_master
     );
     match spec.windows.state_at(now) {

@@ -1,0 +1,8 @@
+//! The one integration test binary: every test runs the real `ngfleet` binary through the
+//! fluent builder in `support`.
+
+mod support;
+
+mod cli;
+mod plan;
+mod validate;

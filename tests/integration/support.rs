@@ -1,0 +1,82 @@
+//! A fluent builder for running `ngfleet` in a scratch directory with given files.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub struct Test {
+    dir: tempfile::TempDir,
+    args: Vec<String>,
+    expected_code: i32,
+}
+
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Test {
+    pub fn new() -> Test {
+        Test {
+            dir: tempfile::tempdir().expect("tempdir"),
+            args: Vec::new(),
+            expected_code: 0,
+        }
+    }
+
+    /// Writes a file (relative to the scratch directory).
+    pub fn file(self, name: &str, text: &str) -> Test {
+        let path = self.dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).expect("mkdir");
+        }
+        fs::write(path, text).expect("write");
+        self
+    }
+
+    /// Copies a file of the repository into the scratch directory under the same name.
+    pub fn repo_file(self, name: &str) -> Test {
+        let text = fs::read_to_string(repo().join(name)).expect("repo file");
+        self.file(name, &text)
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Test {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn code(mut self, code: i32) -> Test {
+        self.expected_code = code;
+        self
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs the binary and checks the exit code; returns the output for further checks.
+    pub fn run(self) -> Outcome {
+        let output = Command::new(env!("CARGO_BIN_EXE_ngfleet"))
+            .args(&self.args)
+            .current_dir(self.dir.path())
+            .env_remove("SSH_AUTH_SOCK")
+            .output()
+            .expect("run ngfleet");
+        let outcome = Outcome {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        assert_eq!(
+            outcome.code, self.expected_code,
+            "ngfleet {:?}\nstdout:\n{}\nstderr:\n{}",
+            self.args, outcome.stdout, outcome.stderr
+        );
+        outcome
+    }
+}
+
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
