@@ -6,6 +6,7 @@
 pub mod app;
 pub mod cli;
 pub mod error;
+pub mod host;
 pub mod inputs;
 pub mod model;
 pub mod plan;

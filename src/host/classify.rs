@@ -1,0 +1,172 @@
+//! Judging an [`Observation`]: is the host steady, mid-upgrade, without a master, or in a
+//! state that needs a person? Pure.
+
+use std::fmt;
+
+use super::observe::{Master, Observation};
+
+/// Where a host stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostState {
+    /// One live master named by the pid file, with workers, and no `.oldbin`.
+    Steady,
+    /// An `.oldbin` and two live masters, the new one a child of the old one.
+    Upgrading,
+    /// No live master: the pid file is missing, or names a process that is gone.
+    NoMaster,
+    /// The host could not be reached or probed.
+    Unreachable,
+    /// Anything else (a master without workers, an `.oldbin` whose master is gone, a new
+    /// master hanging without a pid file…). The reason says what was seen.
+    Inconsistent(String),
+}
+
+impl HostState {
+    /// The short name used in tables and JSON.
+    pub fn name(&self) -> &'static str {
+        match self {
+            HostState::Steady => "steady",
+            HostState::Upgrading => "upgrading",
+            HostState::NoMaster => "no-master",
+            HostState::Unreachable => "unreachable",
+            HostState::Inconsistent(_) => "inconsistent",
+        }
+    }
+
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            HostState::Inconsistent(reason) => Some(reason),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for HostState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostState::Inconsistent(reason) => write!(f, "inconsistent ({reason})"),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+fn alive(m: Option<&Master>) -> Option<&Master> {
+    m.filter(|m| m.state.is_alive())
+}
+
+/// Classifies what a probe saw.
+pub fn classify(obs: &Observation) -> HostState {
+    let master = alive(obs.master.as_ref());
+    let old = alive(obs.old_master.as_ref());
+    match (master, old, obs.oldbin) {
+        (Some(m), None, None) if m.workers() > 0 => HostState::Steady,
+        (Some(m), None, None) => {
+            HostState::Inconsistent(format!("master {} has no workers", m.pid))
+        }
+        (None, None, None) => HostState::NoMaster,
+        (Some(new), Some(old), Some(_)) if new.pid != old.pid && new.ppid == Some(old.pid) => {
+            HostState::Upgrading
+        }
+        (Some(new), Some(old), Some(_)) if new.pid != old.pid => HostState::Inconsistent(format!(
+            "two masters ({} and old {}) but the new one is not a child of the old one",
+            new.pid, old.pid
+        )),
+        (_, Some(old), Some(_)) => HostState::Inconsistent(format!(
+            "{} exists and master {} is alive, but no new master is running (a new binary hanging or failed)",
+            ".oldbin", old.pid
+        )),
+        (Some(m), None, Some(oldpid)) => HostState::Inconsistent(format!(
+            "stale .oldbin names {oldpid}, which is gone; master {} is running",
+            m.pid
+        )),
+        (None, None, Some(oldpid)) => {
+            HostState::Inconsistent(format!("no live master; stale .oldbin names {oldpid}"))
+        }
+        (_, Some(old), None) => HostState::Inconsistent(format!("unexpected master {}", old.pid)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::observe::tests::steady_output;
+    use crate::host::observe::{Child, ProcState, parse};
+
+    fn master(pid: u32, ppid: u32, workers: usize) -> Master {
+        Master {
+            pid,
+            state: ProcState::Alive('S'),
+            ppid: Some(ppid),
+            argv: vec!["/usr/sbin/nginx".into()],
+            exe: "/usr/sbin/nginx".into(),
+            exe_sha256: None,
+            version: None,
+            children: (0..workers)
+                .map(|i| Child {
+                    pid: pid + 1 + i as u32,
+                    state: ProcState::Alive('S'),
+                    title: "nginx: worker process".into(),
+                })
+                .collect(),
+        }
+    }
+
+    fn obs(master: Option<Master>, old: Option<Master>) -> Observation {
+        Observation {
+            machine: "x86_64".into(),
+            pid_file: master.as_ref().map(|m| m.pid),
+            oldbin: old.as_ref().map(|m| m.pid),
+            master,
+            old_master: old,
+            binary: None,
+        }
+    }
+
+    #[test]
+    fn steady_from_real_probe_output() {
+        assert_eq!(
+            classify(&parse(&steady_output()).expect("parses")),
+            HostState::Steady
+        );
+    }
+
+    #[test]
+    fn upgrading_needs_two_masters_parent_and_child() {
+        assert_eq!(
+            classify(&obs(Some(master(20, 10, 1)), Some(master(10, 1, 0)))),
+            HostState::Upgrading
+        );
+        assert_eq!(
+            classify(&obs(Some(master(20, 1, 1)), Some(master(10, 1, 0)))).name(),
+            "inconsistent"
+        );
+    }
+
+    #[test]
+    fn no_master_and_zombies() {
+        assert_eq!(classify(&obs(None, None)), HostState::NoMaster);
+        let mut zombie = master(10, 1, 0);
+        zombie.state = ProcState::Zombie;
+        assert_eq!(classify(&obs(Some(zombie), None)), HostState::NoMaster);
+    }
+
+    #[test]
+    fn hung_new_binary_and_stale_files_are_inconsistent() {
+        // Pitfall 5: only .oldbin, its master alive, no pid file.
+        let hung = classify(&obs(None, Some(master(10, 1, 1))));
+        assert_eq!(hung.name(), "inconsistent");
+        assert!(hung.to_string().contains("no new master"), "{hung}");
+        let mut gone = master(10, 1, 0);
+        gone.state = ProcState::Gone;
+        let stale = classify(&obs(Some(master(20, 1, 1)), Some(gone)));
+        assert!(
+            stale.to_string().contains("stale .oldbin names 10"),
+            "{stale}"
+        );
+        let idle = classify(&obs(Some(master(20, 1, 0)), None));
+        assert_eq!(
+            idle,
+            HostState::Inconsistent("master 20 has no workers".into())
+        );
+    }
+}

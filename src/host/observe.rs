@@ -1,0 +1,417 @@
+//! The probe: one remote shell script that reports everything about a host's nginx in one
+//! round trip, and the pure parser of its output into an [`Observation`].
+//!
+//! The script is fixed text from this file; the pid file and binary paths reach it as quoted
+//! positional arguments, never as code. It reads `/proc` (Linux), so it runs privileged.
+
+use std::fmt;
+
+/// The probe script. Arguments: `$1` pid file, `$2` nginx binary on disk.
+/// Output: one `key value` pair per line. `cmdline` is hex of the NUL-separated argv, so
+/// arguments with spaces survive.
+pub const PROBE_SCRIPT: &str = r#"
+pidfile=$1
+binary=$2
+say() { printf '%s %s\n' "$1" "$2"; }
+readpid() { [ -f "$1" ] || return 1; p=$(tr -dc '0-9' 2>/dev/null < "$1"); [ -n "$p" ] && printf '%s' "$p"; }
+children() {
+  if [ -r "/proc/$1/task/$1/children" ]; then cat "/proc/$1/task/$1/children"; return; fi
+  for s in /proc/[0-9]*/stat; do
+    read -r line 2>/dev/null < "$s" || continue
+    r=${line##*) }; set -- $r
+    [ "$2" = "$pid" ] && { d=${s%/stat}; printf '%s ' "${d#/proc/}"; }
+  done
+}
+proc() {
+  tag=$1; pid=$2
+  if ! read -r stat 2>/dev/null < "/proc/$pid/stat"; then say "$tag.state" gone; return; fi
+  rest=${stat##*) }
+  set -- $rest
+  say "$tag.state" "$1"
+  say "$tag.ppid" "$2"
+  say "$tag.cmdline" "$(od -An -tx1 -v "/proc/$pid/cmdline" 2>/dev/null | tr -d ' \n')"
+  say "$tag.exe" "$(readlink "/proc/$pid/exe" 2>/dev/null)"
+  sum=$(sha256sum < "/proc/$pid/exe" 2>/dev/null) && say "$tag.sha256" "${sum%% *}"
+  say "$tag.version" "$(timeout 5 "/proc/$pid/exe" -v 2>&1 | head -n 1)"
+  for c in $(children "$pid"); do
+    read -r cstat 2>/dev/null < "/proc/$c/stat" || continue
+    crest=${cstat##*) }; set -- $crest
+    say "$tag.child" "$c $1 $(tr '\0' ' ' 2>/dev/null < "/proc/$c/cmdline")"
+  done
+}
+say probe 1
+say machine "$(uname -m)"
+if pid=$(readpid "$pidfile"); then say pidfile "$pid"; proc master "$pid"; else say pidfile none; fi
+if old=$(readpid "$pidfile.oldbin"); then say oldbin "$old"; proc oldmaster "$old"; else say oldbin none; fi
+if [ -f "$binary" ]; then
+  sum=$(sha256sum < "$binary") && say bin.sha256 "${sum%% *}"
+  say bin.version "$(timeout 5 "$binary" -v 2>&1 | head -n 1)"
+else
+  say bin.missing yes
+fi
+say end ok
+"#;
+
+/// A process state letter from `/proc/PID/stat`, or gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcState {
+    /// Running, sleeping, disk wait, stopped…: alive.
+    Alive(char),
+    /// `Z`: exited but not reaped. `kill -0` still succeeds on it; it is not alive.
+    Zombie,
+    /// No such process.
+    Gone,
+}
+
+impl ProcState {
+    pub fn is_alive(self) -> bool {
+        matches!(self, ProcState::Alive(_))
+    }
+}
+
+impl fmt::Display for ProcState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProcState::Alive(c) => write!(f, "{c}"),
+            ProcState::Zombie => f.write_str("Z"),
+            ProcState::Gone => f.write_str("gone"),
+        }
+    }
+}
+
+/// A child process of a master.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Child {
+    pub pid: u32,
+    pub state: ProcState,
+    /// The process title, e.g. `nginx: worker process`.
+    pub title: String,
+}
+
+impl Child {
+    pub fn is_worker(&self) -> bool {
+        self.state.is_alive() && self.title.contains("worker process")
+    }
+}
+
+/// An nginx master process as the probe saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Master {
+    pub pid: u32,
+    pub state: ProcState,
+    pub ppid: Option<u32>,
+    pub argv: Vec<String>,
+    /// `/proc/PID/exe` as read by readlink; ends in ` (deleted)` after the file was replaced.
+    pub exe: String,
+    pub exe_sha256: Option<String>,
+    /// `nginx/1.22.1`, from running the master's own executable with `-v`.
+    pub version: Option<String>,
+    pub children: Vec<Child>,
+}
+
+impl Master {
+    pub fn workers(&self) -> usize {
+        self.children.iter().filter(|c| c.is_worker()).count()
+    }
+
+    /// Whether argv[0] is an absolute path (USR2 re-executes argv[0] without a PATH search).
+    pub fn argv0_is_absolute(&self) -> bool {
+        self.argv.first().is_some_and(|a| a.starts_with('/'))
+    }
+
+    /// The binary the master was started from (argv[0]).
+    pub fn binary(&self) -> Option<&str> {
+        self.argv.first().map(String::as_str)
+    }
+}
+
+/// The nginx binary on disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiskBinary {
+    pub sha256: Option<String>,
+    pub version: Option<String>,
+}
+
+/// Everything one probe saw.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observation {
+    pub machine: String,
+    /// The pid named by the pid file, if it names one.
+    pub pid_file: Option<u32>,
+    /// The pid named by `<pid file>.oldbin`, if present.
+    pub oldbin: Option<u32>,
+    pub master: Option<Master>,
+    pub old_master: Option<Master>,
+    /// `None` when the binary path does not exist.
+    pub binary: Option<DiskBinary>,
+}
+
+/// Why probe output could not be understood.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ObserveError {
+    #[error("probe output is incomplete (no end marker)")]
+    Truncated,
+    #[error("probe output line {line} is malformed: {text:?}")]
+    Malformed { line: usize, text: String },
+    #[error("probe output is from an unknown probe version")]
+    Version,
+}
+
+/// Parses the probe's standard output.
+pub fn parse(stdout: &str) -> Result<Observation, ObserveError> {
+    let mut obs = Observation {
+        machine: String::new(),
+        pid_file: None,
+        oldbin: None,
+        master: None,
+        old_master: None,
+        binary: None,
+    };
+    let mut complete = false;
+    let mut versioned = false;
+    let mut disk = DiskBinary {
+        sha256: None,
+        version: None,
+    };
+    let mut disk_present = true;
+    for (i, line) in stdout.lines().enumerate() {
+        let (key, value) = line.split_once(' ').unwrap_or((line, ""));
+        let malformed = || ObserveError::Malformed {
+            line: i + 1,
+            text: line.to_owned(),
+        };
+        match key {
+            "probe" => versioned = value == "1",
+            "machine" => obs.machine = value.to_owned(),
+            "pidfile" => {
+                obs.pid_file = pid_or_none(value).map_err(|_| malformed())?;
+                obs.master = obs.pid_file.map(new_master);
+            }
+            "oldbin" => {
+                obs.oldbin = pid_or_none(value).map_err(|_| malformed())?;
+                obs.old_master = obs.oldbin.map(new_master);
+            }
+            "bin.sha256" => disk.sha256 = non_empty(value),
+            "bin.version" => disk.version = version(value),
+            "bin.missing" => disk_present = false,
+            "end" => complete = true,
+            _ => {
+                let (tag, field) = key.split_once('.').ok_or_else(malformed)?;
+                let master = match tag {
+                    "master" => obs.master.as_mut(),
+                    "oldmaster" => obs.old_master.as_mut(),
+                    _ => None,
+                }
+                .ok_or_else(malformed)?;
+                master_field(master, field, value).ok_or_else(malformed)?;
+            }
+        }
+    }
+    if !versioned {
+        return Err(ObserveError::Version);
+    }
+    if !complete {
+        return Err(ObserveError::Truncated);
+    }
+    obs.binary = disk_present.then_some(disk);
+    Ok(obs)
+}
+
+fn new_master(pid: u32) -> Master {
+    Master {
+        pid,
+        state: ProcState::Gone,
+        ppid: None,
+        argv: Vec::new(),
+        exe: String::new(),
+        exe_sha256: None,
+        version: None,
+        children: Vec::new(),
+    }
+}
+
+fn pid_or_none(value: &str) -> Result<Option<u32>, std::num::ParseIntError> {
+    if value == "none" {
+        Ok(None)
+    } else {
+        value.parse().map(Some)
+    }
+}
+
+fn non_empty(value: &str) -> Option<String> {
+    (!value.is_empty()).then(|| value.to_owned())
+}
+
+/// `nginx version: nginx/1.22.1` -> `nginx/1.22.1`.
+fn version(value: &str) -> Option<String> {
+    let v = value
+        .strip_prefix("nginx version: ")
+        .unwrap_or(value)
+        .trim();
+    (!v.is_empty()).then(|| v.to_owned())
+}
+
+fn state(value: &str) -> Option<ProcState> {
+    match value {
+        "gone" => Some(ProcState::Gone),
+        "Z" | "X" | "x" => Some(ProcState::Zombie),
+        other => {
+            let mut chars = other.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => Some(ProcState::Alive(c)),
+                _ => None,
+            }
+        }
+    }
+}
+
+fn master_field(m: &mut Master, field: &str, value: &str) -> Option<()> {
+    match field {
+        "state" => m.state = state(value)?,
+        "ppid" => m.ppid = Some(value.parse().ok()?),
+        "cmdline" => m.argv = decode_argv(value)?,
+        "exe" => m.exe = value.to_owned(),
+        "sha256" => m.exe_sha256 = non_empty(value),
+        "version" => m.version = version(value),
+        "child" => {
+            let mut parts = value.splitn(3, ' ');
+            let pid = parts.next()?.parse().ok()?;
+            let st = state(parts.next()?)?;
+            let title = parts.next().unwrap_or("").trim_end().to_owned();
+            m.children.push(Child {
+                pid,
+                state: st,
+                title,
+            });
+        }
+        _ => return None,
+    }
+    Some(())
+}
+
+/// Hex of a NUL-separated argv back into arguments.
+fn decode_argv(hex: &str) -> Option<Vec<String>> {
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect();
+    let bytes = bytes?;
+    let trimmed = bytes.strip_suffix(&[0]).unwrap_or(&bytes);
+    if trimmed.is_empty() {
+        return Some(Vec::new());
+    }
+    Some(
+        trimmed
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    fn hex(args: &[&str]) -> String {
+        args.iter()
+            .flat_map(|a| a.bytes().chain(std::iter::once(0)))
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// A steady host: one master with one worker.
+    pub(crate) fn steady_output() -> String {
+        format!(
+            "probe 1\nmachine x86_64\npidfile 4711\nmaster.state S\nmaster.ppid 1\nmaster.cmdline {}\n\
+master.exe /srv/lab/sbin/nginx\nmaster.sha256 aaaa\nmaster.version nginx version: nginx/1.22.1\n\
+master.child 4712 S nginx: worker process \noldbin none\nbin.sha256 aaaa\nbin.version nginx version: nginx/1.22.1\nend ok\n",
+            hex(&[
+                "/srv/lab/sbin/nginx",
+                "-p",
+                "/srv/my prefix",
+                "-c",
+                "conf/nginx.conf"
+            ])
+        )
+    }
+
+    #[test]
+    fn parses_a_steady_host() {
+        let obs = parse(&steady_output()).expect("parses");
+        assert_eq!(obs.machine, "x86_64");
+        assert_eq!(obs.pid_file, Some(4711));
+        let m = obs.master.expect("master");
+        assert_eq!(m.state, ProcState::Alive('S'));
+        assert_eq!(m.ppid, Some(1));
+        assert_eq!(
+            m.argv,
+            [
+                "/srv/lab/sbin/nginx",
+                "-p",
+                "/srv/my prefix",
+                "-c",
+                "conf/nginx.conf"
+            ]
+        );
+        assert!(m.argv0_is_absolute());
+        assert_eq!(m.version.as_deref(), Some("nginx/1.22.1"));
+        assert_eq!(m.workers(), 1);
+        assert_eq!(m.children[0].title, "nginx: worker process");
+        assert_eq!(obs.old_master, None);
+        let bin = obs.binary.expect("binary");
+        assert_eq!(bin.sha256.as_deref(), Some("aaaa"));
+    }
+
+    #[test]
+    fn zombies_and_missing_processes_are_not_alive() {
+        let out = "probe 1\nmachine x86_64\npidfile 10\nmaster.state Z\nmaster.ppid 1\n\
+master.child 11 Z \noldbin 9\noldmaster.state gone\nbin.missing yes\nend ok\n";
+        let obs = parse(out).expect("parses");
+        let m = obs.master.expect("master");
+        assert_eq!(m.state, ProcState::Zombie);
+        assert!(!m.state.is_alive());
+        assert_eq!(m.workers(), 0);
+        assert_eq!(obs.old_master.map(|o| o.state), Some(ProcState::Gone));
+        assert_eq!(obs.binary, None);
+    }
+
+    #[test]
+    fn relative_argv0_is_seen() {
+        let out = format!(
+            "probe 1\nmachine x86_64\npidfile 10\nmaster.state S\nmaster.cmdline {}\noldbin none\nbin.missing yes\nend ok\n",
+            hex(&["nginx", "-g", "daemon on;"])
+        );
+        let m = parse(&out).expect("parses").master.expect("master");
+        assert!(!m.argv0_is_absolute());
+        assert_eq!(m.argv, ["nginx", "-g", "daemon on;"]);
+    }
+
+    #[test]
+    fn truncated_or_garbled_output_is_an_error() {
+        let full = steady_output();
+        let cut = &full[..full.find("end ok").expect("end")];
+        assert_eq!(parse(cut), Err(ObserveError::Truncated));
+        assert_eq!(
+            parse("hello\n"),
+            Err(ObserveError::Malformed {
+                line: 1,
+                text: "hello".into()
+            })
+        );
+        assert_eq!(parse("machine x\nend ok\n"), Err(ObserveError::Version));
+        assert_eq!(
+            parse("probe 1\npidfile abc\nend ok\n"),
+            Err(ObserveError::Malformed {
+                line: 2,
+                text: "pidfile abc".into()
+            })
+        );
+        assert!(matches!(
+            parse("probe 1\nmaster.state S\nend ok\n"),
+            Err(ObserveError::Malformed { line: 2, .. })
+        ));
+    }
+}
