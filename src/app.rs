@@ -5,7 +5,10 @@ use std::io::Write;
 
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command, InputArgs, PlanArgs, TargetArgs};
+use crate::cli::{Cli, Command, GlobalArgs, InputArgs, PlanArgs, TargetArgs};
+use crate::fleet::ControllerEnv;
+use crate::ssh::{Credentials, HostKeyPolicy, Transport, TransportConfig};
+use crate::status::{self, Limits, Progress};
 use crate::error::{Error, Exit};
 use crate::inputs::{self, InputError, Inputs};
 use crate::model::diagnostic::Diagnostics;
@@ -18,7 +21,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit, Error> {
     match cli.command {
         Command::Validate(args) => validate(&args, out),
         Command::Plan(args) => show_plan(&args, out),
-        Command::Status(_) => Err(Error::NotYetAvailable("status")),
+        Command::Status(args) => show_status(&cli.global, &args, out),
         Command::Roll(_) => Err(Error::NotYetAvailable("roll")),
         Command::Rollback(_) => Err(Error::NotYetAvailable("rollback")),
         Command::Completions { shell } => {
@@ -99,6 +102,65 @@ fn show_plan(args: &PlanArgs, out: &mut dyn Write) -> Result<Exit, Error> {
     };
     out.write_all(text.as_bytes()).map_err(Error::Output)?;
     Ok(Exit::Success)
+}
+
+/// The transport and controller environment for a run.
+fn connect_setup(global: &GlobalArgs, spec: &crate::model::spec::Spec) -> (Transport, ControllerEnv) {
+    let policy = if global.accept_new {
+        HostKeyPolicy::AcceptNew
+    } else {
+        HostKeyPolicy::Strict
+    };
+    let config = TransportConfig {
+        connect_timeout: spec.timeouts.connect.get(),
+        host_key_policy: policy,
+        ..TransportConfig::default()
+    };
+    let transport = Transport::new(config, Credentials::from_env());
+    let env = ControllerEnv::from_process(global.known_hosts.clone(), policy);
+    (transport, env)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)
+}
+
+/// `status`: observe every selected host; exit 1 when any is unreachable or not steady.
+fn show_status(global: &GlobalArgs, args: &TargetArgs, out: &mut dyn Write) -> Result<Exit, Error> {
+    let inputs = inputs::load(&args.input)?;
+    let limit = args.limit.as_deref().map(str::parse::<Pattern>).transpose()?;
+    let selected = plan::select(&inputs.inventory, &inputs.spec, limit.as_ref())?;
+    let hosts = selected.iter().map(|&h| inputs.inventory.host(h)).collect();
+    let (transport, env) = connect_setup(global, &inputs.spec);
+    let progress = if global.quiet || args.json {
+        Progress::Hidden
+    } else {
+        Progress::Bar
+    };
+    let limits = Limits {
+        command: inputs.spec.timeouts.command.get(),
+    };
+    let statuses = runtime()?.block_on(status::status(
+        hosts,
+        &env,
+        &transport,
+        limits,
+        usize::from(global.forks),
+        progress,
+    ));
+    let text = if args.json {
+        report::status::json(&statuses) + "\n"
+    } else {
+        report::status::text(&statuses)
+    };
+    out.write_all(text.as_bytes()).map_err(Error::Output)?;
+    let all_steady = statuses
+        .iter()
+        .all(|s| s.state == crate::host::classify::HostState::Steady);
+    Ok(if all_steady { Exit::Success } else { Exit::Failed })
 }
 
 impl From<Diagnostics> for Error {

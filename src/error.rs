@@ -8,8 +8,9 @@ use crate::plan::PlanError;
 pub enum Exit {
     /// Everything asked for was done.
     Success = 0,
-    /// The rollout failed and every failed host was restored.
-    RolledBack = 1,
+    /// The rollout failed and every failed host was restored; for `status`: some host is
+    /// unreachable or not steady.
+    Failed = 1,
     /// Invalid input: usage, inventory, spec or binary. Nothing was changed.
     InvalidInput = 2,
     /// Halted with at least one host that could not be restored (named in the output).
@@ -39,6 +40,8 @@ pub enum Error {
     Invalid(String),
     #[error("`ngfleet {0}` is not available in this version yet")]
     NotYetAvailable(&'static str),
+    #[error("failed to start the async runtime")]
+    Runtime(#[source] std::io::Error),
     #[error("failed to write output")]
     Output(#[source] std::io::Error),
 }
@@ -58,7 +61,7 @@ impl Error {
             | Error::Limit(_)
             | Error::Invalid(_)
             | Error::NotYetAvailable(_) => Exit::InvalidInput,
-            Error::Output(_) => Exit::RolledBack,
+            Error::Output(_) | Error::Runtime(_) => Exit::Failed,
         }
     }
 }

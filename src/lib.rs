@@ -6,8 +6,11 @@
 pub mod app;
 pub mod cli;
 pub mod error;
+pub mod fleet;
 pub mod host;
 pub mod inputs;
 pub mod model;
 pub mod plan;
 pub mod report;
+pub mod ssh;
+pub mod status;

@@ -20,7 +20,7 @@ fn main() -> ExitCode {
             eprintln!("error: {report:#}");
             report
                 .downcast_ref::<ngfleet::error::Error>()
-                .map_or(ngfleet::error::Exit::RolledBack, |e| e.exit())
+                .map_or(ngfleet::error::Exit::Failed, |e| e.exit())
         }
     };
     ExitCode::from(exit.code())

@@ -270,6 +270,10 @@ fn master_field(m: &mut Master, field: &str, value: &str) -> Option<()> {
         "state" => m.state = state(value)?,
         "ppid" => m.ppid = Some(value.parse().ok()?),
         "cmdline" => m.argv = decode_argv(value)?,
+        "exe" if !m.argv.is_empty() => {
+            m.exe = value.to_owned();
+            m.argv = untitle(&m.argv, &m.exe);
+        }
         "exe" => m.exe = value.to_owned(),
         "sha256" => m.exe_sha256 = non_empty(value),
         "version" => m.version = version(value),
@@ -287,6 +291,31 @@ fn master_field(m: &mut Master, field: &str, value: &str) -> Option<()> {
         _ => return None,
     }
     Some(())
+}
+
+/// nginx rewrites its master's argv into one title, `nginx: master process ARGV0 ARGS… `.
+/// This splits it back: argv[0] is recognised by the executable's path (so a path with
+/// spaces survives); the remaining arguments are split on spaces (nginx joined them with
+/// spaces, so an argument that itself contains a space cannot be told apart).
+fn untitle(argv: &[String], exe: &str) -> Vec<String> {
+    let [title] = argv else {
+        return argv.to_vec();
+    };
+    let Some(rest) = title.strip_prefix("nginx: master process ") else {
+        return argv.to_vec();
+    };
+    let rest = rest.trim_end();
+    let exe = exe.strip_suffix(" (deleted)").unwrap_or(exe);
+    let (argv0, tail) = match rest.strip_prefix(exe) {
+        Some(tail) if tail.is_empty() || tail.starts_with(' ') => (exe.to_owned(), tail),
+        _ => match rest.split_once(' ') {
+            Some((a, t)) => (a.to_owned(), t),
+            None => (rest.to_owned(), ""),
+        },
+    };
+    std::iter::once(argv0)
+        .chain(tail.split_whitespace().map(str::to_owned))
+        .collect()
 }
 
 /// Hex of a NUL-separated argv back into arguments.
@@ -376,6 +405,25 @@ master.child 11 Z \noldbin 9\noldmaster.state gone\nbin.missing yes\nend ok\n";
         assert_eq!(m.workers(), 0);
         assert_eq!(obs.old_master.map(|o| o.state), Some(ProcState::Gone));
         assert_eq!(obs.binary, None);
+    }
+
+    #[test]
+    fn nginx_process_titles_are_split_back_into_argv() {
+        let out = format!(
+            "probe 1\nmachine x86_64\npidfile 10\nmaster.state S\nmaster.cmdline {}\n\
+master.exe /opt/my nginx/sbin/nginx (deleted)\noldbin none\nbin.missing yes\nend ok\n",
+            hex(&["nginx: master process /opt/my nginx/sbin/nginx -p /srv/p -c conf/nginx.conf "])
+        );
+        let m = parse(&out).expect("parses").master.expect("master");
+        assert_eq!(m.argv, ["/opt/my nginx/sbin/nginx", "-p", "/srv/p", "-c", "conf/nginx.conf"]);
+        let titled = format!(
+            "probe 1\nmachine x86_64\npidfile 10\nmaster.state S\nmaster.cmdline {}\n\
+master.exe /usr/sbin/nginx\noldbin none\nbin.missing yes\nend ok\n",
+            hex(&["nginx: master process nginx -g daemon on;"])
+        );
+        let m = parse(&titled).expect("parses").master.expect("master");
+        assert_eq!(m.binary(), Some("nginx"));
+        assert!(!m.argv0_is_absolute());
     }
 
     #[test]
