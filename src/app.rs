@@ -6,15 +6,15 @@ use std::io::Write;
 use clap::CommandFactory;
 
 use crate::cli::{Cli, Command, GlobalArgs, InputArgs, PlanArgs, TargetArgs};
-use crate::fleet::ControllerEnv;
-use crate::ssh::{Credentials, HostKeyPolicy, Transport, TransportConfig};
-use crate::status::{self, Limits, Progress};
 use crate::error::{Error, Exit};
+use crate::fleet::ControllerEnv;
 use crate::inputs::{self, InputError, Inputs};
 use crate::model::diagnostic::Diagnostics;
 use crate::model::pattern::Pattern;
 use crate::plan::{self, Plan};
 use crate::report;
+use crate::ssh::{Credentials, HostKeyPolicy, Transport, TransportConfig};
+use crate::status::{self, Limits, Progress};
 
 /// Runs one command, writing its normal output to `out`.
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit, Error> {
@@ -105,7 +105,10 @@ fn show_plan(args: &PlanArgs, out: &mut dyn Write) -> Result<Exit, Error> {
 }
 
 /// The transport and controller environment for a run.
-fn connect_setup(global: &GlobalArgs, spec: &crate::model::spec::Spec) -> (Transport, ControllerEnv) {
+fn connect_setup(
+    global: &GlobalArgs,
+    spec: &crate::model::spec::Spec,
+) -> (Transport, ControllerEnv) {
     let policy = if global.accept_new {
         HostKeyPolicy::AcceptNew
     } else {
@@ -131,7 +134,11 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 /// `status`: observe every selected host; exit 1 when any is unreachable or not steady.
 fn show_status(global: &GlobalArgs, args: &TargetArgs, out: &mut dyn Write) -> Result<Exit, Error> {
     let inputs = inputs::load(&args.input)?;
-    let limit = args.limit.as_deref().map(str::parse::<Pattern>).transpose()?;
+    let limit = args
+        .limit
+        .as_deref()
+        .map(str::parse::<Pattern>)
+        .transpose()?;
     let selected = plan::select(&inputs.inventory, &inputs.spec, limit.as_ref())?;
     let hosts = selected.iter().map(|&h| inputs.inventory.host(h)).collect();
     let (transport, env) = connect_setup(global, &inputs.spec);
@@ -160,7 +167,11 @@ fn show_status(global: &GlobalArgs, args: &TargetArgs, out: &mut dyn Write) -> R
     let all_steady = statuses
         .iter()
         .all(|s| s.state == crate::host::classify::HostState::Steady);
-    Ok(if all_steady { Exit::Success } else { Exit::Failed })
+    Ok(if all_steady {
+        Exit::Success
+    } else {
+        Exit::Failed
+    })
 }
 
 impl From<Diagnostics> for Error {

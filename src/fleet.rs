@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use futures::StreamExt;
 use futures::stream;
 
-use crate::model::inventory::{Become, Host, HostKeyChecking};
+use crate::model::inventory::{Become, Host};
 use crate::ssh::{HostKeyPolicy, JumpHost, Privilege, Target};
 
 /// What the controller's command line and environment add to every host.
@@ -26,7 +26,10 @@ pub struct ControllerEnv {
 
 impl ControllerEnv {
     /// Reads `USER`/`LOGNAME` and `HOME` from the process environment.
-    pub fn from_process(known_hosts: Option<PathBuf>, host_key_policy: HostKeyPolicy) -> ControllerEnv {
+    pub fn from_process(
+        known_hosts: Option<PathBuf>,
+        host_key_policy: HostKeyPolicy,
+    ) -> ControllerEnv {
         let local_user = std::env::var("USER")
             .or_else(|_| std::env::var("LOGNAME"))
             .unwrap_or_else(|_| "root".to_owned());
@@ -76,10 +79,6 @@ impl ControllerEnv {
         } else {
             Privilege::AsLoginUser
         };
-        let host_key_policy = match (self.host_key_policy, c.host_key_checking) {
-            (HostKeyPolicy::AcceptNew, _) | (_, HostKeyChecking::AcceptNew) => HostKeyPolicy::AcceptNew,
-            _ => HostKeyPolicy::Strict,
-        };
         Target {
             name: host.name.clone(),
             host: c.address.clone(),
@@ -93,7 +92,6 @@ impl ControllerEnv {
             identity_files,
             known_hosts,
             privilege,
-            host_key_policy,
         }
     }
 }

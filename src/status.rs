@@ -59,7 +59,9 @@ pub async fn status(
     progress: Progress,
 ) -> Vec<HostStatus> {
     let bar = match progress {
-        Progress::Bar => ProgressBar::with_draw_target(Some(hosts.len() as u64), ProgressDrawTarget::stderr()),
+        Progress::Bar => {
+            ProgressBar::with_draw_target(Some(hosts.len() as u64), ProgressDrawTarget::stderr())
+        }
         Progress::Hidden => ProgressBar::hidden(),
     };
     bar.set_style(
@@ -81,7 +83,12 @@ pub async fn status(
     results
 }
 
-async fn observe_host(host: &Host, env: &ControllerEnv, transport: &Transport, limits: Limits) -> HostStatus {
+async fn observe_host(
+    host: &Host,
+    env: &ControllerEnv,
+    transport: &Transport,
+    limits: Limits,
+) -> HostStatus {
     let target = env.target(host);
     let endpoint = format!("{}:{}", target.host, target.port);
     let failed = |error: String| HostStatus {
@@ -117,6 +124,9 @@ async fn observe_host(host: &Host, env: &ControllerEnv, transport: &Transport, l
             observation: Some(obs),
             error: None,
         },
-        Err(e) => failed(format!("{}: failed to read the probe output: {e}", host.name)),
+        Err(e) => failed(format!(
+            "{}: failed to read the probe output: {e}",
+            host.name
+        )),
     }
 }

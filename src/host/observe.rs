@@ -415,7 +415,16 @@ master.exe /opt/my nginx/sbin/nginx (deleted)\noldbin none\nbin.missing yes\nend
             hex(&["nginx: master process /opt/my nginx/sbin/nginx -p /srv/p -c conf/nginx.conf "])
         );
         let m = parse(&out).expect("parses").master.expect("master");
-        assert_eq!(m.argv, ["/opt/my nginx/sbin/nginx", "-p", "/srv/p", "-c", "conf/nginx.conf"]);
+        assert_eq!(
+            m.argv,
+            [
+                "/opt/my nginx/sbin/nginx",
+                "-p",
+                "/srv/p",
+                "-c",
+                "conf/nginx.conf"
+            ]
+        );
         let titled = format!(
             "probe 1\nmachine x86_64\npidfile 10\nmaster.state S\nmaster.cmdline {}\n\
 master.exe /usr/sbin/nginx\noldbin none\nbin.missing yes\nend ok\n",

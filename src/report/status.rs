@@ -33,7 +33,9 @@ struct JsonHost<'a> {
 
 fn json_host(s: &HostStatus) -> JsonHost<'_> {
     let obs = s.observation.as_ref();
-    let master = obs.and_then(|o| o.master.as_ref()).filter(|m| m.state.is_alive());
+    let master = obs
+        .and_then(|o| o.master.as_ref())
+        .filter(|m| m.state.is_alive());
     let disk = obs.and_then(|o| o.binary.as_ref());
     let exe_sha256 = master.and_then(|m| m.exe_sha256.as_deref());
     let disk_sha256 = disk.and_then(|d| d.sha256.as_deref());
@@ -107,7 +109,9 @@ pub fn text(statuses: &[HostStatus]) -> String {
             ]
         })
         .collect();
-    let header = ["HOST", "STATE", "PID", "WORKERS", "RUNNING", "ON DISK", "DETAIL"];
+    let header = [
+        "HOST", "STATE", "PID", "WORKERS", "RUNNING", "ON DISK", "DETAIL",
+    ];
     let mut widths = header.map(str::len);
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row.iter()) {

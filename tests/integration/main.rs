@@ -4,5 +4,7 @@
 mod support;
 
 mod cli;
+mod lab;
 mod plan;
+mod status;
 mod validate;

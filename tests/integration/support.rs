@@ -11,6 +11,8 @@ pub struct Test {
 }
 
 pub struct Outcome {
+    /// The scratch directory, kept alive for checks after the run.
+    pub dir: tempfile::TempDir,
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
@@ -64,6 +66,7 @@ impl Test {
             .output()
             .expect("run ngfleet");
         let outcome = Outcome {
+            dir: self.dir,
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -74,6 +77,12 @@ impl Test {
             self.args, outcome.stdout, outcome.stderr
         );
         outcome
+    }
+}
+
+impl Outcome {
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
     }
 }
 

@@ -1,0 +1,26 @@
+//! SSH transport: connecting to fleet hosts (directly or through a jump
+//! host) with known_hosts checking and agent/key authentication, running
+//! quoted commands with deadlines, uploading files with checksum
+//! verification, and tunnelling TCP through a host.
+
+mod auth;
+mod command;
+mod deadline;
+mod error;
+mod host_key;
+mod known_hosts;
+mod session;
+mod target;
+mod transport;
+mod tunnel;
+mod upload;
+
+pub use auth::{AgentSource, Credentials, PASSPHRASE_ENV, PassphraseSource};
+pub use command::{ArgumentError, RemoteCommand};
+pub use error::{ArgumentProblem, CredentialProblem, ErrorSource, SshError, SshErrorKind, Step};
+pub use host_key::HostKeyPolicy;
+pub use session::{ExecOutput, ExitStatus, Session};
+pub use target::{JumpHost, Privilege, Target};
+pub use transport::{BASTION_HANDSHAKES, CIPHER_ORDER, KEX_ORDER, Transport, TransportConfig};
+pub use tunnel::TcpTunnel;
+pub use upload::Upload;

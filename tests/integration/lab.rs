@@ -1,0 +1,131 @@
+//! The lab as the tests see it: `scripts/lab up` in a directory of its own, torn down on drop.
+//! Every lab test gets its own id, so labs run side by side without touching each other.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::support::repo;
+
+static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+
+/// One lab host, from `hosts.tsv`.
+#[derive(Clone, Debug)]
+pub struct LabHost {
+    pub name: String,
+    pub address: String,
+    pub ssh_port: u16,
+    pub dir: PathBuf,
+}
+
+impl LabHost {
+    pub fn pid_file(&self) -> PathBuf {
+        self.dir.join("nginx/logs/nginx.pid")
+    }
+
+    /// The pid in the pid file, if it is there (it is briefly absent during USR2).
+    pub fn master_pid(&self) -> Option<u32> {
+        fs::read_to_string(self.pid_file())
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+}
+
+pub struct Lab {
+    pub dir: PathBuf,
+    pub hosts: Vec<LabHost>,
+}
+
+impl Lab {
+    /// Brings up `n` hosts, or returns `None` (saying why) when this machine cannot run a
+    /// lab at all: not root and no sshd/nginx installed. As root, a failure is a failure.
+    pub fn up(n: usize) -> Option<Lab> {
+        let root = is_root();
+        let tools = Path::new("/usr/sbin/sshd").exists() && Path::new("/usr/sbin/nginx").exists();
+        if !root && !tools {
+            eprintln!("SKIP: this machine cannot run a lab (not root, and sshd or nginx missing)");
+            return None;
+        }
+        let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("lab-{id}"));
+        let out = Command::new(repo().join("scripts/lab"))
+            .args(["up", &n.to_string(), "--id", &id.to_string()])
+            .arg("--dir")
+            .arg(&dir)
+            .output()
+            .expect("run scripts/lab");
+        assert!(
+            out.status.success(),
+            "scripts/lab up failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let hosts = fs::read_to_string(dir.join("hosts.tsv"))
+            .expect("hosts.tsv")
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                LabHost {
+                    name: f[0].to_owned(),
+                    address: f[2].to_owned(),
+                    ssh_port: f[3].parse().expect("port"),
+                    dir: PathBuf::from(f[5]),
+                }
+            })
+            .collect();
+        Some(Lab { dir, hosts })
+    }
+
+    pub fn inventory(&self) -> String {
+        self.path("inventory.yaml")
+    }
+
+    pub fn path(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+
+    pub fn host(&self, name: &str) -> &LabHost {
+        self.hosts
+            .iter()
+            .find(|h| h.name == name)
+            .expect("lab host")
+    }
+
+    /// Runs a `scripts/lab` subcommand against this lab.
+    pub fn run(&self, args: &[&str]) -> String {
+        let out = Command::new(repo().join("scripts/lab"))
+            .args(args)
+            .arg("--dir")
+            .arg(&self.dir)
+            .output()
+            .expect("run scripts/lab");
+        assert!(
+            out.status.success(),
+            "scripts/lab {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("scripts/lab"))
+            .arg("down")
+            .arg("--dir")
+            .arg(&self.dir)
+            .output();
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
