@@ -320,7 +320,7 @@ fn untitle(argv: &[String], exe: &str) -> Vec<String> {
 
 /// Hex of a NUL-separated argv back into arguments.
 fn decode_argv(hex: &str) -> Option<Vec<String>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..hex.len())
