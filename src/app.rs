@@ -28,6 +28,11 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit, Error> {
             clap_complete::generate(shell, &mut Cli::command(), "ngfleet", out);
             Ok(Exit::Success)
         }
+        Command::ProbeScript => {
+            out.write_all(crate::host::observe::PROBE_SCRIPT.as_bytes())
+                .map_err(Error::Output)?;
+            Ok(Exit::Success)
+        }
         Command::Man => {
             clap_mangen::Man::new(Cli::command())
                 .render(out)

@@ -66,6 +66,9 @@ pub enum Command {
     },
     /// Print the man page (roff).
     Man,
+    /// Print the remote probe script (for benchmarks and debugging).
+    #[command(hide = true)]
+    ProbeScript,
 }
 
 /// The two input files.
