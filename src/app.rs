@@ -121,7 +121,6 @@ fn connect_setup(
     };
     let config = TransportConfig {
         connect_timeout: spec.timeouts.connect.get(),
-        host_key_policy: policy,
         ..TransportConfig::default()
     };
     let transport = Transport::new(config, Credentials::from_env());

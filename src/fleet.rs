@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use futures::StreamExt;
 use futures::stream;
 
-use crate::model::inventory::{Become, Host};
+use crate::model::inventory::{Become, Host, HostKeyChecking};
 use crate::ssh::{HostKeyPolicy, JumpHost, Privilege, Target};
 
 /// What the controller's command line and environment add to every host.
@@ -79,6 +79,12 @@ impl ControllerEnv {
         } else {
             Privilege::AsLoginUser
         };
+        let host_key_policy = match (self.host_key_policy, c.host_key_checking) {
+            (HostKeyPolicy::AcceptNew, _) | (_, HostKeyChecking::AcceptNew) => {
+                HostKeyPolicy::AcceptNew
+            }
+            _ => HostKeyPolicy::Strict,
+        };
         Target {
             name: host.name.clone(),
             host: c.address.clone(),
@@ -92,6 +98,7 @@ impl ControllerEnv {
             identity_files,
             known_hosts,
             privilege,
+            host_key_policy,
         }
     }
 }

@@ -140,6 +140,7 @@ pub(crate) fn sudo_refusal(status: &ExitStatus, stderr: &[u8]) -> Option<String>
     const REFUSALS: &[&str] = &[
         "a password is required",
         "a terminal is required",
+        "must have a tty",
         "no tty present",
         "is not in the sudoers file",
         "is not allowed to",

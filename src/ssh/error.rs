@@ -100,7 +100,7 @@ impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Step::Connect => f.write_str("connect"),
-            Step::Handshake => f.write_str("ssh handshake"),
+            Step::Handshake => f.write_str("handshake"),
             Step::Authenticate => f.write_str("authentication"),
             Step::Exec(label) => f.write_str(label),
             Step::Upload(path) => write!(f, "upload to {path}"),
@@ -385,7 +385,7 @@ mod tests {
                 after: Duration::from_millis(1500),
             },
         );
-        assert_eq!(text(&hs), "web-02: ssh handshake timed out after 1.5s");
+        assert_eq!(text(&hs), "web-02: handshake timed out after 1.5s");
     }
 
     #[test]

@@ -260,7 +260,7 @@ fn glob_matches(pattern: &str, name: &str) -> bool {
             },
         }
     }
-    p[pi..].iter().all(|&c| c == b'*')
+    p.iter().skip(pi).all(|&c| c == b'*')
 }
 
 #[cfg(test)]
@@ -429,5 +429,22 @@ mod tests {
                 .map(|k| k.entries.is_empty())
                 .unwrap_or(false)
         );
+    }
+
+    #[test]
+    fn learn_after_a_last_line_without_newline() {
+        let path = std::env::temp_dir().join(format!("ngssh-kh-nonl-{}", std::process::id()));
+        assert!(std::fs::write(&path, format!("# x\nweb-07 ssh-ed25519 {KEY_B}")).is_ok());
+        assert!(learn(&path, "Web-08", 22, &key(KEY_A)).is_ok());
+        let kh = KnownHosts::load(&path).expect("readable");
+        assert_eq!(
+            kh.check("web-07", 22, &key(KEY_B)),
+            HostKeyStatus::Known { line: 2 }
+        );
+        assert_eq!(
+            kh.check("web-08", 22, &key(KEY_A)),
+            HostKeyStatus::Known { line: 3 }
+        );
+        let _ = std::fs::remove_file(&path);
     }
 }

@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+use super::host_key::HostKeyPolicy;
+
 /// One host of the fleet, as the transport needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -22,6 +24,9 @@ pub struct Target {
     pub jump: Option<JumpHost>,
     /// How commands marked privileged are run.
     pub privilege: Privilege,
+    /// What to do with a host key that is not in `known_hosts` (a changed key is always
+    /// refused). Applies to the jump host too.
+    pub host_key_policy: HostKeyPolicy,
 }
 
 /// A bastion host. Its key is checked in the target's known_hosts file under

@@ -7,4 +7,5 @@ mod cli;
 mod lab;
 mod plan;
 mod status;
+mod upload;
 mod validate;

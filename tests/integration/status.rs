@@ -328,3 +328,26 @@ fn a_hostile_path_never_runs_as_a_command() {
     assert_eq!(v["hosts"][0]["state"], "no-master", "{v}");
     assert!(!marker.exists(), "a path in the inventory ran as a command");
 }
+
+#[test]
+fn the_inventory_can_ask_for_accept_new_per_host() {
+    let Some(lab) = Lab::up(1) else { return };
+    let t = Test::new().file("kh", "");
+    let kh = t.path("kh").display().to_string();
+    let inventory = fs::read_to_string(lab.inventory()).expect("inventory");
+    let own = inventory
+        .lines()
+        .filter(|l| !l.contains("ngfleet_known_hosts"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .replace(
+            "  vars:\n",
+            &format!("  vars:\n    ansible_ssh_common_args: '-o UserKnownHostsFile={kh} -o StrictHostKeyChecking=accept-new'\n"),
+        );
+    let out = t
+        .file("inv.yaml", &own)
+        .args(["status", "-i", "inv.yaml"])
+        .run();
+    let recorded = fs::read_to_string(out.path("kh")).expect("kh");
+    assert_eq!(recorded.lines().count(), 1, "{recorded}");
+}
