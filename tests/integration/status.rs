@@ -351,3 +351,60 @@ fn the_inventory_can_ask_for_accept_new_per_host() {
     let recorded = fs::read_to_string(out.path("kh")).expect("kh");
     assert_eq!(recorded.lines().count(), 1, "{recorded}");
 }
+
+#[test]
+fn become_runs_the_probe_through_sudo() {
+    let Some(lab) = Lab::up(1) else { return };
+    let host = lab.host("lab-01").clone();
+    // A `sudo` ahead of the real one on the host's PATH records that it was used.
+    let bin = host.dir.join("tracebin");
+    let marker = host.dir.join("sudo-was-used");
+    fs::create_dir_all(&bin).expect("mkdir");
+    fs::write(
+        bin.join("sudo"),
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> {}\nexec /usr/bin/sudo \"$@\"\n",
+            marker.display()
+        ),
+    )
+    .expect("write");
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(bin.join("sudo"))
+        .status()
+        .expect("chmod");
+    let config = host.dir.join("ssh/sshd_config");
+    let text = fs::read_to_string(&config).expect("sshd_config");
+    let patched = text.replace(
+        "SetEnv HOME=",
+        &format!("SetEnv PATH={}:/usr/bin:/bin HOME=", bin.display()),
+    );
+    fs::write(&config, patched).expect("write");
+    lab.run(&["sshd-stop", "lab-01"]);
+    lab.run(&["sshd-start", "lab-01"]);
+
+    let inventory = fs::read_to_string(lab.inventory()).expect("inventory");
+    Test::new()
+        .file("inv.yaml", &inventory)
+        .args(["status", "-i", "inv.yaml"])
+        .run();
+    assert!(
+        !marker.exists(),
+        "root without ansible_become does not use sudo"
+    );
+
+    let with_become = inventory.replace("  vars:\n", "  vars:\n    ansible_become: true\n");
+    assert_ne!(with_become, inventory);
+    let out = Test::new()
+        .file("inv.yaml", &with_become)
+        .args(["status", "-i", "inv.yaml", "--json"])
+        .run();
+    assert_eq!(
+        json(&out.stdout)["hosts"][0]["state"],
+        "steady",
+        "{}",
+        out.stdout
+    );
+    let used = fs::read_to_string(&marker).expect("sudo was used");
+    assert!(used.starts_with("-n -- "), "{used}");
+}
