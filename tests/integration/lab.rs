@@ -112,6 +112,31 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// Puts an executable `name` with `script` ahead of the real commands on `host`'s PATH
+    /// for SSH sessions (a real fault or tracer on a real sshd), and restarts its sshd.
+    pub fn shadow_command(&self, host: &str, name: &str, script: &str) {
+        let dir = self.host(host).dir.clone();
+        let bin = dir.join("shadowbin");
+        fs::create_dir_all(&bin).expect("mkdir");
+        fs::write(bin.join(name), script).expect("write");
+        let made = Command::new("chmod").arg("+x").arg(bin.join(name)).status();
+        assert!(made.is_ok_and(|s| s.success()), "chmod");
+        let config = dir.join("ssh/sshd_config");
+        let text = fs::read_to_string(&config).expect("sshd_config");
+        if !text.contains("SetEnv PATH=") {
+            let patched = text.replace(
+                "SetEnv HOME=",
+                &format!("SetEnv PATH={}:/usr/bin:/bin HOME=", bin.display()),
+            );
+            assert_ne!(patched, text, "the lab's sshd_config has a SetEnv line");
+            fs::write(&config, patched).expect("write sshd_config");
+        }
+        self.run(&["sshd-stop", host]);
+        self.run(&["sshd-start", host]);
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         let _ = Command::new(repo().join("scripts/lab"))

@@ -19,6 +19,14 @@ fn host<'a>(v: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
         .unwrap_or_else(|| panic!("no {name} in {v}"))
 }
 
+/// The `error` of the only host in a `status --json` output.
+fn only_error(out: &str) -> String {
+    json(out)["hosts"][0]["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error in {out}"))
+        .to_owned()
+}
+
 fn old_version(lab: &Lab) -> String {
     let out = std::process::Command::new(lab.path("versions/nginx-old"))
         .arg("-v")
@@ -192,10 +200,7 @@ fn wrong_user_or_key_is_refused_clearly() {
         .args(["status", "-i", "inv.yaml", "--json"])
         .code(1)
         .run();
-    let err = json(&out.stdout)["hosts"][0]["error"]
-        .as_str()
-        .expect("error")
-        .to_owned();
+    let err = only_error(&out.stdout);
     assert!(
         err.contains("permission denied (publickey) for user ngfleet-no-such-user"),
         "{err}"
@@ -215,10 +220,7 @@ fn wrong_user_or_key_is_refused_clearly() {
         .args(["status", "-i", "inv.yaml", "--json"])
         .code(1)
         .run();
-    let err = json(&out.stdout)["hosts"][0]["error"]
-        .as_str()
-        .expect("error")
-        .to_owned();
+    let err = only_error(&out.stdout);
     assert!(
         err.contains("permission denied (publickey) for user root"),
         "{err}"
@@ -291,10 +293,7 @@ fn a_host_is_reached_through_a_bastion() {
         ])
         .code(1)
         .run();
-    let err = json(&out.stdout)["hosts"][0]["error"]
-        .as_str()
-        .expect("error")
-        .to_owned();
+    let err = only_error(&out.stdout);
     assert!(
         err.contains("unknown host key") && err.contains(&bastion.address),
         "{err}"
@@ -355,33 +354,16 @@ fn the_inventory_can_ask_for_accept_new_per_host() {
 #[test]
 fn become_runs_the_probe_through_sudo() {
     let Some(lab) = Lab::up(1) else { return };
-    let host = lab.host("lab-01").clone();
     // A `sudo` ahead of the real one on the host's PATH records that it was used.
-    let bin = host.dir.join("tracebin");
-    let marker = host.dir.join("sudo-was-used");
-    fs::create_dir_all(&bin).expect("mkdir");
-    fs::write(
-        bin.join("sudo"),
-        format!(
+    let marker = lab.host("lab-01").dir.join("sudo-was-used");
+    lab.shadow_command(
+        "lab-01",
+        "sudo",
+        &format!(
             "#!/bin/sh\nprintf '%s\\n' \"$*\" >> {}\nexec /usr/bin/sudo \"$@\"\n",
             marker.display()
         ),
-    )
-    .expect("write");
-    std::process::Command::new("chmod")
-        .arg("+x")
-        .arg(bin.join("sudo"))
-        .status()
-        .expect("chmod");
-    let config = host.dir.join("ssh/sshd_config");
-    let text = fs::read_to_string(&config).expect("sshd_config");
-    let patched = text.replace(
-        "SetEnv HOME=",
-        &format!("SetEnv PATH={}:/usr/bin:/bin HOME=", bin.display()),
     );
-    fs::write(&config, patched).expect("write");
-    lab.run(&["sshd-stop", "lab-01"]);
-    lab.run(&["sshd-start", "lab-01"]);
 
     let inventory = fs::read_to_string(lab.inventory()).expect("inventory");
     Test::new()

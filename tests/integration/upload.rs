@@ -50,28 +50,11 @@ async fn a_corrupted_upload_is_detected_and_removed() {
     let Some(lab) = Lab::up(1) else { return };
     let host = lab.host("lab-01").clone();
     // Give the host a `cat` that flips data, ahead of the real one on its PATH.
-    let bad = host.dir.join("badbin");
-    fs::create_dir_all(&bad).expect("mkdir");
-    fs::write(
-        bad.join("cat"),
+    lab.shadow_command(
+        "lab-01",
+        "cat",
         "#!/bin/sh\n/bin/cat \"$@\" | /usr/bin/tr 'A-Za-z' 'B-ZAb-za'\n",
-    )
-    .expect("write");
-    std::process::Command::new("chmod")
-        .arg("+x")
-        .arg(bad.join("cat"))
-        .status()
-        .expect("chmod");
-    let config = host.dir.join("ssh/sshd_config");
-    let text = fs::read_to_string(&config).expect("sshd_config");
-    let patched = text.replace(
-        "SetEnv HOME=",
-        &format!("SetEnv PATH={}:/usr/bin:/bin HOME=", bad.display()),
     );
-    assert_ne!(patched, text, "the lab's sshd_config has a SetEnv line");
-    fs::write(&config, patched).expect("write sshd_config");
-    lab.run(&["sshd-stop", "lab-01"]);
-    lab.run(&["sshd-start", "lab-01"]);
 
     let (transport, target) = transport_and_target(&lab, "lab-01");
     let session = transport.connect(&target).await.expect("connect");
