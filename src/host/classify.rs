@@ -98,6 +98,7 @@ mod tests {
             state: ProcState::Alive('S'),
             ppid: Some(ppid),
             argv: vec!["/usr/sbin/nginx".into()],
+            nginx_master: true,
             exe: "/usr/sbin/nginx".into(),
             exe_sha256: None,
             version: None,
@@ -119,6 +120,10 @@ mod tests {
             master,
             old_master: old,
             binary: None,
+            staged: Vec::new(),
+            backups: Vec::new(),
+            lock: None,
+            free_kb: None,
         }
     }
 

@@ -46,9 +46,18 @@ if old=$(readpid "$pidfile.oldbin"); then say oldbin "$old"; proc oldmaster "$ol
 if [ -f "$binary" ]; then
   sum=$(sha256sum < "$binary") && say bin.sha256 "${sum%% *}"
   say bin.version "$(timeout 5 "$binary" -v 2>&1 | head -n 1)"
+  say bin.size "$(stat -c %s "$binary")"
 else
   say bin.missing yes
 fi
+dir=${binary%/*}; base=${binary##*/}
+for f in "$dir/.$base.ngfleet-stage."*; do [ -e "$f" ] && say stage "$f"; done
+for f in "$binary.ngfleet-backup."*; do [ -f "$f" ] && say backup "$(stat -c %Y "$f") $f"; done
+if [ -f "$dir/.$base.ngfleet-lock" ]; then
+  if flock -n "$dir/.$base.ngfleet-lock" true 2>/dev/null; then say lock.held no; else say lock.held yes; fi
+  say lock.owner "$(head -c 200 "$dir/.$base.ngfleet-lock" | tr '\n' ' ')"
+fi
+say free_kb "$(df -Pk "$dir" 2>/dev/null | awk 'NR==2 {print $4}')"
 say end ok
 "#;
 
@@ -101,6 +110,8 @@ pub struct Master {
     pub state: ProcState,
     pub ppid: Option<u32>,
     pub argv: Vec<String>,
+    /// Whether the process calls itself an nginx master (`nginx: master process …`).
+    pub nginx_master: bool,
     /// `/proc/PID/exe` as read by readlink; ends in ` (deleted)` after the file was replaced.
     pub exe: String,
     pub exe_sha256: Option<String>,
@@ -130,6 +141,24 @@ impl Master {
 pub struct DiskBinary {
     pub sha256: Option<String>,
     pub version: Option<String>,
+    pub size: Option<u64>,
+}
+
+/// A backup of an earlier binary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Backup {
+    /// Modification time, seconds since the epoch (set when the backup was made).
+    pub mtime: i64,
+    pub path: String,
+}
+
+/// The upgrade lock file beside the binary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockFile {
+    /// Whether a live process holds it (flock); a file nobody holds is stale.
+    pub held: bool,
+    /// What the holder wrote: controller host, pid, start time.
+    pub owner: String,
 }
 
 /// Everything one probe saw.
@@ -144,6 +173,13 @@ pub struct Observation {
     pub old_master: Option<Master>,
     /// `None` when the binary path does not exist.
     pub binary: Option<DiskBinary>,
+    /// Temp files a controller staged beside the binary (`.nginx.ngfleet-stage.*`).
+    pub staged: Vec<String>,
+    /// Backups of earlier binaries (`nginx.ngfleet-backup.<sha256 prefix>`), newest first.
+    pub backups: Vec<Backup>,
+    pub lock: Option<LockFile>,
+    /// Free space in the binary's directory, in KiB.
+    pub free_kb: Option<u64>,
 }
 
 /// Why probe output could not be understood.
@@ -166,12 +202,17 @@ pub fn parse(stdout: &str) -> Result<Observation, ObserveError> {
         master: None,
         old_master: None,
         binary: None,
+        staged: Vec::new(),
+        backups: Vec::new(),
+        lock: None,
+        free_kb: None,
     };
     let mut complete = false;
     let mut versioned = false;
     let mut disk = DiskBinary {
         sha256: None,
         version: None,
+        size: None,
     };
     let mut disk_present = true;
     for (i, line) in stdout.lines().enumerate() {
@@ -194,6 +235,27 @@ pub fn parse(stdout: &str) -> Result<Observation, ObserveError> {
             "bin.sha256" => disk.sha256 = non_empty(value),
             "bin.version" => disk.version = version(value),
             "bin.missing" => disk_present = false,
+            "bin.size" => disk.size = value.parse().ok(),
+            "stage" => obs.staged.push(value.to_owned()),
+            "backup" => {
+                let (mtime, path) = value.split_once(' ').ok_or_else(malformed)?;
+                obs.backups.push(Backup {
+                    mtime: mtime.parse().map_err(|_| malformed())?,
+                    path: path.to_owned(),
+                });
+            }
+            "lock.held" => {
+                obs.lock = Some(LockFile {
+                    held: value == "yes",
+                    owner: String::new(),
+                })
+            }
+            "lock.owner" => {
+                if let Some(lock) = obs.lock.as_mut() {
+                    lock.owner = value.trim().to_owned();
+                }
+            }
+            "free_kb" => obs.free_kb = value.parse().ok(),
             "end" => complete = true,
             _ => {
                 let (tag, field) = key.split_once('.').ok_or_else(malformed)?;
@@ -214,6 +276,7 @@ pub fn parse(stdout: &str) -> Result<Observation, ObserveError> {
         return Err(ObserveError::Truncated);
     }
     obs.binary = disk_present.then_some(disk);
+    obs.backups.sort_by(|a, b| b.mtime.cmp(&a.mtime));
     Ok(obs)
 }
 
@@ -223,6 +286,7 @@ fn new_master(pid: u32) -> Master {
         state: ProcState::Gone,
         ppid: None,
         argv: Vec::new(),
+        nginx_master: false,
         exe: String::new(),
         exe_sha256: None,
         version: None,
@@ -272,6 +336,10 @@ fn master_field(m: &mut Master, field: &str, value: &str) -> Option<()> {
         "cmdline" => m.argv = decode_argv(value)?,
         "exe" if !m.argv.is_empty() => {
             m.exe = value.to_owned();
+            m.nginx_master = m
+                .argv
+                .first()
+                .is_some_and(|a| a.starts_with("nginx: master process "));
             m.argv = untitle(&m.argv, &m.exe);
         }
         "exe" => m.exe = value.to_owned(),
@@ -433,6 +501,25 @@ master.exe /usr/sbin/nginx\noldbin none\nbin.missing yes\nend ok\n",
         let m = parse(&titled).expect("parses").master.expect("master");
         assert_eq!(m.binary(), Some("nginx"));
         assert!(!m.argv0_is_absolute());
+    }
+
+    #[test]
+    fn staged_files_backups_and_locks() {
+        let out = "probe 1\nmachine x86_64\npidfile none\noldbin none\nbin.missing yes\n\
+stage /s/.nginx.ngfleet-stage.1\nbackup 100 /s/nginx.ngfleet-backup.aa\nbackup 200 /s/nginx.ngfleet-backup.bb\n\
+lock.held yes\nlock.owner ctl pid=1 \nfree_kb 1234\nend ok\n";
+        let obs = parse(out).expect("parses");
+        assert_eq!(obs.staged, ["/s/.nginx.ngfleet-stage.1"]);
+        assert_eq!(obs.backups[0].path, "/s/nginx.ngfleet-backup.bb");
+        assert_eq!(obs.backups[1].mtime, 100);
+        assert_eq!(
+            obs.lock,
+            Some(LockFile {
+                held: true,
+                owner: "ctl pid=1".into()
+            })
+        );
+        assert_eq!(obs.free_kb, Some(1234));
     }
 
     #[test]

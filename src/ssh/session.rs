@@ -209,6 +209,10 @@ impl Session {
         }
     }
 
+    pub(super) fn handle(&self) -> &Handle<ClientHandler> {
+        &self.inner.handle
+    }
+
     pub(super) fn error(&self, step: Step, kind: SshErrorKind) -> SshError {
         SshError::new(self.inner.name.clone(), step, kind)
     }

@@ -97,10 +97,12 @@ impl Lab {
 
     /// Runs a `scripts/lab` subcommand against this lab.
     pub fn run(&self, args: &[&str]) -> String {
+        let (command, rest) = args.split_first().expect("a subcommand");
         let out = Command::new(repo().join("scripts/lab"))
-            .args(args)
+            .arg(command)
             .arg("--dir")
             .arg(&self.dir)
+            .args(rest)
             .output()
             .expect("run scripts/lab");
         assert!(

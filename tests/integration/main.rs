@@ -7,5 +7,6 @@ mod cli;
 mod lab;
 mod plan;
 mod status;
+mod upgrade;
 mod upload;
 mod validate;

@@ -1,0 +1,240 @@
+//! The remote commands of an upgrade, as fixed POSIX shell scripts. Values (paths, pids,
+//! signals) reach them only as quoted positional arguments. Every script that acts checks
+//! what it acts on first: a signal goes only to a process that is the expected nginx.
+
+use crate::model::values::RemotePath;
+use crate::ssh::RemoteCommand;
+
+/// Paths ngfleet keeps beside a host's nginx binary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    pub binary: RemotePath,
+}
+
+impl Layout {
+    fn dir_base(&self) -> (&str, &str) {
+        let path = self.binary.as_str();
+        let base = path.rsplit('/').next().unwrap_or(path);
+        (self.binary.parent(), base)
+    }
+
+    /// `DIR/.nginx.ngfleet-lock`: held (flock) by a live controller session.
+    pub fn lock(&self) -> String {
+        let (dir, base) = self.dir_base();
+        format!("{}/.{base}.ngfleet-lock", dir.trim_end_matches('/'))
+    }
+
+    /// `DIR/.nginx.ngfleet-stage.TAG`: where a new binary is uploaded, same directory so the
+    /// final rename is atomic.
+    pub fn stage(&self, tag: &str) -> String {
+        let (dir, base) = self.dir_base();
+        format!("{}/.{base}.ngfleet-stage.{tag}", dir.trim_end_matches('/'))
+    }
+
+    /// `nginx.ngfleet-backup.SHA16`: the binary that ran before, named by its checksum.
+    pub fn backup(&self, sha256: &str) -> String {
+        format!(
+            "{}.ngfleet-backup.{}",
+            self.binary.as_str(),
+            &sha256[..sha256.len().min(16)]
+        )
+    }
+
+    /// Whether `path` is one of our staged temp files for this binary.
+    pub fn is_stage(&self, path: &str) -> bool {
+        let (dir, base) = self.dir_base();
+        let prefix = format!("{}/.{base}.ngfleet-stage.", dir.trim_end_matches('/'));
+        path.starts_with(&prefix) && !path[prefix.len()..].contains('/')
+    }
+}
+
+/// Takes the per-host lock and holds it while the channel stays open. Prints `locked`, or
+/// `busy OWNER` and exits 75 when another live controller holds it. Because the holder is
+/// the session's own process, a controller that dies releases the lock with its connection.
+const LOCK: &str = r#"
+exec 9>>"$1" || exit 70
+if ! flock -n 9; then printf 'busy %s\n' "$(head -c 200 "$1" | tr '\n' ' ')"; exit 75; fi
+: > "$1"; printf '%s\n' "$2" >> "$1"
+echo locked
+cat > /dev/null
+"#;
+
+pub fn lock(layout: &Layout, owner: &str) -> RemoteCommand {
+    RemoteCommand::script(LOCK, [layout.lock(), owner.to_owned()])
+        .privileged()
+        .labelled("lock")
+}
+
+/// Facts about an uploaded file: ELF magic, ELF machine, host machine, and `-t` with the
+/// running master's own arguments (only for an ELF).
+const CHECK_NEW: &str = r#"
+new=$1; shift
+say() { printf '%s %s\n' "$1" "$2"; }
+magic=$(od -An -tx1 -N4 "$new" | tr -d ' \n')
+say magic "$magic"
+say class "$(od -An -tu1 -j4 -N1 "$new" | tr -d ' \n')"
+say emachine "$(od -An -tu2 -j18 -N2 "$new" | tr -d ' \n')"
+say hostmachine "$(uname -m)"
+if [ "$magic" = 7f454c46 ]; then
+  chmod 700 "$new"
+  out=$(timeout 20 "$new" -t "$@" 2>&1); rc=$?
+  say test_rc "$rc"
+  printf '%s\n' "$out" | sed 's/^/test_out /'
+fi
+say end ok
+"#;
+
+pub fn check_new(staged: &str, master_args: &[String]) -> RemoteCommand {
+    let args = std::iter::once(staged.to_owned()).chain(master_args.iter().cloned());
+    RemoteCommand::script(CHECK_NEW, args.collect::<Vec<_>>())
+        .privileged()
+        .labelled("check new binary")
+}
+
+/// Gives the staged file the current binary's owner and mode, links the current binary to
+/// its backup name (kept: the newest `$4`), checks the staged file's sha256 once more, and
+/// renames it over the binary: the only way the binary is ever replaced.
+const INSTALL: &str = r#"
+tmp=$1 bin=$2 backup=$3 keep=$4 want=$5
+chown --reference="$bin" "$tmp" && chmod --reference="$bin" "$tmp" || exit 71
+if [ ! -e "$backup" ]; then ln -- "$bin" "$backup" 2>/dev/null || cp -p -- "$bin" "$backup" || exit 72; fi
+touch -- "$backup"
+ls -1t -- "$bin".ngfleet-backup.* 2>/dev/null | tail -n +"$((keep + 1))" | while read -r old; do
+  [ "$old" = "$backup" ] || rm -f -- "$old"
+done
+got=$(sha256sum < "$tmp"); [ "${got%% *}" = "$want" ] || { echo "staged file changed: ${got%% *}"; exit 73; }
+mv -f -- "$tmp" "$bin" || exit 74
+echo installed
+"#;
+
+pub fn install(
+    layout: &Layout,
+    staged: &str,
+    backup: &str,
+    keep: usize,
+    sha256: &str,
+) -> RemoteCommand {
+    RemoteCommand::script(
+        INSTALL,
+        [
+            staged.to_owned(),
+            layout.binary.as_str().to_owned(),
+            backup.to_owned(),
+            keep.to_string(),
+            sha256.to_owned(),
+        ],
+    )
+    .privileged()
+    .labelled("install binary")
+}
+
+/// Puts `$1` (a backup) back at `$2` by a same-directory rename.
+const RESTORE: &str = r#"
+src=$1 bin=$2
+tmp="${bin%/*}/.${bin##*/}.ngfleet-stage.restore"
+rm -f -- "$tmp"
+ln -- "$src" "$tmp" 2>/dev/null || cp -p -- "$src" "$tmp" || exit 71
+mv -f -- "$tmp" "$bin" || exit 74
+echo restored
+"#;
+
+pub fn restore(layout: &Layout, backup: &str) -> RemoteCommand {
+    RemoteCommand::script(
+        RESTORE,
+        [backup.to_owned(), layout.binary.as_str().to_owned()],
+    )
+    .privileged()
+    .labelled("restore binary")
+}
+
+/// Which process a signal may go to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignalTarget {
+    /// An nginx master (`nginx: master process …`).
+    Master,
+    /// An nginx worker (for orphans of a killed master).
+    Worker,
+    /// Any child of the given parent (a new binary hanging before it renamed itself).
+    ChildOf(u32),
+}
+
+/// Sends `$2` to pid `$1` after checking it is the expected kind of process. Prints
+/// `sent`, or `gone` (exit 3), or `refused …` (exit 4).
+const SIGNAL: &str = r#"
+pid=$1 sig=$2 kind=$3 parent=$4
+read -r stat 2>/dev/null < "/proc/$pid/stat" || { echo gone; exit 3; }
+rest=${stat##*) }; set -- $rest
+[ "$1" = Z ] && { echo gone; exit 3; }
+ppid=$2
+title=$(tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline")
+case "$kind" in
+  master) case "$title" in "nginx: master process"*) ;; *) echo "refused: $pid is not an nginx master: $title"; exit 4;; esac ;;
+  worker) case "$title" in "nginx: worker process"*) ;; *) echo "refused: $pid is not an nginx worker: $title"; exit 4;; esac ;;
+  child) [ "$ppid" = "$parent" ] || { echo "refused: $pid is not a child of $parent"; exit 4; } ;;
+esac
+kill -s "$sig" "$pid" && echo sent
+"#;
+
+pub fn signal(pid: u32, signal: &str, target: SignalTarget) -> RemoteCommand {
+    let (kind, parent) = match target {
+        SignalTarget::Master => ("master", 0),
+        SignalTarget::Worker => ("worker", 0),
+        SignalTarget::ChildOf(p) => ("child", p),
+    };
+    RemoteCommand::script(
+        SIGNAL,
+        [
+            pid.to_string(),
+            signal.to_owned(),
+            kind.to_owned(),
+            parent.to_string(),
+        ],
+    )
+    .privileged()
+    .labelled(format!("send {signal} to {pid}"))
+}
+
+/// Removes our staged temp files (the caller passes only paths that match the pattern).
+const CLEANUP: &str = r#"for f; do rm -f -- "$f"; done; echo cleaned"#;
+
+pub fn cleanup(paths: &[String]) -> RemoteCommand {
+    RemoteCommand::script(CLEANUP, paths.to_vec())
+        .privileged()
+        .labelled("remove staged files")
+}
+
+/// The last lines of nginx's error log, for evidence in a failure.
+const ERROR_LOG: &str = r#"for f; do [ -f "$f" ] && { tail -n 8 -- "$f"; exit 0; }; done; exit 0"#;
+
+pub fn error_log_tail(candidates: &[String]) -> RemoteCommand {
+    RemoteCommand::script(ERROR_LOG, candidates.to_vec())
+        .privileged()
+        .labelled("read error log")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(path: &str) -> Layout {
+        Layout {
+            binary: path.parse().expect("path"),
+        }
+    }
+
+    #[test]
+    fn names_beside_the_binary() {
+        let l = layout("/usr/sbin/nginx");
+        assert_eq!(l.lock(), "/usr/sbin/.nginx.ngfleet-lock");
+        assert_eq!(l.stage("a1"), "/usr/sbin/.nginx.ngfleet-stage.a1");
+        assert_eq!(
+            l.backup("0123456789abcdef0123"),
+            "/usr/sbin/nginx.ngfleet-backup.0123456789abcdef"
+        );
+        assert!(l.is_stage("/usr/sbin/.nginx.ngfleet-stage.x"));
+        assert!(!l.is_stage("/usr/sbin/nginx"));
+        assert!(!l.is_stage("/usr/sbin/.nginx.ngfleet-stage.x/../../etc"));
+        let root = layout("/nginx");
+        assert_eq!(root.lock(), "/.nginx.ngfleet-lock");
+    }
+}

@@ -1,0 +1,773 @@
+//! One host's hot upgrade, as an observe-decide-act loop: every wait polls the host with the
+//! probe until a pure condition from [`super::decide`] holds or its deadline passes; every
+//! action is one checked remote command. A run starts from whatever the host looks like, so
+//! re-running after a crash or a lost connection brings the host forward or back.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use super::decide::{self, Entry, Start};
+use super::event::{Event, Status, Step};
+use super::observe::{self, Master, Observation};
+use super::scripts::{self, Layout, SignalTarget};
+use crate::model::inventory::Host;
+use crate::ssh::{HoldOutcome, Session, SshError, SshErrorKind, Target, Transport};
+use crate::status::probe_command;
+
+/// Where the new binary comes from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// A file on the controller, uploaded and verified.
+    Local {
+        path: std::path::PathBuf,
+        sha256: String,
+        size: u64,
+    },
+    /// A file already on the host (a backup, for rollback after commit).
+    Remote { path: String, sha256: String },
+}
+
+impl Source {
+    pub fn sha256(&self) -> &str {
+        match self {
+            Source::Local { sha256, .. } | Source::Remote { sha256, .. } => sha256,
+        }
+    }
+}
+
+/// Deadlines of the steps (from the spec's `timeouts`).
+#[derive(Clone, Copy, Debug)]
+pub struct Deadlines {
+    pub command: Duration,
+    pub start: Duration,
+    pub drain: Duration,
+    pub quit: Duration,
+}
+
+/// Extra health gates run after WINCH, when only the new workers serve. The process gate is
+/// always on and built in.
+pub trait Gate: Sync {
+    fn check<'a>(
+        &'a self,
+        session: &'a Session,
+        host: &'a Host,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+}
+
+/// No extra gates.
+pub struct ProcessChecksOnly;
+
+impl Gate for ProcessChecksOnly {
+    fn check<'a>(
+        &'a self,
+        _: &'a Session,
+        _: &'a Host,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// How a run ended when it did not fail outright.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The host runs the target; one master; the old binary kept as `backup`.
+    Upgraded { from: String, backup: String },
+    /// It already did; nothing was changed (leftover temp files removed).
+    AlreadyAtTarget,
+    /// Something failed after the host was touched, and the host is back on its old binary
+    /// with its old master serving.
+    RolledBack { reason: String },
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpgradeError {
+    #[error("{host}: refused before any change: {reason}")]
+    Refused { host: String, reason: String },
+    #[error("{host}: locked by another controller ({owner})")]
+    Locked { host: String, owner: String },
+    #[error("{host}: failed to {step}: {reason}")]
+    Remote {
+        host: String,
+        step: Step,
+        reason: String,
+    },
+    #[error("{host}: failed to restore the host during {step}: {reason}")]
+    Unrestored {
+        host: String,
+        step: Step,
+        reason: String,
+    },
+    #[error(transparent)]
+    Ssh(#[from] SshError),
+}
+
+impl UpgradeError {
+    /// A lost connection: re-running the procedure on a new connection is safe.
+    pub fn is_disconnect(&self) -> bool {
+        matches!(self, UpgradeError::Ssh(e) if matches!(e.kind(), SshErrorKind::Disconnected | SshErrorKind::Timeout { .. }))
+    }
+}
+
+/// One run of the procedure on one host.
+pub struct Procedure<'a> {
+    pub session: &'a Session,
+    pub host: &'a Host,
+    pub source: &'a Source,
+    pub deadlines: Deadlines,
+    /// Written into the lock file: who holds it.
+    pub owner: &'a str,
+    pub gate: &'a dyn Gate,
+    /// How many backups to keep beside the binary.
+    pub keep_backups: usize,
+    pub events: &'a (dyn Fn(Event) + Sync),
+}
+
+const POLL: Duration = Duration::from_millis(25);
+
+impl Procedure<'_> {
+    fn layout(&self) -> Layout {
+        Layout {
+            binary: self.host.nginx.binary.clone(),
+        }
+    }
+
+    fn emit(&self, step: Step, status: Status, since: Instant) {
+        (self.events)(Event {
+            host: self.host.name.clone(),
+            step,
+            status,
+            elapsed: since.elapsed(),
+        });
+    }
+
+    fn remote(&self, step: Step, reason: impl Into<String>) -> UpgradeError {
+        UpgradeError::Remote {
+            host: self.host.name.clone(),
+            step,
+            reason: reason.into(),
+        }
+    }
+
+    fn unrestored(&self, step: Step, reason: impl Into<String>) -> UpgradeError {
+        UpgradeError::Unrestored {
+            host: self.host.name.clone(),
+            step,
+            reason: reason.into(),
+        }
+    }
+
+    /// Takes the lock, runs the procedure, releases the lock.
+    pub async fn run(&self) -> Result<Outcome, UpgradeError> {
+        let t = Instant::now();
+        self.emit(Step::Lock, Status::Started, t);
+        let cmd = scripts::lock(&self.layout(), self.owner);
+        let held = match self
+            .session
+            .hold(&cmd, "locked", self.deadlines.command)
+            .await?
+        {
+            HoldOutcome::Held(h) => h,
+            HoldOutcome::Refused(out) => {
+                let text = out.stdout_lossy().trim().to_owned();
+                let err = match text.strip_prefix("busy ") {
+                    Some(owner) => UpgradeError::Locked {
+                        host: self.host.name.clone(),
+                        owner: owner.trim().to_owned(),
+                    },
+                    None => self.remote(
+                        Step::Lock,
+                        format!("{text} {}", out.stderr_lossy().trim())
+                            .trim()
+                            .to_owned(),
+                    ),
+                };
+                self.emit(Step::Lock, Status::Failed(err.to_string()), t);
+                return Err(err);
+            }
+        };
+        self.emit(Step::Lock, Status::Done, t);
+        let result = self.locked().await;
+        held.release().await;
+        result
+    }
+
+    async fn observe(&self) -> Result<Observation, UpgradeError> {
+        let out = self
+            .session
+            .exec(&probe_command(self.host), self.deadlines.command)
+            .await?;
+        if !out.success() {
+            return Err(self.remote(
+                Step::Observe,
+                format!("probe exited {}: {}", out.status, out.stderr_lossy().trim()),
+            ));
+        }
+        observe::parse(&out.stdout_lossy()).map_err(|e| self.remote(Step::Observe, e.to_string()))
+    }
+
+    /// Observes until `cond` holds (its value) or `limit` passes (the last observation).
+    async fn poll<T>(
+        &self,
+        limit: Duration,
+        mut cond: impl FnMut(&Observation) -> Option<T>,
+    ) -> Result<Result<T, Observation>, UpgradeError> {
+        let started = Instant::now();
+        loop {
+            let obs = self.observe().await?;
+            if let Some(v) = cond(&obs) {
+                return Ok(Ok(v));
+            }
+            if started.elapsed() >= limit {
+                return Ok(Err(obs));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    async fn exec(
+        &self,
+        step: Step,
+        cmd: &crate::ssh::RemoteCommand,
+    ) -> Result<String, UpgradeError> {
+        let out = self.session.exec(cmd, self.deadlines.command).await?;
+        if !out.success() {
+            let text = format!(
+                "{} {}",
+                out.stdout_lossy().trim(),
+                out.stderr_lossy().trim()
+            );
+            return Err(self.remote(step, format!("exit {}: {}", out.status, text.trim())));
+        }
+        Ok(out.stdout_lossy().into_owned())
+    }
+
+    /// Sends a signal to a checked process; `Ok(false)` when the process is already gone.
+    async fn signal(
+        &self,
+        step: Step,
+        pid: u32,
+        sig: &str,
+        target: SignalTarget,
+    ) -> Result<bool, UpgradeError> {
+        let out = self
+            .session
+            .exec(&scripts::signal(pid, sig, target), self.deadlines.command)
+            .await?;
+        match out.stdout_lossy().trim() {
+            "sent" => Ok(true),
+            "gone" => Ok(false),
+            other => Err(self.remote(step, other.to_owned())),
+        }
+    }
+
+    async fn cleanup(&self, obs: &Observation) -> Result<(), UpgradeError> {
+        let layout = self.layout();
+        let leftovers: Vec<String> = obs
+            .staged
+            .iter()
+            .filter(|p| layout.is_stage(p))
+            .cloned()
+            .collect();
+        if !leftovers.is_empty() {
+            self.exec(Step::Cleanup, &scripts::cleanup(&leftovers))
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn locked(&self) -> Result<Outcome, UpgradeError> {
+        let obs = self.observe().await?;
+        match decide::entry(&obs, self.source.sha256()) {
+            Entry::AtTarget => {
+                self.cleanup(&obs).await?;
+                Ok(Outcome::AlreadyAtTarget)
+            }
+            Entry::Refuse(reason) => Err(UpgradeError::Refused {
+                host: self.host.name.clone(),
+                reason,
+            }),
+            Entry::Fresh(master) => self.fresh(&obs, &master).await,
+            Entry::Resume { old, new } => self.after_start(&old, &new).await,
+            Entry::Revert { old, new } => {
+                let reason = format!(
+                    "found two masters, the new one ({}) not running the target: took the host back",
+                    new.pid
+                );
+                self.revert(&old, new.pid, reason).await
+            }
+            Entry::Hung { old, children } => {
+                self.kill_hung(&old, &children).await?;
+                self.restore_after_failed_start(
+                    &old,
+                    "found a new binary that never became ready; killed it".into(),
+                )
+                .await
+            }
+        }
+    }
+
+    async fn fresh(&self, obs: &Observation, master: &Master) -> Result<Outcome, UpgradeError> {
+        let t = Instant::now();
+        self.emit(Step::Preflight, Status::Started, t);
+        let layout = self.layout();
+        let size = match self.source {
+            Source::Local { size, .. } => *size,
+            Source::Remote { .. } => obs.binary.as_ref().and_then(|b| b.size).unwrap_or(0),
+        };
+        let mut problems = decide::preflight(obs, master, layout.binary.as_str(), size);
+        let running = master.exe_sha256.clone().unwrap_or_default();
+        let on_disk = obs
+            .binary
+            .as_ref()
+            .and_then(|b| b.sha256.clone())
+            .unwrap_or_default();
+        let backup = layout.backup(&running);
+        // The disk already holds the target (a previous run installed it) only with the
+        // running binary's backup beside it; any other difference is someone else's change.
+        let installed =
+            on_disk == self.source.sha256() && obs.backups.iter().any(|b| b.path == backup);
+        if on_disk != running && !installed {
+            problems.push(format!(
+                "the binary on disk ({}) is not the one the master runs ({}): it was changed outside ngfleet",
+                short(&on_disk),
+                short(&running)
+            ));
+        }
+        if !problems.is_empty() {
+            let reason = problems.join("; ");
+            self.emit(Step::Preflight, Status::Failed(reason.clone()), t);
+            return Err(UpgradeError::Refused {
+                host: self.host.name.clone(),
+                reason,
+            });
+        }
+        self.cleanup(obs).await?;
+        self.emit(Step::Preflight, Status::Done, t);
+
+        if !installed {
+            let staged = self.stage(&layout).await?;
+            let t = Instant::now();
+            self.emit(Step::CheckNew, Status::Started, t);
+            let out = self
+                .exec(
+                    Step::CheckNew,
+                    &scripts::check_new(&staged, &master.argv[1..]),
+                )
+                .await?;
+            if let Err(reason) = decide::check_new(&out) {
+                self.exec(
+                    Step::Cleanup,
+                    &scripts::cleanup(std::slice::from_ref(&staged)),
+                )
+                .await?;
+                self.emit(Step::CheckNew, Status::Failed(reason.clone()), t);
+                return Err(UpgradeError::Refused {
+                    host: self.host.name.clone(),
+                    reason,
+                });
+            }
+            self.emit(Step::CheckNew, Status::Done, t);
+            let t = Instant::now();
+            self.emit(Step::Install, Status::Started, t);
+            let cmd = scripts::install(
+                &layout,
+                &staged,
+                &backup,
+                self.keep_backups,
+                self.source.sha256(),
+            );
+            if let Err(e) = self.exec(Step::Install, &cmd).await {
+                let _ = self
+                    .exec(
+                        Step::Cleanup,
+                        &scripts::cleanup(std::slice::from_ref(&staged)),
+                    )
+                    .await;
+                self.emit(Step::Install, Status::Failed(e.to_string()), t);
+                return Err(e);
+            }
+            self.emit(Step::Install, Status::Done, t);
+        }
+        self.start(master).await
+    }
+
+    /// Puts the new binary in a temp file beside the old one; returns its path.
+    async fn stage(&self, layout: &Layout) -> Result<String, UpgradeError> {
+        let t = Instant::now();
+        self.emit(Step::Upload, Status::Started, t);
+        let tag = format!("{:08x}", rand::random::<u32>());
+        let staged = layout.stage(&tag);
+        match self.source {
+            Source::Local { path, sha256, .. } => {
+                let up = self
+                    .session
+                    .upload(
+                        path,
+                        &staged,
+                        self.deadlines.command.max(Duration::from_secs(60)),
+                    )
+                    .await?;
+                if up.sha256 != *sha256 {
+                    return Err(self.remote(
+                        Step::Upload,
+                        format!("uploaded {} but expected {}", up.sha256, sha256),
+                    ));
+                }
+            }
+            Source::Remote { path, .. } => {
+                let copy = crate::ssh::RemoteCommand::script(
+                    "umask 077 && cp -- \"$1\" \"$2\"",
+                    [path.clone(), staged.clone()],
+                )
+                .privileged()
+                .labelled("stage backup");
+                self.exec(Step::Upload, &copy).await?;
+            }
+        }
+        self.emit(Step::Upload, Status::Done, t);
+        Ok(staged)
+    }
+
+    async fn start(&self, old: &Master) -> Result<Outcome, UpgradeError> {
+        let t = Instant::now();
+        self.emit(Step::Start, Status::Started, t);
+        if !self
+            .signal(Step::Start, old.pid, "USR2", SignalTarget::Master)
+            .await?
+        {
+            return Err(self.remote(Step::Start, format!("master {} is gone", old.pid)));
+        }
+        let waited = self
+            .poll(self.deadlines.start, |obs| {
+                match decide::start(obs, old.pid) {
+                    Start::Waiting => None,
+                    other => Some(other),
+                }
+            })
+            .await?;
+        match waited {
+            Ok(Start::Ready(new)) => {
+                self.emit(Step::Start, Status::Done, t);
+                self.after_start(old, &new).await
+            }
+            Ok(_) => {
+                let log = self.error_log(old).await;
+                let reason = format!("the new binary exited at start{log}");
+                self.emit(Step::Start, Status::Failed(reason.clone()), t);
+                self.restore_after_failed_start(old, reason).await
+            }
+            Err(last) => {
+                let hung = decide::find(&last, old.pid)
+                    .map(decide::strange_children)
+                    .unwrap_or_default();
+                let reason = format!(
+                    "the new binary did not become ready within {:?}; killed {:?}",
+                    self.deadlines.start, hung
+                );
+                self.emit(Step::Start, Status::Failed(reason.clone()), t);
+                if let Some(new) = last
+                    .master
+                    .as_ref()
+                    .filter(|m| m.pid != old.pid && m.ppid == Some(old.pid))
+                {
+                    // It became a master but never got workers: a two-master rollback.
+                    return self.revert(old, new.pid, reason).await;
+                }
+                self.kill_hung(old, &hung).await?;
+                self.restore_after_failed_start(old, reason).await
+            }
+        }
+    }
+
+    async fn kill_hung(&self, old: &Master, children: &[u32]) -> Result<(), UpgradeError> {
+        // A hung new binary keeps nginx's blocked signal mask: only KILL ends it.
+        for &pid in children {
+            self.signal(Step::Rollback, pid, "KILL", SignalTarget::ChildOf(old.pid))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The new binary never became a master: wait for the old master's pid file, put the
+    /// old binary back.
+    async fn restore_after_failed_start(
+        &self,
+        old: &Master,
+        reason: String,
+    ) -> Result<Outcome, UpgradeError> {
+        let t = Instant::now();
+        self.emit(Step::Rollback, Status::Started, t);
+        let back = self
+            .poll(self.deadlines.quit, |obs| {
+                (obs.pid_file == Some(old.pid)
+                    && obs.oldbin.is_none()
+                    && decide::old_serving(obs, old.pid))
+                .then_some(())
+            })
+            .await?;
+        if back.is_err() {
+            return Err(self.unrestored(
+                Step::Rollback,
+                format!("master {}'s pid file did not come back", old.pid),
+            ));
+        }
+        self.restore_binary(old).await?;
+        self.emit(Step::Rollback, Status::Done, t);
+        Ok(Outcome::RolledBack { reason })
+    }
+
+    async fn after_start(&self, old: &Master, new: &Master) -> Result<Outcome, UpgradeError> {
+        let t = Instant::now();
+        self.emit(Step::Drain, Status::Started, t);
+        self.signal(Step::Drain, old.pid, "WINCH", SignalTarget::Master)
+            .await?;
+        let drained = self
+            .poll(self.deadlines.drain, |obs| {
+                decide::drained(obs, old.pid).then_some(())
+            })
+            .await?;
+        if drained.is_err() {
+            let reason = format!(
+                "old workers did not finish within {:?}",
+                self.deadlines.drain
+            );
+            self.emit(Step::Drain, Status::Failed(reason.clone()), t);
+            return self.revert(old, new.pid, reason).await;
+        }
+        self.emit(Step::Drain, Status::Done, t);
+
+        let t = Instant::now();
+        self.emit(Step::Gate, Status::Started, t);
+        let before = self.observe().await?;
+        let extra = self.gate.check(self.session, self.host).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let after = self.observe().await?;
+        let verdict = extra.and_then(|()| decide::process_gate(&before, &after, new.pid));
+        if let Err(reason) = verdict {
+            self.emit(Step::Gate, Status::Failed(reason.clone()), t);
+            return self
+                .revert(old, new.pid, format!("gate failed: {reason}"))
+                .await;
+        }
+        self.emit(Step::Gate, Status::Done, t);
+
+        let t = Instant::now();
+        self.emit(Step::Commit, Status::Started, t);
+        self.signal(Step::Commit, old.pid, "QUIT", SignalTarget::Master)
+            .await?;
+        let done = self
+            .poll(self.deadlines.quit, |obs| {
+                decide::committed(obs, new.pid).then_some(obs.clone())
+            })
+            .await?;
+        let obs = done.map_err(|_| {
+            self.remote(Step::Commit, format!("old master {} did not exit", old.pid))
+        })?;
+        let runs = obs.master.as_ref().and_then(|m| m.exe_sha256.as_deref());
+        if runs != Some(self.source.sha256()) {
+            return Err(self.remote(
+                Step::Commit,
+                format!(
+                    "the running master's binary is {} not the target {}",
+                    short(runs.unwrap_or("?")),
+                    short(self.source.sha256())
+                ),
+            ));
+        }
+        self.emit(Step::Commit, Status::Done, t);
+        Ok(Outcome::Upgraded {
+            from: old.exe_sha256.clone().unwrap_or_default(),
+            backup: self
+                .layout()
+                .backup(old.exe_sha256.as_deref().unwrap_or_default()),
+        })
+    }
+
+    /// Rollback while two masters exist: old workers back (HUP), new master out (QUIT, then
+    /// TERM, then KILL), orphans killed, old pid file back, old binary back.
+    async fn revert(
+        &self,
+        old: &Master,
+        new_pid: u32,
+        reason: String,
+    ) -> Result<Outcome, UpgradeError> {
+        let t = Instant::now();
+        self.emit(Step::Rollback, Status::Started, t);
+        self.signal(Step::Rollback, old.pid, "HUP", SignalTarget::Master)
+            .await?;
+        let serving = self
+            .poll(self.deadlines.start, |obs| {
+                decide::old_serving(obs, old.pid).then_some(obs.clone())
+            })
+            .await?;
+        let obs = serving.map_err(|_| {
+            self.unrestored(
+                Step::Rollback,
+                format!("old master {} did not start workers after HUP", old.pid),
+            )
+        })?;
+        let new_workers: Vec<u32> = decide::find(&obs, new_pid)
+            .map(|m| {
+                m.children
+                    .iter()
+                    .filter(|c| c.is_worker())
+                    .map(|c| c.pid)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut gone = false;
+        for (sig, share) in [("QUIT", 2), ("TERM", 4), ("KILL", 4)] {
+            if !self
+                .signal(Step::Rollback, new_pid, sig, SignalTarget::Master)
+                .await
+                .unwrap_or(false)
+                && sig != "QUIT"
+            {
+                gone = true;
+                break;
+            }
+            let limit = self.deadlines.quit / share;
+            if self
+                .poll(limit, |obs| {
+                    decide::find(obs, new_pid).is_none().then_some(())
+                })
+                .await?
+                .is_ok()
+            {
+                gone = true;
+                break;
+            }
+        }
+        if !gone {
+            return Err(self.unrestored(
+                Step::Rollback,
+                format!("new master {new_pid} would not exit"),
+            ));
+        }
+        for pid in new_workers {
+            // Orphans of a killed new master keep accepting on the shared socket.
+            let _ = self
+                .signal(Step::Rollback, pid, "KILL", SignalTarget::Worker)
+                .await;
+        }
+        let back = self
+            .poll(self.deadlines.quit, |obs| {
+                decide::reverted(obs, old.pid, new_pid).then_some(())
+            })
+            .await?;
+        if back.is_err() {
+            return Err(self.unrestored(
+                Step::Rollback,
+                format!("master {}'s pid file did not come back", old.pid),
+            ));
+        }
+        self.restore_binary(old).await?;
+        self.emit(Step::Rollback, Status::Done, t);
+        Ok(Outcome::RolledBack { reason })
+    }
+
+    /// Renames the old master's backup into place, unless the disk already holds it.
+    async fn restore_binary(&self, old: &Master) -> Result<(), UpgradeError> {
+        let t = Instant::now();
+        self.emit(Step::Restore, Status::Started, t);
+        let want = old.exe_sha256.clone().unwrap_or_default();
+        let obs = self.observe().await?;
+        let on_disk = obs
+            .binary
+            .as_ref()
+            .and_then(|b| b.sha256.clone())
+            .unwrap_or_default();
+        if on_disk != want {
+            let backup = self.layout().backup(&want);
+            if !obs.backups.iter().any(|b| b.path == backup) {
+                return Err(
+                    self.unrestored(Step::Restore, format!("no backup {backup} to restore"))
+                );
+            }
+            self.exec(Step::Restore, &scripts::restore(&self.layout(), &backup))
+                .await?;
+            let check = self.observe().await?;
+            let now = check
+                .binary
+                .as_ref()
+                .and_then(|b| b.sha256.clone())
+                .unwrap_or_default();
+            if now != want {
+                return Err(self.unrestored(
+                    Step::Restore,
+                    format!("the binary on disk is {} after restoring", short(&now)),
+                ));
+            }
+        }
+        self.cleanup(&obs).await?;
+        self.emit(Step::Restore, Status::Done, t);
+        Ok(())
+    }
+
+    /// ` (error log: …)` with the last lines of nginx's error log, when one is found.
+    async fn error_log(&self, master: &Master) -> String {
+        let mut candidates = Vec::new();
+        if let Some(i) = master.argv.iter().position(|a| a == "-p")
+            && let Some(prefix) = master.argv.get(i + 1)
+        {
+            candidates.push(format!("{}/logs/error.log", prefix.trim_end_matches('/')));
+        }
+        candidates.push("/var/log/nginx/error.log".to_owned());
+        match self
+            .exec(Step::Start, &scripts::error_log_tail(&candidates))
+            .await
+        {
+            Ok(text) if !text.trim().is_empty() => {
+                let lines: Vec<&str> = text.lines().rev().take(3).collect();
+                format!(
+                    " (error log: {})",
+                    lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
+                )
+            }
+            _ => String::new(),
+        }
+    }
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
+}
+
+/// Connects (again, after a lost connection) and runs the procedure until the host
+/// converges: a dropped connection is retried by re-reading the host, never by repeating a
+/// signal blindly.
+#[allow(clippy::too_many_arguments)]
+pub async fn converge(
+    transport: &Transport,
+    target: &Target,
+    host: &Host,
+    source: &Source,
+    deadlines: Deadlines,
+    owner: &str,
+    gate: &dyn Gate,
+    events: &(dyn Fn(Event) + Sync),
+) -> Result<Outcome, UpgradeError> {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let session = transport.connect(target).await?;
+        let procedure = Procedure {
+            session: &session,
+            host,
+            source,
+            deadlines,
+            owner,
+            gate,
+            keep_backups: 3,
+            events,
+        };
+        let result = procedure.run().await;
+        session.close().await;
+        match result {
+            Err(e) if e.is_disconnect() && attempts < 3 => continue,
+            other => return other,
+        }
+    }
+}
