@@ -276,7 +276,7 @@ pub fn parse(stdout: &str) -> Result<Observation, ObserveError> {
         return Err(ObserveError::Truncated);
     }
     obs.binary = disk_present.then_some(disk);
-    obs.backups.sort_by(|a, b| b.mtime.cmp(&a.mtime));
+    obs.backups.sort_by_key(|b| std::cmp::Reverse(b.mtime));
     Ok(obs)
 }
 

@@ -71,13 +71,13 @@ impl Session {
                 match msg {
                     ChannelMsg::Data { data } => {
                         stdout.extend_from_slice(&data);
-                        if let Some(end) = stdout.iter().position(|b| *b == b'\n') {
-                            if stdout[..end] == *ready.as_bytes() {
-                                return Ok(HoldOutcome::Held(Held {
-                                    writer,
-                                    _reader: reader,
-                                }));
-                            }
+                        if let Some(end) = stdout.iter().position(|b| *b == b'\n')
+                            && stdout[..end] == *ready.as_bytes()
+                        {
+                            return Ok(HoldOutcome::Held(Held {
+                                writer,
+                                _reader: reader,
+                            }));
                         }
                     }
                     ChannelMsg::ExtendedData { data, ext: 1 } => stderr.extend_from_slice(&data),
