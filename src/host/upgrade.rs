@@ -295,7 +295,7 @@ impl Procedure<'_> {
                     "found two masters, the new one ({}) not running the target: took the host back",
                     new.pid
                 );
-                self.revert(&old, new.pid, reason).await
+                self.revert(&old, new.pid, &workers_of(&new), reason).await
             }
             Entry::Hung { old, children } => {
                 self.kill_hung(&old, &children).await?;
@@ -473,7 +473,7 @@ impl Procedure<'_> {
                     .filter(|m| m.pid != old.pid && m.ppid == Some(old.pid))
                 {
                     // It became a master but never got workers: a two-master rollback.
-                    return self.revert(old, new.pid, reason).await;
+                    return self.revert(old, new.pid, &workers_of(new), reason).await;
                 }
                 self.kill_hung(old, &hung).await?;
                 self.restore_after_failed_start(old, reason).await
@@ -534,7 +534,7 @@ impl Procedure<'_> {
                 self.deadlines.drain
             );
             self.emit(Step::Drain, Status::Failed(reason.clone()), t);
-            return self.revert(old, new.pid, reason).await;
+            return self.revert(old, new.pid, &workers_of(new), reason).await;
         }
         self.emit(Step::Drain, Status::Done, t);
 
@@ -547,8 +547,11 @@ impl Procedure<'_> {
         let verdict = extra.and_then(|()| decide::process_gate(&before, &after, new.pid));
         if let Err(reason) = verdict {
             self.emit(Step::Gate, Status::Failed(reason.clone()), t);
+            let seen = decide::find(&before, new.pid)
+                .map(workers_of)
+                .unwrap_or_default();
             return self
-                .revert(old, new.pid, format!("gate failed: {reason}"))
+                .revert(old, new.pid, &seen, format!("gate failed: {reason}"))
                 .await;
         }
         self.emit(Step::Gate, Status::Done, t);
@@ -591,6 +594,7 @@ impl Procedure<'_> {
         &self,
         old: &Master,
         new_pid: u32,
+        seen_workers: &[u32],
         reason: String,
     ) -> Result<Outcome, UpgradeError> {
         let t = Instant::now();
@@ -608,15 +612,14 @@ impl Procedure<'_> {
                 format!("old master {} did not start workers after HUP", old.pid),
             )
         })?;
-        let new_workers: Vec<u32> = decide::find(&obs, new_pid)
-            .map(|m| {
-                m.children
-                    .iter()
-                    .filter(|c| c.is_worker())
-                    .map(|c| c.pid)
-                    .collect()
-            })
+        let mut new_workers: Vec<u32> = decide::find(&obs, new_pid)
+            .map(workers_of)
             .unwrap_or_default();
+        for pid in seen_workers {
+            if !new_workers.contains(pid) {
+                new_workers.push(*pid);
+            }
+        }
         let mut gone = false;
         for (sig, share) in [("QUIT", 2), ("TERM", 4), ("KILL", 4)] {
             if !self
@@ -729,6 +732,15 @@ impl Procedure<'_> {
             _ => String::new(),
         }
     }
+}
+
+fn workers_of(master: &Master) -> Vec<u32> {
+    master
+        .children
+        .iter()
+        .filter(|c| c.is_worker())
+        .map(|c| c.pid)
+        .collect()
 }
 
 fn short(sha: &str) -> &str {

@@ -146,3 +146,433 @@ fn new_version(lab: &Lab) -> String {
         .trim_start_matches("nginx version: nginx/")
         .to_owned()
 }
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ngfleet::host::upgrade::Gate;
+use ngfleet::model::inventory::Host;
+use ngfleet::ssh::Session;
+
+/// The host as `status --json` sees it, for "unchanged" checks.
+fn snapshot(lab: &Lab) -> (serde_json::Value, serde_json::Value, serde_json::Value) {
+    let v = status(lab);
+    let h = &v["hosts"][0];
+    (
+        h["master_pid"].clone(),
+        h["exe_sha256"].clone(),
+        h["disk_sha256"].clone(),
+    )
+}
+
+fn staged_leftovers(lab: &Lab) -> Vec<String> {
+    fs::read_dir(lab.host("lab-01").dir.join("sbin"))
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("ngfleet-stage"))
+        .collect()
+}
+
+fn refused(run: &Run) -> String {
+    match &run.result {
+        Err(UpgradeError::Refused { reason, .. }) => reason.clone(),
+        other => panic!("expected a refusal, got {other:?}\n{:#?}", run.events),
+    }
+}
+
+fn rolled_back(run: &Run) -> String {
+    match &run.result {
+        Ok(Outcome::RolledBack { reason }) => reason.clone(),
+        other => panic!("expected a rollback, got {other:?}\n{:#?}", run.events),
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.rsplit(") ").next().unwrap_or("").starts_with('Z'))
+        .unwrap_or(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_new_binaries_are_refused_and_change_nothing() {
+    let Some(lab) = Lab::up(1) else { return };
+    let before = snapshot(&lab);
+    // An ELF for another machine: the host's nginx with e_machine set to aarch64 (183).
+    let mut foreign = fs::read(lab.dir.join("versions/nginx-new")).expect("read");
+    foreign[18] = 183;
+    foreign[19] = 0;
+    fs::write(lab.dir.join("versions/nginx-foreign"), foreign).expect("write");
+    for (version, expected) in [
+        ("nginx-broken", "not an ELF executable"),
+        ("nginx-garbage", "not an ELF executable"),
+        (
+            "nginx-foreign",
+            "ELF machine 183, this host (x86_64) needs 62",
+        ),
+    ] {
+        let run = upgrade(&lab, "lab-01", version).await;
+        let reason = refused(&run);
+        assert!(reason.contains(expected), "{version}: {reason}");
+        assert_eq!(snapshot(&lab), before, "{version} changed the host");
+        assert!(staged_leftovers(&lab).is_empty(), "{version} left files");
+    }
+    // A config that fails `-t` with the new binary (the running master parsed it earlier).
+    let conf = lab.host("lab-01").dir.join("nginx/conf/nginx.conf");
+    let good = fs::read_to_string(&conf).expect("conf");
+    fs::write(&conf, format!("{good}\nngfleet_bogus_directive on;\n")).expect("write");
+    let run = upgrade(&lab, "lab-01", "nginx-new").await;
+    fs::write(&conf, good).expect("restore conf");
+    let reason = refused(&run);
+    assert!(
+        reason.contains("`nginx -t` with the new binary failed")
+            && reason.contains("ngfleet_bogus_directive"),
+        "{reason}"
+    );
+    assert_eq!(snapshot(&lab), before);
+    assert!(staged_leftovers(&lab).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binary_that_fails_at_start_or_hangs_is_rolled_back() {
+    let Some(lab) = Lab::up(1) else { return };
+    let (pid, exe, disk) = snapshot(&lab);
+    let run = upgrade(&lab, "lab-01", "nginx-exit1-usr2-elf").await;
+    assert!(
+        rolled_back(&run).contains("exited at start"),
+        "{:?}",
+        run.result
+    );
+    assert_eq!(snapshot(&lab), (pid.clone(), exe.clone(), disk.clone()));
+
+    let run = upgrade(&lab, "lab-01", "nginx-hang-elf").await;
+    let reason = rolled_back(&run);
+    assert!(reason.contains("did not become ready"), "{reason}");
+    assert_eq!(snapshot(&lab), (pid, exe, disk));
+    assert_eq!(status(&lab)["hosts"][0]["state"], "steady");
+    assert!(staged_leftovers(&lab).is_empty());
+}
+
+/// The health gate of the lab: `/health` through the host's own loopback must say `ok`.
+struct LabHealth<'l> {
+    lab: &'l Lab,
+}
+
+impl Gate for LabHealth<'_> {
+    fn check<'a>(
+        &'a self,
+        _: &'a Session,
+        host: &'a Host,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move {
+            let body = self.lab.run(&[
+                "exec",
+                &host.name,
+                "--",
+                "sh",
+                "-c",
+                "curl -s -o /dev/null -w '%{http_code}' --max-time 3 http://127.0.0.1:${LAB_HTTP_PORT:-80}/health",
+            ]);
+            if body.trim() == "200" {
+                Ok(())
+            } else {
+                Err(format!("/health answered {}", body.trim()))
+            }
+        })
+    }
+}
+
+async fn run_with_gate(lab: &Lab, version: &str, gate: &dyn Gate) -> Run {
+    let text = fs::read_to_string(lab.inventory()).expect("inventory");
+    let inventory = Inventory::parse("inventory.yaml", &text).expect("inventory");
+    let h = inventory.find("lab-01").expect("host").clone();
+    let env = ControllerEnv::from_process(None, HostKeyPolicy::Strict);
+    let transport = Transport::new(TransportConfig::default(), Credentials::from_env());
+    let path = lab.dir.join("versions").join(version);
+    let source = Source::Local {
+        sha256: sha(&path),
+        size: fs::metadata(&path).expect("binary").len(),
+        path,
+    };
+    let events = Mutex::new(Vec::new());
+    let record = |e: Event| events.lock().expect("events").push(e);
+    let result = converge(
+        &transport,
+        &env.target(&h),
+        &h,
+        &source,
+        DEADLINES,
+        "test-controller",
+        gate,
+        &record,
+    )
+    .await;
+    Run {
+        result,
+        events: events.into_inner().expect("events"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_gate_after_winch_rolls_back_both_masters() {
+    let Some(lab) = Lab::up(1) else { return };
+    let before = snapshot(&lab);
+    let run = run_with_gate(&lab, "nginx-unhealthy-elf", &LabHealth { lab: &lab }).await;
+    let reason = rolled_back(&run);
+    assert!(reason.contains("/health answered 503"), "{reason}");
+    assert_eq!(
+        snapshot(&lab),
+        before,
+        "old master, old binary running, old binary on disk"
+    );
+    let page = served(&lab, "lab-01");
+    assert!(!page.starts_with(&new_version(&lab)), "{page}");
+    // A healthy version passes the same gate.
+    let run = run_with_gate(&lab, "nginx-new", &LabHealth { lab: &lab }).await;
+    assert!(
+        matches!(run.result, Ok(Outcome::Upgraded { .. })),
+        "{:?}",
+        run.result
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_after_commit_returns_to_the_backup() {
+    let Some(lab) = Lab::up(1) else { return };
+    let old_sha = sha(&lab.dir.join("versions/nginx-old"));
+    let run = upgrade(&lab, "lab-01", "nginx-new").await;
+    let Ok(Outcome::Upgraded { backup, .. }) = run.result else {
+        panic!("{:?}", run.result)
+    };
+    let back = run_lab_source(
+        &lab,
+        &Source::Remote {
+            path: backup,
+            sha256: old_sha.clone(),
+        },
+    )
+    .await;
+    assert!(
+        matches!(back.result, Ok(Outcome::Upgraded { .. })),
+        "{:?}",
+        back.result
+    );
+    let (_, exe, disk) = snapshot(&lab);
+    assert_eq!((exe, disk), (old_sha.clone().into(), old_sha.into()));
+    assert!(!served(&lab, "lab-01").starts_with(&new_version(&lab)));
+}
+
+async fn run_lab_source(lab: &Lab, source: &Source) -> Run {
+    run(lab, "lab-01", source).await
+}
+
+/// Kills the new master with SIGKILL at the gate, as a crash would.
+struct KillNewMaster<'l> {
+    lab: &'l Lab,
+    orphans: Mutex<Vec<u32>>,
+}
+
+impl Gate for KillNewMaster<'_> {
+    fn check<'a>(
+        &'a self,
+        _: &'a Session,
+        _: &'a Host,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move {
+            let pid = self.lab.host("lab-01").master_pid().expect("new master");
+            let children =
+                fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+            self.orphans.lock().expect("orphans").extend(
+                children
+                    .split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+            std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status()
+                .expect("kill");
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_master_killed_after_winch_leaves_no_orphan() {
+    let Some(lab) = Lab::up(1) else { return };
+    let before = snapshot(&lab);
+    let gate = KillNewMaster {
+        lab: &lab,
+        orphans: Mutex::new(Vec::new()),
+    };
+    let run = run_with_gate(&lab, "nginx-new", &gate).await;
+    let reason = rolled_back(&run);
+    assert!(
+        reason.contains("died") || reason.contains("gone"),
+        "{reason}"
+    );
+    let orphans = gate.orphans.lock().expect("orphans").clone();
+    assert!(!orphans.is_empty(), "the new master had workers");
+    for pid in orphans {
+        assert!(!alive(pid), "orphaned worker {pid} still runs");
+    }
+    assert_eq!(snapshot(&lab), before);
+    assert!(!served(&lab, "lab-01").starts_with(&new_version(&lab)));
+}
+
+/// Cuts every SSH session of the host once, at the gate (sshd-stop ends its sessions).
+struct CutConnection<'l> {
+    lab: &'l Lab,
+    done: AtomicBool,
+}
+
+impl Gate for CutConnection<'_> {
+    fn check<'a>(
+        &'a self,
+        _: &'a Session,
+        _: &'a Host,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move {
+            if !self.done.swap(true, Ordering::SeqCst) {
+                self.lab.run(&["sshd-stop", "lab-01"]);
+                self.lab.run(&["sshd-start", "lab-01"]);
+            }
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_connection_mid_upgrade_converges_on_the_next_connection() {
+    let Some(lab) = Lab::up(1) else { return };
+    let gate = CutConnection {
+        lab: &lab,
+        done: AtomicBool::new(false),
+    };
+    let run = run_with_gate(&lab, "nginx-new", &gate).await;
+    assert!(
+        matches!(run.result, Ok(Outcome::Upgraded { .. })),
+        "{:?}\n{:#?}",
+        run.result,
+        run.events
+    );
+    assert!(gate.done.load(Ordering::SeqCst));
+    let locks = run
+        .events
+        .iter()
+        .filter(|e| {
+            e.step == ngfleet::host::event::Step::Lock
+                && e.status == ngfleet::host::event::Status::Done
+        })
+        .count();
+    assert_eq!(locks, 2, "a second connection took the lock again");
+    let v = status(&lab);
+    assert_eq!(v["hosts"][0]["state"], "steady");
+    assert_eq!(
+        v["hosts"][0]["exe_sha256"],
+        sha(&lab.dir.join("versions/nginx-new")).as_str()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_controller_is_refused_by_the_lock() {
+    let Some(lab) = Lab::up(1) else { return };
+    let before = snapshot(&lab);
+    let text = fs::read_to_string(lab.inventory()).expect("inventory");
+    let inventory = Inventory::parse("inventory.yaml", &text).expect("inventory");
+    let h = inventory.find("lab-01").expect("host").clone();
+    let env = ControllerEnv::from_process(None, HostKeyPolicy::Strict);
+    let transport = Transport::new(TransportConfig::default(), Credentials::from_env());
+    let session = transport.connect(&env.target(&h)).await.expect("connect");
+    let layout = ngfleet::host::scripts::Layout {
+        binary: h.nginx.binary.clone(),
+    };
+    let lock = ngfleet::host::scripts::lock(&layout, "other-controller pid=4242");
+    let held = match session
+        .hold(&lock, "locked", Duration::from_secs(10))
+        .await
+        .expect("hold")
+    {
+        ngfleet::ssh::HoldOutcome::Held(h) => h,
+        ngfleet::ssh::HoldOutcome::Refused(out) => panic!("{out:?}"),
+    };
+    let run = upgrade(&lab, "lab-01", "nginx-new").await;
+    match &run.result {
+        Err(UpgradeError::Locked { owner, .. }) => {
+            assert!(owner.contains("other-controller pid=4242"), "{owner}")
+        }
+        other => panic!("expected Locked, got {other:?}"),
+    }
+    assert_eq!(snapshot(&lab), before);
+    held.release().await;
+    session.close().await;
+    // Released: the next run goes through.
+    let run = upgrade(&lab, "lab-01", "nginx-new").await;
+    assert!(
+        matches!(run.result, Ok(Outcome::Upgraded { .. })),
+        "{:?}",
+        run.result
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_started_through_path_is_refused() {
+    let Some(lab) = Lab::up(1) else { return };
+    let host = lab.host("lab-01").clone();
+    let old = host.master_pid().expect("pid");
+    std::process::Command::new("kill")
+        .args(["-QUIT", &old.to_string()])
+        .status()
+        .expect("kill");
+    for _ in 0..200 {
+        if !alive(old) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sbin = host.dir.join("sbin");
+    let prefix = host.dir.join("nginx");
+    lab.run(&[
+        "exec",
+        "lab-01",
+        "--",
+        "sh",
+        "-c",
+        &format!(
+            "cd / && PATH={}:$PATH nginx -p {}/ -c conf/nginx.conf",
+            sbin.display(),
+            prefix.display()
+        ),
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    let before = snapshot(&lab);
+    let run = upgrade(&lab, "lab-01", "nginx-new").await;
+    let reason = refused(&run);
+    assert!(reason.contains("not by absolute path"), "{reason}");
+    assert_eq!(snapshot(&lab), before);
+    assert!(staged_leftovers(&lab).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pid_file_naming_another_process_is_refused() {
+    let Some(lab) = Lab::up(1) else { return };
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .expect("sleep");
+    let pid_file = lab.dir.join("not-nginx.pid");
+    fs::write(&pid_file, format!("{}\n", sleeper.id())).expect("write");
+    let text = fs::read_to_string(lab.inventory()).expect("inventory");
+    let real = lab.host("lab-01").pid_file().display().to_string();
+    let patched = text.replace(&real, &pid_file.display().to_string());
+    assert_ne!(patched, text);
+    fs::write(lab.dir.join("inventory.yaml"), patched).expect("write");
+    let disk_before = sha(&lab.host("lab-01").dir.join("sbin/nginx"));
+    let run = upgrade(&lab, "lab-01", "nginx-new").await;
+    let reason = refused(&run);
+    assert!(reason.contains("which is not an nginx master"), "{reason}");
+    assert!(alive(sleeper.id()), "the other process was not signalled");
+    assert_eq!(sha(&lab.host("lab-01").dir.join("sbin/nginx")), disk_before);
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+}
