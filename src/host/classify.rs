@@ -124,6 +124,7 @@ mod tests {
             backups: Vec::new(),
             lock: None,
             free_kb: None,
+            unit: None,
         }
     }
 

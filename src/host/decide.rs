@@ -125,6 +125,19 @@ pub fn preflight(obs: &Observation, master: &Master, binary: &str, new_size: u64
     if obs.oldbin.is_some() {
         problems.push("an .oldbin pid file exists: another upgrade is in progress".into());
     }
+    if let Some(unit) = &obs.unit {
+        if unit.kind != "forking" {
+            problems.push(format!(
+                "systemd unit {} is Type={}: the old master's exit would stop the service (needs Type=forking with PIDFile={})",
+                unit.name, unit.kind, unit.our_pid_file
+            ));
+        } else if unit.pid_file != unit.our_pid_file {
+            problems.push(format!(
+                "systemd unit {} has PIDFile={:?}, not {}: systemd would not follow the new master",
+                unit.name, unit.pid_file, unit.our_pid_file
+            ));
+        }
+    }
     // Room for the staged file and, where a hard link is impossible, a copied backup.
     if let Some(free) = obs.free_kb
         && free.saturating_mul(1024) < new_size.saturating_mul(2)
@@ -323,6 +336,7 @@ mod tests {
             backups: Vec::new(),
             lock: None,
             free_kb: Some(100_000),
+            unit: None,
         }
     }
 
@@ -393,6 +407,34 @@ mod tests {
         assert_eq!(
             preflight(&o, &other, "/usr/sbin/nginx", 10),
             ["the pid file names pid 10, which is not an nginx master (\"/usr/bin/sleep 1000\")"]
+        );
+        let mut simple = obs(Some(good.clone()), None, "old");
+        simple.unit = Some(crate::host::observe::Unit {
+            name: "nginx.service".into(),
+            kind: "simple".into(),
+            pid_file: String::new(),
+            our_pid_file: "/run/nginx.pid".into(),
+        });
+        assert_eq!(
+            preflight(&simple, &good, "/usr/sbin/nginx", 10),
+            [
+                "systemd unit nginx.service is Type=simple: the old master's exit would stop the service (needs Type=forking with PIDFile=/run/nginx.pid)"
+            ]
+        );
+        let mut forking = simple.clone();
+        if let Some(u) = forking.unit.as_mut() {
+            u.kind = "forking".into();
+            u.pid_file = "/run/nginx.pid".into();
+        }
+        assert!(preflight(&forking, &good, "/usr/sbin/nginx", 10).is_empty());
+        if let Some(u) = forking.unit.as_mut() {
+            u.pid_file = "/var/run/other.pid".into();
+        }
+        assert_eq!(
+            preflight(&forking, &good, "/usr/sbin/nginx", 10),
+            [
+                "systemd unit nginx.service has PIDFile=\"/var/run/other.pid\", not /run/nginx.pid: systemd would not follow the new master"
+            ]
         );
         let elsewhere = master(10, 1, "old", &[11]);
         assert_eq!(

@@ -41,7 +41,19 @@ proc() {
 }
 say probe 1
 say machine "$(uname -m)"
-if pid=$(readpid "$pidfile"); then say pidfile "$pid"; proc master "$pid"; else say pidfile none; fi
+if pid=$(readpid "$pidfile"); then
+  say pidfile "$pid"; proc master "$pid"
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+    unit=$(sed -n 's#^0::.*/\([^/]*\.service\)$#\1#p' "/proc/$pid/cgroup" 2>/dev/null | head -n 1)
+    if [ -n "$unit" ]; then
+      say unit.name "$unit"
+      say unit.type "$(systemctl show -p Type --value "$unit" 2>/dev/null)"
+      upid=$(systemctl show -p PIDFile --value "$unit" 2>/dev/null)
+      say unit.pidfile "$(readlink -f "$upid" 2>/dev/null || printf '%s' "$upid")"
+      say unit.ours "$(readlink -f "$pidfile" 2>/dev/null || printf '%s' "$pidfile")"
+    fi
+  fi
+else say pidfile none; fi
 if old=$(readpid "$pidfile.oldbin"); then say oldbin "$old"; proc oldmaster "$old"; else say oldbin none; fi
 if [ -f "$binary" ]; then
   sum=$(sha256sum < "$binary") && say bin.sha256 "${sum%% *}"
@@ -144,6 +156,18 @@ pub struct DiskBinary {
     pub size: Option<u64>,
 }
 
+/// The systemd unit that owns the master, when systemd runs the host.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Unit {
+    pub name: String,
+    /// `Type=` (`forking`, `simple`, `notify`…).
+    pub kind: String,
+    /// `PIDFile=`, resolved.
+    pub pid_file: String,
+    /// The inventory's pid file, resolved the same way.
+    pub our_pid_file: String,
+}
+
 /// A backup of an earlier binary.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Backup {
@@ -180,6 +204,8 @@ pub struct Observation {
     pub lock: Option<LockFile>,
     /// Free space in the binary's directory, in KiB.
     pub free_kb: Option<u64>,
+    /// The systemd unit of the master named by the pid file.
+    pub unit: Option<Unit>,
 }
 
 /// Why probe output could not be understood.
@@ -206,6 +232,7 @@ pub fn parse(stdout: &str) -> Result<Observation, ObserveError> {
         backups: Vec::new(),
         lock: None,
         free_kb: None,
+        unit: None,
     };
     let mut complete = false;
     let mut versioned = false;
@@ -256,6 +283,20 @@ pub fn parse(stdout: &str) -> Result<Observation, ObserveError> {
                 }
             }
             "free_kb" => obs.free_kb = value.parse().ok(),
+            "unit.name" => {
+                obs.unit = Some(Unit {
+                    name: value.to_owned(),
+                    ..Unit::default()
+                })
+            }
+            "unit.type" | "unit.pidfile" | "unit.ours" => {
+                let unit = obs.unit.as_mut().ok_or_else(malformed)?;
+                match key {
+                    "unit.type" => unit.kind = value.to_owned(),
+                    "unit.pidfile" => unit.pid_file = value.to_owned(),
+                    _ => unit.our_pid_file = value.to_owned(),
+                }
+            }
             "end" => complete = true,
             _ => {
                 let (tag, field) = key.split_once('.').ok_or_else(malformed)?;
@@ -381,10 +422,31 @@ fn untitle(argv: &[String], exe: &str) -> Vec<String> {
             None => (rest.to_owned(), ""),
         },
     };
-    std::iter::once(argv0)
-        .chain(tail.split_whitespace().map(str::to_owned))
-        .collect()
+    let mut argv = vec![argv0];
+    let mut words = tail.split_whitespace().peekable();
+    while let Some(word) = words.next() {
+        argv.push(word.to_owned());
+        if word == "-g" {
+            // `-g` takes directives that contain spaces (`daemon on; master_process on;`):
+            // everything up to the next nginx option belongs to it.
+            let mut value = Vec::new();
+            while let Some(next) = words.peek() {
+                if NGINX_FLAGS.contains(next) {
+                    break;
+                }
+                value.push(*next);
+                words.next();
+            }
+            argv.push(value.join(" "));
+        }
+    }
+    argv
 }
+
+/// nginx's command-line options (for splitting a process title back into arguments).
+const NGINX_FLAGS: &[&str] = &[
+    "-?", "-h", "-v", "-V", "-t", "-T", "-q", "-s", "-p", "-e", "-c", "-g",
+];
 
 /// Hex of a NUL-separated argv back into arguments.
 fn decode_argv(hex: &str) -> Option<Vec<String>> {
@@ -500,7 +562,26 @@ master.exe /usr/sbin/nginx\noldbin none\nbin.missing yes\nend ok\n",
         );
         let m = parse(&titled).expect("parses").master.expect("master");
         assert_eq!(m.binary(), Some("nginx"));
+        assert_eq!(m.argv, ["nginx", "-g", "daemon on;"]);
         assert!(!m.argv0_is_absolute());
+        let debian = format!(
+            "probe 1\nmachine x86_64\npidfile 10\nmaster.state S\nmaster.cmdline {}\n\
+master.exe /usr/sbin/nginx\noldbin none\nbin.missing yes\nend ok\n",
+            hex(&[
+                "nginx: master process /usr/sbin/nginx -g daemon on; master_process on; -c /etc/nginx/nginx.conf"
+            ])
+        );
+        let m = parse(&debian).expect("parses").master.expect("master");
+        assert_eq!(
+            m.argv,
+            [
+                "/usr/sbin/nginx",
+                "-g",
+                "daemon on; master_process on;",
+                "-c",
+                "/etc/nginx/nginx.conf"
+            ]
+        );
     }
 
     #[test]

@@ -68,6 +68,19 @@ impl Gate for ProcessChecksOnly {
     }
 }
 
+/// What a run is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Intent {
+    /// Upgrade to the source and commit (QUIT to the old master) at once.
+    Upgrade,
+    /// Upgrade to the source, but stop before commit: the old master stays alive without
+    /// workers, so a rollback is an instant HUP + QUIT. A later `Upgrade` run commits it.
+    UpgradeDeferCommit,
+    /// Take the host back: the two-master rollback while both masters live, otherwise a
+    /// second upgrade to the newest backup.
+    Rollback,
+}
+
 /// How a run ended when it did not fail outright.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -75,6 +88,9 @@ pub enum Outcome {
     Upgraded { from: String, backup: String },
     /// It already did; nothing was changed (leftover temp files removed).
     AlreadyAtTarget,
+    /// The new master serves and passed its gates; the old master waits, without workers,
+    /// for the orchestrator to commit or roll back.
+    AwaitingCommit { old_pid: u32, new_pid: u32 },
     /// Something failed after the host was touched, and the host is back on its old binary
     /// with its old master serving.
     RolledBack { reason: String },
@@ -115,6 +131,7 @@ pub struct Procedure<'a> {
     pub session: &'a Session,
     pub host: &'a Host,
     pub source: &'a Source,
+    pub intent: Intent,
     pub deadlines: Deadlines,
     /// Written into the lock file: who holds it.
     pub owner: &'a str,
@@ -278,6 +295,9 @@ impl Procedure<'_> {
     }
 
     async fn locked(&self) -> Result<Outcome, UpgradeError> {
+        if self.intent == Intent::Rollback {
+            return self.roll_back().await;
+        }
         let obs = self.observe().await?;
         match decide::entry(&obs, self.source.sha256()) {
             Entry::AtTarget => {
@@ -305,6 +325,63 @@ impl Procedure<'_> {
                 )
                 .await
             }
+        }
+    }
+
+    /// Rollback: two masters -> HUP/QUIT; one master -> a second upgrade to the newest
+    /// backup that is not what runs now.
+    async fn roll_back(&self) -> Result<Outcome, UpgradeError> {
+        let obs = self.observe().await?;
+        let running = |m: &Master| m.exe_sha256.clone().unwrap_or_default();
+        match decide::entry(&obs, "") {
+            Entry::Resume { old, new } | Entry::Revert { old, new } => {
+                self.revert(
+                    &old,
+                    new.pid,
+                    &workers_of(&new),
+                    "rolled back on request".into(),
+                )
+                .await
+            }
+            Entry::Hung { old, children } => {
+                self.kill_hung(&old, &children).await?;
+                self.restore_after_failed_start(&old, "killed a hung new binary".into())
+                    .await
+            }
+            Entry::Fresh(master) => {
+                let now = running(&master);
+                let Some(backup) = obs
+                    .backups
+                    .iter()
+                    .find(|b| !b.path.ends_with(&format!(".{}", &now[..now.len().min(16)])))
+                else {
+                    return Err(UpgradeError::Refused {
+                        host: self.host.name.clone(),
+                        reason: "no backup of an earlier binary to go back to".into(),
+                    });
+                };
+                let cmd =
+                    crate::ssh::RemoteCommand::script("sha256sum < \"$1\"", [backup.path.clone()])
+                        .privileged()
+                        .labelled("hash backup");
+                let out = self.exec(Step::Restore, &cmd).await?;
+                let sha256 = out.split_whitespace().next().unwrap_or_default().to_owned();
+                let source = Source::Remote {
+                    path: backup.path.clone(),
+                    sha256,
+                };
+                let second = Procedure {
+                    source: &source,
+                    intent: Intent::Upgrade,
+                    ..*self
+                };
+                Box::pin(second.locked()).await
+            }
+            Entry::AtTarget => unreachable_at_target(self),
+            Entry::Refuse(reason) => Err(UpgradeError::Refused {
+                host: self.host.name.clone(),
+                reason,
+            }),
         }
     }
 
@@ -555,6 +632,12 @@ impl Procedure<'_> {
                 .await;
         }
         self.emit(Step::Gate, Status::Done, t);
+        if self.intent == Intent::UpgradeDeferCommit {
+            return Ok(Outcome::AwaitingCommit {
+                old_pid: old.pid,
+                new_pid: new.pid,
+            });
+        }
 
         let t = Instant::now();
         self.emit(Step::Commit, Status::Started, t);
@@ -734,6 +817,14 @@ impl Procedure<'_> {
     }
 }
 
+/// `entry` with an empty target never says "at target"; kept total for the compiler.
+fn unreachable_at_target(p: &Procedure<'_>) -> Result<Outcome, UpgradeError> {
+    Err(UpgradeError::Refused {
+        host: p.host.name.clone(),
+        reason: "nothing to roll back".into(),
+    })
+}
+
 fn workers_of(master: &Master) -> Vec<u32> {
     master
         .children
@@ -756,6 +847,7 @@ pub async fn converge(
     target: &Target,
     host: &Host,
     source: &Source,
+    intent: Intent,
     deadlines: Deadlines,
     owner: &str,
     gate: &dyn Gate,
@@ -769,6 +861,7 @@ pub async fn converge(
             session: &session,
             host,
             source,
+            intent,
             deadlines,
             owner,
             gate,

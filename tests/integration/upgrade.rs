@@ -7,7 +7,7 @@ use std::time::Duration;
 use ngfleet::fleet::ControllerEnv;
 use ngfleet::host::event::Event;
 use ngfleet::host::upgrade::{
-    Deadlines, Outcome, ProcessChecksOnly, Source, UpgradeError, converge,
+    Deadlines, Intent, Outcome, ProcessChecksOnly, Source, UpgradeError, converge,
 };
 use ngfleet::model::inventory::Inventory;
 use ngfleet::ssh::{Credentials, HostKeyPolicy, Transport, TransportConfig};
@@ -42,6 +42,10 @@ pub async fn upgrade(lab: &Lab, host: &str, version: &str) -> Run {
 }
 
 pub async fn run(lab: &Lab, host: &str, source: &Source) -> Run {
+    run_intent(lab, host, source, Intent::Upgrade).await
+}
+
+pub async fn run_intent(lab: &Lab, host: &str, source: &Source, intent: Intent) -> Run {
     let text = fs::read_to_string(lab.inventory()).expect("inventory");
     let inventory = Inventory::parse("inventory.yaml", &text).expect("inventory");
     let h = inventory.find(host).expect("host").clone();
@@ -55,6 +59,7 @@ pub async fn run(lab: &Lab, host: &str, source: &Source) -> Run {
         &target,
         &h,
         source,
+        intent,
         DEADLINES,
         "test-controller",
         &ProcessChecksOnly,
@@ -302,6 +307,7 @@ async fn run_with_gate(lab: &Lab, version: &str, gate: &dyn Gate) -> Run {
         &env.target(&h),
         &h,
         &source,
+        Intent::Upgrade,
         DEADLINES,
         "test-controller",
         gate,
@@ -345,14 +351,9 @@ async fn rollback_after_commit_returns_to_the_backup() {
     let Ok(Outcome::Upgraded { backup, .. }) = run.result else {
         panic!("{:?}", run.result)
     };
-    let back = run_lab_source(
-        &lab,
-        &Source::Remote {
-            path: backup,
-            sha256: old_sha.clone(),
-        },
-    )
-    .await;
+    assert!(std::path::Path::new(&backup).exists(), "{backup}");
+    let source = local(&lab, "nginx-new");
+    let back = run_intent(&lab, "lab-01", &source, Intent::Rollback).await;
     assert!(
         matches!(back.result, Ok(Outcome::Upgraded { .. })),
         "{:?}",
@@ -363,8 +364,56 @@ async fn rollback_after_commit_returns_to_the_backup() {
     assert!(!served(&lab, "lab-01").starts_with(&new_version(&lab)));
 }
 
-async fn run_lab_source(lab: &Lab, source: &Source) -> Run {
-    run(lab, "lab-01", source).await
+fn local(lab: &Lab, version: &str) -> Source {
+    let path = lab.dir.join("versions").join(version);
+    Source::Local {
+        sha256: sha(&path),
+        size: fs::metadata(&path).expect("binary").len(),
+        path,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deferred_commit_keeps_the_old_master_until_committed_or_rolled_back() {
+    let Some(lab) = Lab::up(1) else { return };
+    let before = snapshot(&lab);
+    let source = local(&lab, "nginx-new");
+    let run = run_intent(&lab, "lab-01", &source, Intent::UpgradeDeferCommit).await;
+    let Ok(Outcome::AwaitingCommit { old_pid, new_pid }) = run.result else {
+        panic!("{:?}", run.result)
+    };
+    let v = status(&lab);
+    assert_eq!(v["hosts"][0]["state"], "upgrading");
+    assert_eq!(v["hosts"][0]["old_master_pid"], old_pid);
+    assert!(served(&lab, "lab-01").starts_with(&new_version(&lab)));
+    // Roll back while both masters live: instant, back to the old master.
+    let back = run_intent(&lab, "lab-01", &source, Intent::Rollback).await;
+    assert!(
+        matches!(back.result, Ok(Outcome::RolledBack { .. })),
+        "{:?}",
+        back.result
+    );
+    assert_eq!(snapshot(&lab), before);
+    assert!(!alive(new_pid));
+    // Defer again, then commit with a plain upgrade run.
+    let run = run_intent(&lab, "lab-01", &source, Intent::UpgradeDeferCommit).await;
+    assert!(
+        matches!(run.result, Ok(Outcome::AwaitingCommit { .. })),
+        "{:?}",
+        run.result
+    );
+    let commit = run_intent(&lab, "lab-01", &source, Intent::Upgrade).await;
+    assert!(
+        matches!(commit.result, Ok(Outcome::Upgraded { .. })),
+        "{:?}",
+        commit.result
+    );
+    let v = status(&lab);
+    assert_eq!(v["hosts"][0]["state"], "steady");
+    assert_eq!(
+        v["hosts"][0]["exe_sha256"],
+        sha(&lab.dir.join("versions/nginx-new")).as_str()
+    );
 }
 
 /// Kills the new master with SIGKILL at the gate, as a crash would.
