@@ -682,6 +682,8 @@ impl Procedure<'_> {
     ) -> Result<Outcome, UpgradeError> {
         let t = Instant::now();
         self.emit(Step::Rollback, Status::Started, t);
+        // Evidence first, while the new master's lines are the last in the log.
+        let reason = format!("{reason}{}", self.error_log(old).await);
         self.signal(Step::Rollback, old.pid, "HUP", SignalTarget::Master)
             .await?;
         let serving = self

@@ -625,3 +625,28 @@ async fn a_pid_file_naming_another_process_is_refused() {
     let _ = sleeper.kill();
     let _ = sleeper.wait();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_step_works_through_sudo() {
+    let Some(lab) = Lab::up(1) else { return };
+    let text = fs::read_to_string(lab.inventory()).expect("inventory");
+    let with_become = text.replace("  vars:\n", "  vars:\n    ansible_become: true\n");
+    assert_ne!(with_become, text);
+    fs::write(lab.dir.join("inventory.yaml"), with_become).expect("write");
+    let before = snapshot(&lab);
+    let run = upgrade(&lab, "lab-01", "nginx-new").await;
+    assert!(
+        matches!(run.result, Ok(Outcome::Upgraded { .. })),
+        "{:?}",
+        run.result
+    );
+    assert!(served(&lab, "lab-01").starts_with(&new_version(&lab)));
+    let back = run_intent(&lab, "lab-01", &local(&lab, "nginx-new"), Intent::Rollback).await;
+    assert!(
+        matches!(back.result, Ok(Outcome::Upgraded { .. })),
+        "{:?}",
+        back.result
+    );
+    let (_, exe, disk) = snapshot(&lab);
+    assert_eq!((exe, disk), (before.1, before.2));
+}
