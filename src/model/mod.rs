@@ -3,6 +3,7 @@
 
 pub mod diagnostic;
 pub mod duration;
+pub mod gate;
 pub mod hostrange;
 pub mod inventory;
 pub mod keypath;
@@ -12,3 +13,4 @@ pub mod source;
 pub mod spec;
 pub mod values;
 pub mod window;
+pub mod template;

@@ -11,6 +11,7 @@ use yaml_serde::Value;
 
 use super::diagnostic::Diagnostics;
 use super::duration::HumanDuration;
+use super::gate::{GateDef, read_gates};
 use super::keypath::KeyPath;
 use super::pattern::Pattern;
 use super::reader::Reader;
@@ -243,46 +244,6 @@ impl Default for Timeouts {
     }
 }
 
-/// The kinds of health gate. Their options are validated by the gates module.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GateKind {
-    Http,
-    Tcp,
-    Command,
-    Local,
-    ErrorLog,
-    Version,
-}
-
-impl GateKind {
-    const NAMES: &'static [&'static str] =
-        &["http", "tcp", "command", "local", "error_log", "version"];
-}
-
-impl FromStr for GateKind {
-    type Err = SpecValueError;
-
-    fn from_str(s: &str) -> Result<GateKind, SpecValueError> {
-        Ok(match s {
-            "http" => GateKind::Http,
-            "tcp" => GateKind::Tcp,
-            "command" => GateKind::Command,
-            "local" => GateKind::Local,
-            "error_log" => GateKind::ErrorLog,
-            "version" => GateKind::Version,
-            _ => return Err(SpecValueError::choice(s, GateKind::NAMES)),
-        })
-    }
-}
-
-/// One gate entry as written, for the gates module to interpret.
-#[derive(Clone, Debug, PartialEq)]
-pub struct GateSpec {
-    pub kind: GateKind,
-    pub options: Value,
-    pub origin: KeyPath,
-}
-
 /// The binary to roll out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BinarySource {
@@ -338,8 +299,8 @@ pub struct Spec {
     pub rollback: RollbackScope,
     pub keep_old_master: KeepOldMaster,
     pub timeouts: Timeouts,
-    pub pre: Vec<GateSpec>,
-    pub gates: Vec<GateSpec>,
+    pub pre: Vec<GateDef>,
+    pub gates: Vec<GateDef>,
     pub soak: HumanDuration,
     pub windows: Windows,
 }
@@ -563,41 +524,6 @@ fn read_timeouts(r: &mut Reader<'_>, at: &KeyPath, value: &Value, t: &mut Timeou
     }
 }
 
-fn read_gates(r: &mut Reader<'_>, at: &KeyPath, value: &Value) -> Vec<GateSpec> {
-    let items = r.sequence(at, value, "a list of gates");
-    let mut out = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        let here = at.index(i);
-        let entries = r.mapping(
-            &here,
-            item,
-            "a gate (a mapping with one kind, e.g. `http: {...}`)",
-        );
-        if entries.len() != 1 {
-            r.error(
-                &here,
-                format!(
-                    "a gate has exactly one kind ({}), found {} keys",
-                    GateKind::NAMES.join(", "),
-                    entries.len()
-                ),
-            );
-            continue;
-        }
-        let (kind, options) = &entries[0];
-        let origin = here.key(kind);
-        match kind.parse::<GateKind>() {
-            Ok(kind) => out.push(GateSpec {
-                kind,
-                options: (*options).clone(),
-                origin,
-            }),
-            Err(e) => r.key_error(&origin, format!("unknown gate kind: {e}")),
-        }
-    }
-    out
-}
-
 fn read_windows(r: &mut Reader<'_>, at: &KeyPath, value: &Value) -> Windows {
     let items = r.sequence(at, value, "a list of windows");
     let mut out = Vec::new();
@@ -756,8 +682,8 @@ windows:
         assert_eq!(spec.keep_old_master, KeepOldMaster::UntilBatchPasses);
         assert_eq!(spec.timeouts.drain.get(), Duration::from_secs(60));
         assert_eq!(
-            spec.gates.iter().map(|g| g.kind).collect::<Vec<_>>(),
-            [GateKind::Http, GateKind::Version]
+            spec.gates.iter().map(|g| g.check.kind()).collect::<Vec<_>>(),
+            ["http", "version"]
         );
         assert_eq!(spec.soak.get(), Duration::from_secs(5400));
         assert_eq!(spec.windows.as_slice().len(), 1);
