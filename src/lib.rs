@@ -7,6 +7,7 @@ pub mod app;
 pub mod cli;
 pub mod error;
 pub mod fleet;
+pub mod gate;
 pub mod host;
 pub mod inputs;
 pub mod model;

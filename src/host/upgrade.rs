@@ -45,17 +45,48 @@ pub struct Deadlines {
     pub quit: Duration,
 }
 
-/// Extra health gates run after WINCH, when only the new workers serve. The process gate is
-/// always on and built in.
+/// When a gate check runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Before the host is touched at all (the spec's `pre` gates).
+    Pre,
+    /// After USR2, both generations serving: only checks that cannot be fooled by the old
+    /// workers (the error log).
+    BothServing,
+    /// After WINCH, only the new workers serve: every gate, with its retries.
+    AfterWinch,
+    /// Repeated during the soak: every gate, one try each.
+    Soak,
+    /// After commit: a final pass; a failure rolls the host back to its backup.
+    AfterCommit,
+}
+
+/// A boxed future, for the gate trait.
+pub type GateFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
+/// Health gates. The process gate (new master and workers alive, not respawning) is always on
+/// and built into the procedure; these are the spec's.
 pub trait Gate: Sync {
+    /// Called once before the host changes (e.g. to note where the error log ends).
+    fn prepare<'a>(&'a self, _session: &'a Session, _host: &'a Host) -> GateFuture<'a> {
+        Box::pin(async { Ok(()) })
+    }
+
     fn check<'a>(
         &'a self,
         session: &'a Session,
         host: &'a Host,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+        phase: Phase,
+        new_master: Option<u32>,
+    ) -> GateFuture<'a>;
+
+    /// How long to keep re-running the gates after WINCH.
+    fn soak(&self) -> Duration {
+        Duration::ZERO
+    }
 }
 
-/// No extra gates.
+/// No gates but the built-in process checks.
 pub struct ProcessChecksOnly;
 
 impl Gate for ProcessChecksOnly {
@@ -63,7 +94,9 @@ impl Gate for ProcessChecksOnly {
         &'a self,
         _: &'a Session,
         _: &'a Host,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        _: Phase,
+        _: Option<u32>,
+    ) -> GateFuture<'a> {
         Box::pin(async { Ok(()) })
     }
 }
@@ -142,6 +175,8 @@ pub struct Procedure<'a> {
 }
 
 const POLL: Duration = Duration::from_millis(25);
+/// How often gates are re-run during a soak.
+const SOAK_ROUND: Duration = Duration::from_millis(500);
 
 impl Procedure<'_> {
     fn layout(&self) -> Layout {
@@ -422,6 +457,21 @@ impl Procedure<'_> {
         }
         self.cleanup(obs).await?;
         self.emit(Step::Preflight, Status::Done, t);
+        if let Err(reason) = self
+            .gate
+            .check(self.session, self.host, Phase::Pre, None)
+            .await
+        {
+            let reason = format!("pre gate failed: {reason}");
+            self.emit(Step::Gate, Status::Failed(reason.clone()), t);
+            return Err(UpgradeError::Refused {
+                host: self.host.name.clone(),
+                reason,
+            });
+        }
+        if let Err(reason) = self.gate.prepare(self.session, self.host).await {
+            return Err(self.remote(Step::Gate, reason));
+        }
 
         if !installed {
             let staged = self.stage(&layout).await?;
@@ -527,6 +577,15 @@ impl Procedure<'_> {
         match waited {
             Ok(Start::Ready(new)) => {
                 self.emit(Step::Start, Status::Done, t);
+                let both = self
+                    .gate
+                    .check(self.session, self.host, Phase::BothServing, Some(new.pid))
+                    .await;
+                if let Err(reason) = both {
+                    self.emit(Step::Gate, Status::Failed(reason.clone()), t);
+                    let reason = format!("gate failed with both generations serving: {reason}");
+                    return self.revert(old, new.pid, &workers_of(&new), reason).await;
+                }
                 self.after_start(old, &new).await
             }
             Ok(_) => {
@@ -618,10 +677,26 @@ impl Procedure<'_> {
         let t = Instant::now();
         self.emit(Step::Gate, Status::Started, t);
         let before = self.observe().await?;
-        let extra = self.gate.check(self.session, self.host).await;
+        let mut verdict = self
+            .gate
+            .check(self.session, self.host, Phase::AfterWinch, Some(new.pid))
+            .await;
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let after = self.observe().await?;
-        let verdict = extra.and_then(|()| decide::process_gate(&before, &after, new.pid));
+        let mut after = self.observe().await?;
+        verdict = verdict.and_then(|()| decide::process_gate(&before, &after, new.pid));
+        let soak = self.gate.soak();
+        let soak_started = Instant::now();
+        while verdict.is_ok() && soak_started.elapsed() < soak {
+            tokio::time::sleep(SOAK_ROUND.min(soak)).await;
+            verdict = self
+                .gate
+                .check(self.session, self.host, Phase::Soak, Some(new.pid))
+                .await
+                .map_err(|e| format!("during the soak ({:?} in): {e}", soak_started.elapsed()));
+            let now = self.observe().await?;
+            verdict = verdict.and_then(|()| decide::process_gate(&after, &now, new.pid));
+            after = now;
+        }
         if let Err(reason) = verdict {
             self.emit(Step::Gate, Status::Failed(reason.clone()), t);
             let seen = decide::find(&before, new.pid)
@@ -663,6 +738,21 @@ impl Procedure<'_> {
             ));
         }
         self.emit(Step::Commit, Status::Done, t);
+        let last = self
+            .gate
+            .check(self.session, self.host, Phase::AfterCommit, Some(new.pid))
+            .await;
+        if let Err(reason) = last {
+            self.emit(Step::Gate, Status::Failed(reason.clone()), t);
+            return match Box::pin(self.roll_back()).await? {
+                Outcome::Upgraded { .. } => Ok(Outcome::RolledBack {
+                    reason: format!(
+                        "gate failed after commit, rolled back to the backup: {reason}"
+                    ),
+                }),
+                other => Ok(other),
+            };
+        }
         Ok(Outcome::Upgraded {
             from: old.exe_sha256.clone().unwrap_or_default(),
             backup: self

@@ -60,13 +60,20 @@ pub struct HttpCheck {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Check {
     Http(HttpCheck),
-    Tcp { host: Template, port: Port, via: Via },
+    Tcp {
+        host: Template,
+        port: Port,
+        via: Via,
+    },
     /// A shell command on the host, as the login user; exit 0 passes.
     Command(Template),
     /// A shell command on the controller with the host's vars in its environment.
     Local(Template),
     /// Lines written since this host's upgrade began must not contain any `deny` string.
-    ErrorLog { path: Template, deny: Vec<String> },
+    ErrorLog {
+        path: Template,
+        deny: Vec<String>,
+    },
     /// What the running master's binary reports with `-v` (`nginx/1.22.9`).
     Version(String),
 }
@@ -131,7 +138,11 @@ pub fn read_gates(r: &mut Reader<'_>, at: &KeyPath, value: &Value) -> Vec<GateDe
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let here = at.index(i);
-        let entries = r.mapping(&here, item, "a gate (a mapping with one kind, e.g. `http: {...}`)");
+        let entries = r.mapping(
+            &here,
+            item,
+            "a gate (a mapping with one kind, e.g. `http: {...}`)",
+        );
         if entries.len() != 1 {
             r.error(
                 &here,
@@ -185,7 +196,15 @@ fn read_gate(r: &mut Reader<'_>, kind: &str, options: &Value, origin: KeyPath) -
         return Some(gate);
     }
     let own: &[&str] = match kind {
-        "http" => &["url", "status", "body", "body_regex", "header", "via", "insecure"],
+        "http" => &[
+            "url",
+            "status",
+            "body",
+            "body_regex",
+            "header",
+            "via",
+            "insecure",
+        ],
         "tcp" => &["port", "host", "via"],
         "error_log" => &["path", "deny"],
         "command" | "local" => &["run"],
@@ -246,7 +265,11 @@ fn read_gate(r: &mut Reader<'_>, kind: &str, options: &Value, origin: KeyPath) -
                     r.error(&origin, "give `body` or `body_regex`, not both");
                     return None;
                 }
-                (Some(v), None) => Some(BodyMatch::Contains(r.text(&origin.key("body"), v, "a string")?)),
+                (Some(v), None) => Some(BodyMatch::Contains(r.text(
+                    &origin.key("body"),
+                    v,
+                    "a string",
+                )?)),
                 (None, Some(v)) => {
                     let at = origin.key("body_regex");
                     let text = r.text(&at, v, "a regular expression")?;
@@ -264,7 +287,10 @@ fn read_gate(r: &mut Reader<'_>, kind: &str, options: &Value, origin: KeyPath) -
             if let Some(v) = get("header") {
                 let at = origin.key("header");
                 for (name, value) in r.mapping(&at, v, "a mapping of header names to values") {
-                    headers.push((name.clone(), r.text(&at.key(&name), value, "a header value")?));
+                    headers.push((
+                        name.clone(),
+                        r.text(&at.key(&name), value, "a header value")?,
+                    ));
                 }
             }
             let via = via(r, &origin, get("via"))?;
@@ -272,7 +298,10 @@ fn read_gate(r: &mut Reader<'_>, kind: &str, options: &Value, origin: KeyPath) -
                 None => false,
                 Some(Value::Bool(b)) => *b,
                 Some(other) => {
-                    r.error(&origin.key("insecure"), format!("expected true or false, found {}", describe(other)));
+                    r.error(
+                        &origin.key("insecure"),
+                        format!("expected true or false, found {}", describe(other)),
+                    );
                     return None;
                 }
             };
@@ -368,7 +397,11 @@ fn via(r: &mut Reader<'_>, origin: &KeyPath, value: Option<&Value>) -> Option<Vi
 
 fn statuses(r: &mut Reader<'_>, at: &KeyPath, value: &Value) -> Option<Vec<u16>> {
     let items: Vec<(KeyPath, &Value)> = match value {
-        Value::Sequence(list) => list.iter().enumerate().map(|(i, v)| (at.index(i), v)).collect(),
+        Value::Sequence(list) => list
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (at.index(i), v))
+            .collect(),
         single => vec![(at.clone(), single)],
     };
     let mut out = Vec::new();
@@ -376,7 +409,10 @@ fn statuses(r: &mut Reader<'_>, at: &KeyPath, value: &Value) -> Option<Vec<u16>>
         match r.parse::<u16>(&here, item, "an HTTP status") {
             Some(code) if (100..=599).contains(&code) => out.push(code),
             Some(code) => {
-                r.error(&here, format!("expected an HTTP status from 100 to 599, found {code}"));
+                r.error(
+                    &here,
+                    format!("expected an HTTP status from 100 to 599, found {code}"),
+                );
                 return None;
             }
             None => return None,
@@ -391,9 +427,9 @@ pub fn url_problem(url: &str) -> Option<String> {
         Err(e) => Some(format!("invalid URL {url:?}: {e}")),
         Ok(u) => match (u.scheme_str(), u.host()) {
             (Some("http" | "https"), Some(_)) => None,
-            (Some(other), _) if other != "http" && other != "https" => {
-                Some(format!("unsupported URL scheme {other:?} in {url:?} (http or https)"))
-            }
+            (Some(other), _) if other != "http" && other != "https" => Some(format!(
+                "unsupported URL scheme {other:?} in {url:?} (http or https)"
+            )),
             _ => Some(format!("expected an absolute http(s) URL, found {url:?}")),
         },
     }
@@ -411,7 +447,9 @@ mod tests {
     use crate::model::spec::Spec;
 
     fn gates(text: &str) -> Vec<GateDef> {
-        Spec::parse("g.yaml", text).unwrap_or_else(|e| panic!("{e}")).gates
+        Spec::parse("g.yaml", text)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .gates
     }
 
     fn problems(text: &str) -> Vec<String> {
@@ -438,15 +476,33 @@ gates:
         );
         assert_eq!(
             g.iter().map(|g| g.check.kind()).collect::<Vec<_>>(),
-            ["http", "http", "tcp", "command", "local", "error_log", "version"]
+            [
+                "http",
+                "http",
+                "tcp",
+                "command",
+                "local",
+                "error_log",
+                "version"
+            ]
         );
-        let Check::Http(h) = &g[0].check else { panic!() };
+        let Check::Http(h) = &g[0].check else {
+            panic!()
+        };
         assert_eq!(h.status, [200]);
         assert_eq!(h.body, Some(BodyMatch::Contains("ok".into())));
         assert_eq!((g[0].retries, g[0].interval.get().as_secs()), (5, 1));
-        let Check::Http(h) = &g[1].check else { panic!() };
-        assert_eq!((h.via, h.insecure, h.status.clone()), (Via::Direct, true, vec![200, 301]));
-        assert_eq!(h.headers, [("Server".to_owned(), "nginx/1.22.9".to_owned())]);
+        let Check::Http(h) = &g[1].check else {
+            panic!()
+        };
+        assert_eq!(
+            (h.via, h.insecure, h.status.clone()),
+            (Via::Direct, true, vec![200, 301])
+        );
+        assert_eq!(
+            h.headers,
+            [("Server".to_owned(), "nginx/1.22.9".to_owned())]
+        );
         assert_eq!(h.url.vars(), ["ansible_host"]);
         assert_eq!(g[2].check.to_string(), "tcp 127.0.0.1:443");
         assert_eq!(g[3].retries, DEFAULT_RETRIES);

@@ -11,6 +11,6 @@ pub mod pattern;
 pub mod reader;
 pub mod source;
 pub mod spec;
+pub mod template;
 pub mod values;
 pub mod window;
-pub mod template;

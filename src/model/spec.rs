@@ -682,7 +682,10 @@ windows:
         assert_eq!(spec.keep_old_master, KeepOldMaster::UntilBatchPasses);
         assert_eq!(spec.timeouts.drain.get(), Duration::from_secs(60));
         assert_eq!(
-            spec.gates.iter().map(|g| g.check.kind()).collect::<Vec<_>>(),
+            spec.gates
+                .iter()
+                .map(|g| g.check.kind())
+                .collect::<Vec<_>>(),
             ["http", "version"]
         );
         assert_eq!(spec.soak.get(), Duration::from_secs(5400));

@@ -37,7 +37,10 @@ impl Template {
     }
 
     /// Expands with `lookup`; the first missing variable is the error.
-    pub fn render<'a>(&self, lookup: impl Fn(&str) -> Option<String> + 'a) -> Result<String, String> {
+    pub fn render<'a>(
+        &self,
+        lookup: impl Fn(&str) -> Option<String> + 'a,
+    ) -> Result<String, String> {
         let mut out = String::new();
         for p in &self.pieces {
             match p {
@@ -64,10 +67,8 @@ impl FromStr for Template {
                 .find("}}")
                 .ok_or_else(|| TemplateError::Unclosed(s.to_owned()))?;
             let name = after[..end].trim();
-            let valid = !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_');
+            let valid =
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid {
                 return Err(TemplateError::Expression(after[..end].trim().to_owned()));
             }
@@ -104,7 +105,9 @@ mod tests {
 
     #[test]
     fn renders_variables() {
-        let t: Template = "https://{{ ansible_host }}:{{port}}/x".parse().expect("valid");
+        let t: Template = "https://{{ ansible_host }}:{{port}}/x"
+            .parse()
+            .expect("valid");
         assert_eq!(t.vars(), ["ansible_host", "port"]);
         let got = t.render(|v| match v {
             "ansible_host" => Some("10.0.0.1".into()),
@@ -119,7 +122,10 @@ mod tests {
     #[test]
     fn rejects_expressions_and_unclosed() {
         assert_eq!(
-            "{{ x | default('a') }}".parse::<Template>().unwrap_err().to_string(),
+            "{{ x | default('a') }}"
+                .parse::<Template>()
+                .unwrap_err()
+                .to_string(),
             "only plain variables are supported in templates, found `{{ x | default('a') }}`"
         );
         assert_eq!(

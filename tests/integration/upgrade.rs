@@ -152,11 +152,9 @@ fn new_version(lab: &Lab) -> String {
         .to_owned()
 }
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ngfleet::host::upgrade::Gate;
+use ngfleet::host::upgrade::{Gate, GateFuture, Phase};
 use ngfleet::model::inventory::Host;
 use ngfleet::ssh::Session;
 
@@ -269,8 +267,13 @@ impl Gate for LabHealth<'_> {
         &'a self,
         _: &'a Session,
         host: &'a Host,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        phase: Phase,
+        _: Option<u32>,
+    ) -> GateFuture<'a> {
         Box::pin(async move {
+            if phase != Phase::AfterWinch {
+                return Ok(());
+            }
             let body = self.lab.run(&[
                 "exec",
                 &host.name,
@@ -427,8 +430,13 @@ impl Gate for KillNewMaster<'_> {
         &'a self,
         _: &'a Session,
         _: &'a Host,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        phase: Phase,
+        _: Option<u32>,
+    ) -> GateFuture<'a> {
         Box::pin(async move {
+            if phase != Phase::AfterWinch {
+                return Ok(());
+            }
             let pid = self.lab.host("lab-01").master_pid().expect("new master");
             let children =
                 fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
@@ -480,8 +488,13 @@ impl Gate for CutConnection<'_> {
         &'a self,
         _: &'a Session,
         _: &'a Host,
-    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        phase: Phase,
+        _: Option<u32>,
+    ) -> GateFuture<'a> {
         Box::pin(async move {
+            if phase != Phase::AfterWinch {
+                return Ok(());
+            }
             if !self.done.swap(true, Ordering::SeqCst) {
                 self.lab.run(&["sshd-stop", "lab-01"]);
                 self.lab.run(&["sshd-start", "lab-01"]);

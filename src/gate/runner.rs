@@ -1,0 +1,332 @@
+//! The spec's gates as a [`Gate`] for the upgrade procedure: each gate tried up to `retries`
+//! times, `interval` apart, each try bounded by `timeout`; a failure says which gate, what it
+//! saw, and how many tries it made.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpStream;
+
+use super::http;
+use crate::host::upgrade::{Gate, GateFuture, Phase};
+use crate::model::gate::{BodyMatch, Check, GateDef, HttpCheck, Via};
+use crate::model::inventory::Host;
+use crate::model::template::Template;
+use crate::ssh::{RemoteCommand, Session};
+
+/// The spec's `pre` and `gates`, and its `soak`.
+pub struct SpecGates {
+    pub pre: Vec<GateDef>,
+    pub gates: Vec<GateDef>,
+    pub soak: Duration,
+    /// Per host and log path: the size of the error log when its upgrade began.
+    offsets: Mutex<HashMap<(String, String), u64>>,
+}
+
+impl SpecGates {
+    pub fn new(pre: Vec<GateDef>, gates: Vec<GateDef>, soak: Duration) -> SpecGates {
+        SpecGates {
+            pre,
+            gates,
+            soak,
+            offsets: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// A host variable for templates: inventory vars plus `inventory_hostname` and `ansible_host`.
+pub fn lookup(host: &Host, name: &str) -> Option<String> {
+    match name {
+        "inventory_hostname" => Some(host.name.clone()),
+        "ansible_host" => Some(host.connection.address.clone()),
+        other => host.vars.text(other),
+    }
+}
+
+fn render(t: &Template, host: &Host) -> Result<String, String> {
+    t.render(|v| lookup(host, v))
+        .map_err(|v| format!("host {} has no variable `{v}`", host.name))
+}
+
+impl Gate for SpecGates {
+    fn prepare<'a>(&'a self, session: &'a Session, host: &'a Host) -> GateFuture<'a> {
+        Box::pin(async move {
+            for gate in &self.gates {
+                if let Check::ErrorLog { path, .. } = &gate.check {
+                    let path = render(path, host)?;
+                    let size = log_size(session, &path, gate.timeout.get()).await?;
+                    if let Ok(mut offsets) = self.offsets.lock() {
+                        offsets.insert((host.name.clone(), path), size);
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn check<'a>(
+        &'a self,
+        session: &'a Session,
+        host: &'a Host,
+        phase: Phase,
+        new_master: Option<u32>,
+    ) -> GateFuture<'a> {
+        Box::pin(async move {
+            let (gates, tries): (Vec<&GateDef>, Option<u32>) = match phase {
+                Phase::Pre => (self.pre.iter().collect(), None),
+                Phase::BothServing => (
+                    self.gates
+                        .iter()
+                        .filter(|g| matches!(g.check, Check::ErrorLog { .. }))
+                        .collect(),
+                    None,
+                ),
+                Phase::AfterWinch | Phase::AfterCommit => (self.gates.iter().collect(), None),
+                Phase::Soak => (self.gates.iter().collect(), Some(1)),
+            };
+            for gate in gates {
+                self.run(gate, session, host, new_master, tries).await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn soak(&self) -> Duration {
+        self.soak
+    }
+}
+
+impl SpecGates {
+    async fn run(
+        &self,
+        gate: &GateDef,
+        session: &Session,
+        host: &Host,
+        new_master: Option<u32>,
+        tries: Option<u32>,
+    ) -> Result<(), String> {
+        let tries = tries.unwrap_or(gate.retries).max(1);
+        let started = Instant::now();
+        let mut saw = String::new();
+        for attempt in 1..=tries {
+            let once = self.once(gate, session, host, new_master);
+            match tokio::time::timeout(gate.timeout.get(), once).await {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(what)) => saw = what,
+                Err(_) => saw = format!("no answer within {}", gate.timeout),
+            }
+            if attempt < tries {
+                tokio::time::sleep(gate.interval.get()).await;
+            }
+        }
+        Err(format!(
+            "gate {}: {saw} on {tries}/{tries} tries over {:.1}s",
+            gate.check,
+            started.elapsed().as_secs_f64()
+        ))
+    }
+
+    async fn once(
+        &self,
+        gate: &GateDef,
+        session: &Session,
+        host: &Host,
+        new_master: Option<u32>,
+    ) -> Result<(), String> {
+        match &gate.check {
+            Check::Http(check) => http_once(check, session, host).await,
+            Check::Tcp {
+                host: to,
+                port,
+                via,
+            } => {
+                let to = render(to, host)?;
+                match via {
+                    Via::Ssh => session
+                        .open_tcp(&to, port.get())
+                        .await
+                        .map(drop)
+                        .map_err(|e| format!("could not connect: {e}")),
+                    Via::Direct => TcpStream::connect((to.as_str(), port.get()))
+                        .await
+                        .map(drop)
+                        .map_err(|e| format!("could not connect: {e}")),
+                }
+            }
+            Check::Command(t) => {
+                let cmd =
+                    RemoteCommand::script(COMMAND, [render(t, host)?]).labelled("gate command");
+                let out = session
+                    .exec(&cmd, gate.timeout.get())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if out.success() {
+                    Ok(())
+                } else {
+                    Err(format!("{}: {}", out.status, out.stderr_lossy().trim()))
+                }
+            }
+            Check::Local(t) => {
+                let line = render(t, host)?;
+                let mut cmd = tokio::process::Command::new("sh");
+                cmd.arg("-c").arg(&line).kill_on_drop(true);
+                for (name, var) in host.vars.iter() {
+                    if let Some(text) = crate::model::reader::scalar_text(&var.value)
+                        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    {
+                        cmd.env(name, text);
+                    }
+                }
+                cmd.env("inventory_hostname", &host.name)
+                    .env("ansible_host", &host.connection.address)
+                    .env("NGFLEET_HOST", &host.name);
+                let out = cmd
+                    .output()
+                    .await
+                    .map_err(|e| format!("could not run: {e}"))?;
+                if out.status.success() {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "exit {}: {}",
+                        out.status.code().map_or("signal".into(), |c| c.to_string()),
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ))
+                }
+            }
+            Check::ErrorLog { path, deny } => {
+                let path = render(path, host)?;
+                let key = (host.name.clone(), path.clone());
+                let offset = self.offsets.lock().ok().and_then(|o| o.get(&key).copied());
+                let offset = match offset {
+                    Some(o) => o,
+                    None => {
+                        // Resumed in another run: from now on.
+                        let size = log_size(session, &path, gate.timeout.get()).await?;
+                        if let Ok(mut offsets) = self.offsets.lock() {
+                            offsets.insert(key, size);
+                        }
+                        size
+                    }
+                };
+                let mut args = vec![path.clone(), offset.to_string()];
+                args.extend(deny.iter().cloned());
+                let cmd = RemoteCommand::script(ERROR_LOG_SINCE, args)
+                    .privileged()
+                    .labelled("gate error_log");
+                let out = session
+                    .exec(&cmd, gate.timeout.get())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let found = out.stdout_lossy().trim().to_owned();
+                if found.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("found {found:?}"))
+                }
+            }
+            Check::Version(expected) => {
+                let pid = new_master.ok_or("no new master to ask")?;
+                let cmd = RemoteCommand::script(VERSION, [pid.to_string()])
+                    .privileged()
+                    .labelled("gate version");
+                let out = session
+                    .exec(&cmd, gate.timeout.get())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let text = out.stdout_lossy();
+                let got = text.trim().trim_start_matches("nginx version: ");
+                if got == expected {
+                    Ok(())
+                } else {
+                    Err(format!("reports {got:?}, expected {expected:?}"))
+                }
+            }
+        }
+    }
+}
+
+async fn http_once(check: &HttpCheck, session: &Session, host: &Host) -> Result<(), String> {
+    let url = render(&check.url, host)?;
+    let uri: ::http::Uri = url
+        .parse()
+        .map_err(|e| format!("invalid URL {url:?}: {e}"))?;
+    let ep = http::endpoint(&uri)?;
+    let response = match check.via {
+        Via::Ssh => {
+            let stream = session
+                .open_tcp(&ep.host, ep.port)
+                .await
+                .map_err(|e| format!("could not connect: {e}"))?;
+            http::get(stream, &uri, check.insecure).await?
+        }
+        Via::Direct => {
+            let stream = TcpStream::connect((ep.host.as_str(), ep.port))
+                .await
+                .map_err(|e| format!("could not connect to {}:{}: {e}", ep.host, ep.port))?;
+            http::get(stream, &uri, check.insecure).await?
+        }
+    };
+    if !check.status.contains(&response.status) {
+        let expected: Vec<String> = check.status.iter().map(u16::to_string).collect();
+        return Err(format!(
+            "got {} (expected {})",
+            response.status,
+            expected.join(" or ")
+        ));
+    }
+    match &check.body {
+        Some(BodyMatch::Contains(s)) if !response.body.contains(s.as_str()) => {
+            return Err(format!("body does not contain {s:?}"));
+        }
+        Some(BodyMatch::Regex(re)) if !re.is_match(&response.body) => {
+            return Err(format!("body does not match /{}/", re.as_str()));
+        }
+        _ => {}
+    }
+    for (name, want) in &check.headers {
+        let got = response
+            .headers
+            .get(name.as_str())
+            .and_then(|v| v.to_str().ok());
+        if got != Some(want.as_str()) {
+            return Err(format!("header {name} is {got:?}, expected {want:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// `$1` is the spec author's command, run by a shell on the host as the login user.
+const COMMAND: &str = r#"eval "$1""#;
+
+/// Lines of `$1` after byte `$2` that contain any of `$3…` (fixed strings), at most 5.
+const ERROR_LOG_SINCE: &str = r#"
+f=$1 off=$2; shift 2
+[ -f "$f" ] || exit 0
+size=$(stat -c %s "$f")
+[ "$size" -lt "$off" ] && off=0
+pats=""
+for p; do pats="$pats
+$p"; done
+tail -c +"$((off + 1))" "$f" | grep -F -e "${pats#?}" | head -n 5
+exit 0
+"#;
+
+const LOG_SIZE: &str = r#"if [ -f "$1" ]; then stat -c %s "$1"; else echo 0; fi"#;
+
+const VERSION: &str = r#"timeout 5 "/proc/$1/exe" -v 2>&1 | head -n 1"#;
+
+async fn log_size(session: &Session, path: &str, deadline: Duration) -> Result<u64, String> {
+    let cmd = RemoteCommand::script(LOG_SIZE, [path.to_owned()])
+        .privileged()
+        .labelled("error log size");
+    let out = session
+        .exec(&cmd, deadline)
+        .await
+        .map_err(|e| e.to_string())?;
+    out.stdout_lossy()
+        .trim()
+        .parse()
+        .map_err(|_| format!("could not read the size of {path}"))
+}
