@@ -46,8 +46,13 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit, Error> {
 fn validate(args: &InputArgs, out: &mut dyn Write) -> Result<Exit, Error> {
     let inputs = inputs::load(args)?;
     let mut problems = Vec::new();
-    if let Err(e) = plan::plan(&inputs.inventory, &inputs.spec, None, 0) {
-        problems.push(format!("{}: {e}", spec_name(&inputs)));
+    match plan::plan(&inputs.inventory, &inputs.spec, None, 0) {
+        Err(e) => problems.push(format!("{}: {e}", spec_name(&inputs))),
+        Ok(plan) => problems.extend(
+            gate_problems(&inputs, &plan.hosts)
+                .into_iter()
+                .map(|p| format!("{}: {p}", spec_name(&inputs))),
+        ),
     }
     if inputs.spec.binary.is_some()
         && let Err(e) = inputs::binary(None, &inputs.spec)
@@ -67,6 +72,34 @@ fn validate(args: &InputArgs, out: &mut dyn Write) -> Result<Exit, Error> {
     )
     .map_err(Error::Output)?;
     Ok(Exit::Success)
+}
+
+/// Gates that cannot run on some selected host (a missing variable, a bad URL, a `local`
+/// program that does not exist), each named once.
+fn gate_problems(inputs: &Inputs, hosts: &[usize]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let all: Vec<_> = inputs
+        .spec
+        .pre
+        .iter()
+        .chain(&inputs.spec.gates)
+        .cloned()
+        .collect();
+    for &h in hosts {
+        let host = inputs.inventory.host(h);
+        for p in crate::model::gate::host_problems(&all, host) {
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+        for p in inputs::local_gate_problems(&all, host) {
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 fn spec_name(inputs: &Inputs) -> String {

@@ -161,3 +161,47 @@ pub fn sha256_file(path: &Path) -> io::Result<String> {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// A `local` gate whose program is not on this controller cannot run: say so before the
+/// rollout, not at host 37.
+pub fn local_gate_problems(
+    gates: &[crate::model::gate::GateDef],
+    host: &crate::model::inventory::Host,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for gate in gates {
+        let crate::model::gate::Check::Local(t) = &gate.check else {
+            continue;
+        };
+        let Ok(line) = t.render(|v| host.template_var(v)) else {
+            continue;
+        };
+        let Some(program) = shlex::split(&line).and_then(|w| w.into_iter().next()) else {
+            continue;
+        };
+        if !program_exists(&program) {
+            out.push(format!(
+                "{}: program {program:?} of the local gate is not found on this controller",
+                gate.origin
+            ));
+        }
+    }
+    out
+}
+
+/// Shell builtins and keywords a `local` gate may start with.
+const SHELL_WORDS: &[&str] = &[
+    "test", "[", "!", "true", "false", "echo", "printf", "cd", "exit", "if", "for", "while",
+    "case", "command", "exec", "export", ":", "set", "read", "eval",
+];
+
+fn program_exists(program: &str) -> bool {
+    if SHELL_WORDS.contains(&program) || program.contains('=') {
+        return true;
+    }
+    if program.contains('/') {
+        return Path::new(program).is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}

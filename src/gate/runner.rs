@@ -35,17 +35,8 @@ impl SpecGates {
     }
 }
 
-/// A host variable for templates: inventory vars plus `inventory_hostname` and `ansible_host`.
-pub fn lookup(host: &Host, name: &str) -> Option<String> {
-    match name {
-        "inventory_hostname" => Some(host.name.clone()),
-        "ansible_host" => Some(host.connection.address.clone()),
-        other => host.vars.text(other),
-    }
-}
-
 fn render(t: &Template, host: &Host) -> Result<String, String> {
-    t.render(|v| lookup(host, v))
+    t.render(|v| host.template_var(v))
         .map_err(|v| format!("host {} has no variable `{v}`", host.name))
 }
 

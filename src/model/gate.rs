@@ -421,6 +421,31 @@ fn statuses(r: &mut Reader<'_>, at: &KeyPath, value: &Value) -> Option<Vec<u16>>
     (!out.is_empty()).then_some(out)
 }
 
+/// What keeps `gates` from running on `host` at all: a template variable the host lacks, or a
+/// URL that is invalid once expanded. Pure; checked for every selected host before anything
+/// runs.
+pub fn host_problems(gates: &[GateDef], host: &super::inventory::Host) -> Vec<String> {
+    let mut out = Vec::new();
+    for gate in gates {
+        for t in gate.check.templates() {
+            match t.render(|v| host.template_var(v)) {
+                Err(var) => out.push(format!(
+                    "{}: host {} has no variable `{var}`",
+                    gate.origin, host.name
+                )),
+                Ok(text) => {
+                    if let Check::Http(_) = gate.check
+                        && let Some(problem) = url_problem(&text)
+                    {
+                        out.push(format!("{}: host {}: {problem}", gate.origin, host.name));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 /// A URL must be absolute http(s) with a host.
 pub fn url_problem(url: &str) -> Option<String> {
     match url.parse::<http::Uri>() {

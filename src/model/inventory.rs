@@ -109,6 +109,18 @@ pub struct Host {
     pub nginx: NginxPaths,
 }
 
+impl Host {
+    /// A variable for `{{ name }}` templates: the host's vars, plus `inventory_hostname` and
+    /// `ansible_host` (always there).
+    pub fn template_var(&self, name: &str) -> Option<String> {
+        match name {
+            "inventory_hostname" => Some(self.name.clone()),
+            "ansible_host" => Some(self.connection.address.clone()),
+            other => self.vars.text(other),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 struct Group {
     name: String,

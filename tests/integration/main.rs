@@ -4,6 +4,7 @@
 mod support;
 
 mod cli;
+mod gates;
 mod lab;
 mod plan;
 mod status;

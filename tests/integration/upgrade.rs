@@ -73,7 +73,7 @@ pub async fn run_intent(lab: &Lab, host: &str, source: &Source, intent: Intent) 
 }
 
 /// What the host's nginx serves on `/` (via curl inside its namespace, or loopback).
-fn served(lab: &Lab, host: &str) -> String {
+pub fn served(lab: &Lab, host: &str) -> String {
     lab.run(&[
         "exec",
         host,
@@ -84,7 +84,7 @@ fn served(lab: &Lab, host: &str) -> String {
     ])
 }
 
-fn status(lab: &Lab) -> serde_json::Value {
+pub fn status(lab: &Lab) -> serde_json::Value {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ngfleet"))
         .args(["status", "-i", &lab.inventory(), "--json"])
         .output()
@@ -141,7 +141,7 @@ async fn upgrades_a_host_and_keeps_a_backup() {
     assert_eq!(again.result.expect("second run"), Outcome::AlreadyAtTarget);
 }
 
-fn new_version(lab: &Lab) -> String {
+pub fn new_version(lab: &Lab) -> String {
     let out = std::process::Command::new(lab.path("versions/nginx-new"))
         .arg("-v")
         .output()
@@ -159,7 +159,7 @@ use ngfleet::model::inventory::Host;
 use ngfleet::ssh::Session;
 
 /// The host as `status --json` sees it, for "unchanged" checks.
-fn snapshot(lab: &Lab) -> (serde_json::Value, serde_json::Value, serde_json::Value) {
+pub fn snapshot(lab: &Lab) -> (serde_json::Value, serde_json::Value, serde_json::Value) {
     let v = status(lab);
     let h = &v["hosts"][0];
     (
@@ -185,7 +185,7 @@ fn refused(run: &Run) -> String {
     }
 }
 
-fn rolled_back(run: &Run) -> String {
+pub fn rolled_back(run: &Run) -> String {
     match &run.result {
         Ok(Outcome::RolledBack { reason }) => reason.clone(),
         other => panic!("expected a rollback, got {other:?}\n{:#?}", run.events),
@@ -291,7 +291,16 @@ impl Gate for LabHealth<'_> {
     }
 }
 
-async fn run_with_gate(lab: &Lab, version: &str, gate: &dyn Gate) -> Run {
+pub async fn run_with_gate(lab: &Lab, version: &str, gate: &dyn Gate) -> Run {
+    run_with_gate_and_events(lab, version, gate, &|_| {}).await
+}
+
+pub async fn run_with_gate_and_events(
+    lab: &Lab,
+    version: &str,
+    gate: &dyn Gate,
+    hook: &(dyn Fn(&Event) + Sync),
+) -> Run {
     let text = fs::read_to_string(lab.inventory()).expect("inventory");
     let inventory = Inventory::parse("inventory.yaml", &text).expect("inventory");
     let h = inventory.find("lab-01").expect("host").clone();
@@ -304,7 +313,10 @@ async fn run_with_gate(lab: &Lab, version: &str, gate: &dyn Gate) -> Run {
         path,
     };
     let events = Mutex::new(Vec::new());
-    let record = |e: Event| events.lock().expect("events").push(e);
+    let record = |e: Event| {
+        hook(&e);
+        events.lock().expect("events").push(e);
+    };
     let result = converge(
         &transport,
         &env.target(&h),
