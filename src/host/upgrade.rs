@@ -405,9 +405,12 @@ impl Procedure<'_> {
                     path: backup.path.clone(),
                     sha256,
                 };
+                // Going back is not judged by the spec's gates (they judged the new version,
+                // and may still fail): only the built-in process checks apply.
                 let second = Procedure {
                     source: &source,
                     intent: Intent::Upgrade,
+                    gate: &ProcessChecksOnly,
                     ..*self
                 };
                 Box::pin(second.locked()).await

@@ -140,6 +140,16 @@ async fn via_ssh_reaches_nginx_that_listens_only_on_the_host_loopback() {
     assert_ne!(local_only, text);
     fs::write(&conf, local_only).expect("write");
     // Restart nginx on the new config (a reload cannot rebind *:80 as 127.0.0.1:80).
+    restart_nginx(&lab, &h);
+    // From the controller, the host's address no longer answers on :80.
+    assert!(std::net::TcpStream::connect((h.address.as_str(), 80)).is_err());
+    let spec = "gates:\n  - http: {url: \"http://127.0.0.1:80/health\", via: ssh, body: ok}\n";
+    let run = run_with_gate(&lab, "nginx-new", &gates(spec)).await;
+    upgraded(&run);
+}
+
+/// Stops the host's nginx and starts it again on its current config, by absolute path.
+fn restart_nginx(lab: &Lab, h: &crate::lab::LabHost) {
     let pid = h.master_pid().expect("pid");
     std::process::Command::new("kill")
         .args(["-QUIT", &pid.to_string()])
@@ -156,7 +166,7 @@ async fn via_ssh_reaches_nginx_that_listens_only_on_the_host_loopback() {
     let prefix = format!("{}/", h.dir.join("nginx").display());
     lab.run(&[
         "exec",
-        "lab-01",
+        &h.name,
         "--",
         &bin,
         "-p",
@@ -165,11 +175,77 @@ async fn via_ssh_reaches_nginx_that_listens_only_on_the_host_loopback() {
         "conf/nginx.conf",
     ]);
     std::thread::sleep(Duration::from_millis(300));
-    // From the controller, the host's address no longer answers on :80.
-    assert!(std::net::TcpStream::connect((h.address.as_str(), 80)).is_err());
-    let spec = "gates:\n  - http: {url: \"http://127.0.0.1:80/health\", via: ssh, body: ok}\n";
-    let run = run_with_gate(&lab, "nginx-new", &gates(spec)).await;
-    upgraded(&run);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_gates_use_tls_and_verify_unless_told_not_to() {
+    let Some(lab) = Lab::up(1) else { return };
+    let h = lab.host("lab-01").clone();
+    let conf_dir = h.dir.join("nginx/conf");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=lab-01",
+        ])
+        .arg("-keyout")
+        .arg(conf_dir.join("lab.key"))
+        .arg("-out")
+        .arg(conf_dir.join("lab.crt"))
+        .output()
+        .expect("openssl");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let conf = conf_dir.join("nginx.conf");
+    let text = fs::read_to_string(&conf).expect("conf");
+    let tls = text.replacen(
+        "    server {",
+        "    server {\n        listen 127.0.0.1:8443 ssl;\n        ssl_certificate lab.crt;\n        ssl_certificate_key lab.key;\n        location = /tls { return 200 \"tls ok\"; }\n    }\n    server {",
+        1,
+    );
+    fs::write(&conf, tls).expect("write");
+    restart_nginx(&lab, &h);
+    let spec = "gates:\n  - http: {url: \"https://127.0.0.1:8443/tls\", insecure: true, body: \"tls ok\"}\n";
+    upgraded(&run_with_gate(&lab, "nginx-new", &gates(spec)).await);
+    let spec = "gates:\n  - http: {url: \"https://127.0.0.1:8443/tls\", retries: 1}\n";
+    let run = run_with_gate(&lab, "nginx-new2", &gates(spec)).await;
+    let reason = rolled_back(&run);
+    assert!(reason.contains("TLS handshake failed"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_failing_after_commit_rolls_back_to_the_backup() {
+    let Some(lab) = Lab::up(1) else { return };
+    let t = tempfile::tempdir().expect("tmp");
+    let marker = t.path().join("broken");
+    let spec = format!(
+        "gates:\n  - local: {{run: \"test ! -e {}\", retries: 1}}\n",
+        marker.display()
+    );
+    let m = marker.clone();
+    let hook = move |e: &Event| {
+        if e.step == Step::Commit && e.status == Status::Started {
+            let _ = fs::write(&m, "x");
+        }
+    };
+    let before = snapshot(&lab);
+    let run = run_with_gate_and_events(&lab, "nginx-new", &gates(&spec), &hook).await;
+    let reason = rolled_back(&run);
+    assert!(
+        reason.contains("gate failed after commit, rolled back to the backup"),
+        "{reason}"
+    );
+    let (_, exe, disk) = snapshot(&lab);
+    assert_eq!((exe, disk), (before.1, before.2));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
