@@ -5,7 +5,9 @@ use std::io::Write;
 
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command, GlobalArgs, InputArgs, PlanArgs, TargetArgs};
+use crate::cli::{
+    Cli, Command, GlobalArgs, InputArgs, PlanArgs, RollArgs, RollbackArgs, TargetArgs,
+};
 use crate::error::{Error, Exit};
 use crate::fleet::ControllerEnv;
 use crate::inputs::{self, InputError, Inputs};
@@ -15,6 +17,17 @@ use crate::plan::{self, Plan};
 use crate::report;
 use crate::ssh::{Credentials, HostKeyPolicy, Transport, TransportConfig};
 use crate::status::{self, Limits, Progress};
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use crate::gate::runner::SpecGates;
+use crate::host::upgrade::Source;
+use crate::model::spec::CanaryThen;
+use crate::report::events::RolloutEvent;
+use crate::report::journal::Journal;
+use crate::report::live::{Display, Reporter};
+use crate::rollout::dispatch::{CanaryPause, Dispatcher, Job, WindowPolicy};
+use crate::rollout::stop::Stop;
 
 /// Runs one command, writing its normal output to `out`.
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit, Error> {
@@ -22,8 +35,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit, Error> {
         Command::Validate(args) => validate(&args, out),
         Command::Plan(args) => show_plan(&args, out),
         Command::Status(args) => show_status(&cli.global, &args, out),
-        Command::Roll(_) => Err(Error::NotYetAvailable("roll")),
-        Command::Rollback(_) => Err(Error::NotYetAvailable("rollback")),
+        Command::Roll(args) => roll(&cli.global, &args, out),
+        Command::Rollback(args) => rollback(&cli.global, &args, out),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "ngfleet", out);
             Ok(Exit::Success)
@@ -209,6 +222,180 @@ fn show_status(global: &GlobalArgs, args: &TargetArgs, out: &mut dyn Write) -> R
     } else {
         Exit::Failed
     })
+}
+
+/// `roll`: the rollout.
+fn roll(global: &GlobalArgs, args: &RollArgs, out: &mut dyn Write) -> Result<Exit, Error> {
+    let (inputs, plan) = load_plan(&args.target, args.seed)?;
+    check_gates(&inputs, &plan)?;
+    let binary = inputs::binary(args.binary.as_deref(), &inputs.spec)?;
+    let pauses = inputs.spec.canary.then == CanaryThen::Pause
+        && plan.waves.first().is_some_and(|w| w.canary)
+        && plan.waves.len() > 1;
+    if pauses && !args.yes && !std::io::stdin().is_terminal() {
+        return Err(Error::Invalid(
+            "the spec pauses for the operator after the canary (canary.then: pause), but there is no terminal to ask: give --yes, or set canary.then to a duration or continue".into(),
+        ));
+    }
+    let source = Source::Local {
+        path: binary.path.clone(),
+        sha256: binary.sha256.clone(),
+        size: binary.size,
+    };
+    let ctl = RunControls {
+        json: args.target.json,
+        journal: args.journal.clone(),
+        canary: if args.yes {
+            CanaryPause::Skip
+        } else {
+            CanaryPause::Ask
+        },
+        windows: if args.ignore_windows {
+            WindowPolicy::Ignore
+        } else {
+            WindowPolicy::Respect
+        },
+        command: "roll",
+        binary: Some((binary.path.display().to_string(), binary.sha256.clone())),
+    };
+    run_rollout(global, &inputs, &plan, Job::Roll(source), &ctl, out)
+}
+
+/// `rollback`: the selected hosts back to their backup binary, in the same waves.
+fn rollback(global: &GlobalArgs, args: &RollbackArgs, out: &mut dyn Write) -> Result<Exit, Error> {
+    let (inputs, plan) = load_plan(&args.target, None)?;
+    let ctl = RunControls {
+        json: args.target.json,
+        journal: args.journal.clone(),
+        canary: CanaryPause::Skip,
+        windows: if args.ignore_windows {
+            WindowPolicy::Ignore
+        } else {
+            WindowPolicy::Respect
+        },
+        command: "rollback",
+        binary: None,
+    };
+    run_rollout(global, &inputs, &plan, Job::Rollback, &ctl, out)
+}
+
+fn check_gates(inputs: &Inputs, plan: &Plan) -> Result<(), Error> {
+    let problems = gate_problems(inputs, &plan.hosts);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        let name = spec_name(inputs);
+        Err(Error::Invalid(
+            problems
+                .iter()
+                .map(|p| format!("{name}: {p}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ))
+    }
+}
+
+struct RunControls {
+    json: bool,
+    journal: Option<std::path::PathBuf>,
+    canary: CanaryPause,
+    windows: WindowPolicy,
+    command: &'static str,
+    binary: Option<(String, String)>,
+}
+
+fn run_rollout(
+    global: &GlobalArgs,
+    inputs: &Inputs,
+    plan: &Plan,
+    job: Job,
+    ctl: &RunControls,
+    out: &mut dyn Write,
+) -> Result<Exit, Error> {
+    let run_id = format!(
+        "{}-{:06x}",
+        jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ"),
+        rand::random::<u32>() & 0xff_ffff
+    );
+    let journal_path = ctl
+        .journal
+        .clone()
+        .unwrap_or_else(|| crate::report::journal::default_path(&run_id));
+    let journal = Journal::create(&journal_path).map_err(|source| Error::Journal {
+        path: journal_path.clone(),
+        source,
+    })?;
+    let display = if ctl.json {
+        Display::Json
+    } else if global.quiet {
+        Display::Quiet
+    } else if std::io::stderr().is_terminal() {
+        Display::Bars
+    } else {
+        Display::Lines
+    };
+    let reporter = Reporter::new(Some(journal), display);
+    let journal_text = journal_path.display().to_string();
+    if display != Display::Json {
+        eprintln!("journal: {journal_text}");
+    }
+    reporter.emit(RolloutEvent::RunStarted {
+        run_id: run_id.clone(),
+        command: ctl.command.to_owned(),
+        spec: inputs.spec.name.clone().unwrap_or_else(|| "rollout".into()),
+        spec_file: inputs.spec_file.as_ref().map(|p| p.display().to_string()),
+        binary: ctl.binary.as_ref().map(|b| b.0.clone()),
+        binary_sha256: ctl.binary.as_ref().map(|b| b.1.clone()),
+        hosts: plan.hosts.len(),
+        waves: plan.waves.len(),
+        journal: journal_text.clone(),
+    });
+    let (transport, env) = connect_setup(global, &inputs.spec);
+    let gates = SpecGates::new(
+        inputs.spec.pre.clone(),
+        inputs.spec.gates.clone(),
+        inputs.spec.soak.get(),
+    );
+    let stop = Arc::new(Stop::default());
+    let owner = format!(
+        "ngfleet run {run_id} pid {} on {}",
+        std::process::id(),
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "controller".into())
+    );
+    let dispatcher = Dispatcher {
+        inventory: &inputs.inventory,
+        spec: &inputs.spec,
+        plan,
+        job,
+        transport: &transport,
+        env: &env,
+        gate: &gates,
+        reporter: &reporter,
+        stop: Arc::clone(&stop),
+        owner,
+        canary_pause: ctl.canary,
+        windows: ctl.windows,
+    };
+    let end = runtime()?.block_on(async {
+        crate::rollout::stop::watch_signals(Arc::clone(&stop));
+        dispatcher.run().await
+    });
+    reporter.finish();
+    let kinds: Vec<_> = end.results.iter().map(|r| r.1).collect();
+    let (result, exit) = crate::rollout::policy::result(end.stopped, &kinds);
+    reporter.emit(RolloutEvent::Summary {
+        result: result.to_owned(),
+        hosts: end.summary.clone(),
+        journal: journal_text.clone(),
+    });
+    if display != Display::Json {
+        let text = crate::report::summary::text(result, &end, &inputs.inventory, &journal_text);
+        out.write_all(text.as_bytes()).map_err(Error::Output)?;
+    }
+    if let Some(e) = reporter.journal_error() {
+        eprintln!("warning: {e}");
+    }
+    Ok(exit)
 }
 
 impl From<Diagnostics> for Error {

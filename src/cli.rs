@@ -58,7 +58,7 @@ pub enum Command {
     /// Roll the new nginx binary out: canary, then batches.
     Roll(RollArgs),
     /// Take hosts back to the binary they ran before.
-    Rollback(TargetArgs),
+    Rollback(RollbackArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -120,6 +120,21 @@ pub struct RollArgs {
     /// Seed for `order: shuffle`.
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
+    /// Where to write the run journal (JSON lines); default under ~/.local/state/ngfleet/runs.
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub journal: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Run now even outside the spec's maintenance windows.
+    #[arg(long)]
+    pub ignore_windows: bool,
+    /// Where to write the run journal (JSON lines).
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub journal: Option<PathBuf>,
 }
 
 #[cfg(test)]

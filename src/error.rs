@@ -40,6 +40,12 @@ pub enum Error {
     Invalid(String),
     #[error("`ngfleet {0}` is not available in this version yet")]
     NotYetAvailable(&'static str),
+    #[error("failed to create the journal {path}")]
+    Journal {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("failed to start the async runtime")]
     Runtime(#[source] std::io::Error),
     #[error("failed to write output")]
@@ -62,6 +68,7 @@ impl Error {
             | Error::Invalid(_)
             | Error::NotYetAvailable(_) => Exit::InvalidInput,
             Error::Output(_) | Error::Runtime(_) => Exit::Failed,
+            Error::Journal { .. } => Exit::InvalidInput,
         }
     }
 }

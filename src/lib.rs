@@ -13,5 +13,6 @@ pub mod inputs;
 pub mod model;
 pub mod plan;
 pub mod report;
+pub mod rollout;
 pub mod ssh;
 pub mod status;
