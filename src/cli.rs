@@ -129,6 +129,10 @@ pub struct RollArgs {
 pub struct RollbackArgs {
     #[command(flatten)]
     pub target: TargetArgs,
+    /// The binary being taken away (default: the spec's `binary`); hosts that run anything
+    /// else are left alone.
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub binary: Option<PathBuf>,
     /// Run now even outside the spec's maintenance windows.
     #[arg(long)]
     pub ignore_windows: bool,

@@ -385,6 +385,12 @@ impl Procedure<'_> {
             }
             Entry::Fresh(master) => {
                 let now = running(&master);
+                // Only a host that runs the binary being taken away is rolled back; any other
+                // (never upgraded, or already back) is left alone.
+                let from = self.source.sha256();
+                if !from.is_empty() && now != from {
+                    return Ok(Outcome::AlreadyAtTarget);
+                }
                 let Some(backup) = obs
                     .backups
                     .iter()

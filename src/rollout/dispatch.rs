@@ -21,11 +21,12 @@ use crate::report::events::{HostResult, RolloutEvent, Summary};
 use crate::report::live::Reporter;
 use crate::ssh::Transport;
 
-/// What the run is: roll out a binary, or take hosts back.
+/// What the run is: roll out a binary, or take hosts back from one (by its sha256: hosts
+/// that run something else are left alone).
 #[derive(Clone, Debug)]
 pub enum Job {
     Roll(Source),
-    Rollback,
+    Rollback { from_sha256: String },
 }
 
 /// How the operator answers the canary pause.
@@ -93,17 +94,26 @@ impl Dispatcher<'_> {
     fn source(&self) -> Source {
         match &self.job {
             Job::Roll(s) => s.clone(),
-            // The rollback intent ignores the source's content.
-            Job::Rollback => Source::Remote {
+            // Rollback reads only the sha256: the binary being taken away.
+            Job::Rollback { from_sha256 } => Source::Remote {
                 path: String::new(),
-                sha256: String::new(),
+                sha256: from_sha256.clone(),
             },
+        }
+    }
+
+    /// Whether a host's result counts against the budget: in a rollback run, being rolled
+    /// back is the goal.
+    fn is_failure(&self, result: HostResult) -> bool {
+        match self.job {
+            Job::Rollback { .. } => matches!(result, HostResult::Failed | HostResult::Unrestored),
+            Job::Roll(_) => policy::is_failure(result),
         }
     }
 
     fn upgrade_intent(&self) -> Intent {
         match (&self.job, self.spec.keep_old_master) {
-            (Job::Rollback, _) => Intent::Rollback,
+            (Job::Rollback { .. }, _) => Intent::Rollback,
             (_, KeepOldMaster::UntilHostPasses) => Intent::Upgrade,
             _ => Intent::UpgradeDeferCommit,
         }
@@ -148,7 +158,7 @@ impl Dispatcher<'_> {
             &events,
         )
         .await;
-        let rollback = matches!(self.job, Job::Rollback);
+        let rollback = matches!(self.job, Job::Rollback { .. });
         let (result, error) = match outcome {
             Ok(Outcome::Upgraded { .. }) if rollback => (HostResult::RolledBack, None),
             Ok(Outcome::RolledBack { .. }) if rollback => (HostResult::RolledBack, None),
@@ -212,7 +222,7 @@ impl Dispatcher<'_> {
                     if matches!(result, HostResult::Upgraded | HostResult::AwaitingCommit) {
                         l.durations.push(elapsed);
                     }
-                    if policy::is_failure(result) {
+                    if self.is_failure(result) {
                         l.failed += 1;
                         if policy::over_budget(l.failed, self.plan.max_failed) {
                             self.stop.set(Reason::Halted);
@@ -284,7 +294,7 @@ impl Dispatcher<'_> {
             let done = self
                 .batch(&wave.hosts, wave.index, intent, &ledger, true)
                 .await;
-            let failed_here = done.iter().filter(|(_, r)| policy::is_failure(*r)).count();
+            let failed_here = done.iter().filter(|(_, r)| self.is_failure(*r)).count();
             awaiting.extend(
                 done.iter()
                     .filter(|(_, r)| *r == HostResult::AwaitingCommit)
@@ -374,6 +384,7 @@ impl Dispatcher<'_> {
     }
 
     /// Rolls `hosts` back (newest first, `parallel` at a time); returns the ones restored.
+    /// (Within a roll, the source is the binary being taken away.)
     async fn revert(&self, hosts: &[usize], wave: usize) -> Vec<usize> {
         let results = stream::iter(hosts.iter().copied())
             .map(|h| async move { (h, self.host(h, wave, Intent::Rollback).await) })
@@ -446,7 +457,7 @@ impl Dispatcher<'_> {
             }
         }
         // In a rollback run, a host rolled back is the goal, not a failure.
-        if matches!(self.job, Job::Rollback) {
+        if matches!(self.job, Job::Rollback { .. }) {
             for r in &mut results {
                 if r.1 == HostResult::RolledBack {
                     r.1 = HostResult::Upgraded;
