@@ -264,7 +264,10 @@ fn roll(global: &GlobalArgs, args: &RollArgs, out: &mut dyn Write) -> Result<Exi
 /// `rollback`: the selected hosts back to their backup binary, in the same waves.
 fn rollback(global: &GlobalArgs, args: &RollbackArgs, out: &mut dyn Write) -> Result<Exit, Error> {
     let (inputs, plan) = load_plan(&args.target, None)?;
-    let from = match (&args.binary, inputs.spec.binary.as_ref().and_then(|b| b.sha256.clone())) {
+    let from = match (
+        &args.binary,
+        inputs.spec.binary.as_ref().and_then(|b| b.sha256.clone()),
+    ) {
         (None, Some(sha)) => sha.to_string(),
         (cli, _) => inputs::binary(cli.as_deref(), &inputs.spec)?.sha256,
     };
@@ -280,7 +283,14 @@ fn rollback(global: &GlobalArgs, args: &RollbackArgs, out: &mut dyn Write) -> Re
         command: "rollback",
         binary: None,
     };
-    run_rollout(global, &inputs, &plan, Job::Rollback { from_sha256: from }, &ctl, out)
+    run_rollout(
+        global,
+        &inputs,
+        &plan,
+        Job::Rollback { from_sha256: from },
+        &ctl,
+        out,
+    )
 }
 
 fn check_gates(inputs: &Inputs, plan: &Plan) -> Result<(), Error> {

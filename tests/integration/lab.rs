@@ -4,11 +4,31 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
 
 use crate::support::repo;
 
-static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+/// Lab ids in use by this test process (the lab script allows 0..=40; 0 is the demo's and 39
+/// the benchmark's, so tests take 1..=38 and give them back on drop).
+static IDS: Mutex<[bool; 39]> = Mutex::new([false; 39]);
+
+fn take_id() -> u32 {
+    loop {
+        if let Ok(mut ids) = IDS.lock()
+            && let Some(free) = (1..39).find(|&i| !ids[i])
+        {
+            ids[free] = true;
+            return free as u32;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn give_back(id: u32) {
+    if let Ok(mut ids) = IDS.lock() {
+        ids[id as usize] = false;
+    }
+}
 
 /// One lab host, from `hosts.tsv`.
 #[derive(Clone, Debug)]
@@ -37,6 +57,7 @@ impl LabHost {
 pub struct Lab {
     pub dir: PathBuf,
     pub hosts: Vec<LabHost>,
+    id: u32,
 }
 
 impl Lab {
@@ -49,7 +70,7 @@ impl Lab {
             eprintln!("SKIP: this machine cannot run a lab (not root, and sshd or nginx missing)");
             return None;
         }
-        let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
+        let id = take_id();
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("lab-{id}"));
         let out = Command::new(repo().join("scripts/lab"))
             .args(["up", &n.to_string(), "--id", &id.to_string()])
@@ -77,7 +98,7 @@ impl Lab {
                 }
             })
             .collect();
-        Some(Lab { dir, hosts })
+        Some(Lab { dir, hosts, id })
     }
 
     pub fn inventory(&self) -> String {
@@ -146,6 +167,7 @@ impl Drop for Lab {
             .arg("--dir")
             .arg(&self.dir)
             .output();
+        give_back(self.id);
     }
 }
 

@@ -7,6 +7,7 @@ mod cli;
 mod gates;
 mod lab;
 mod plan;
+mod rollout;
 mod status;
 mod upgrade;
 mod upload;
