@@ -38,8 +38,6 @@ pub enum Error {
     Limit(#[from] crate::model::pattern::PatternError),
     #[error("{0}")]
     Invalid(String),
-    #[error("`ngfleet {0}` is not available in this version yet")]
-    NotYetAvailable(&'static str),
     #[error("failed to create the journal {path}")]
     Journal {
         path: std::path::PathBuf,
@@ -66,9 +64,8 @@ impl Error {
             | Error::Plan(_)
             | Error::Limit(_)
             | Error::Invalid(_)
-            | Error::NotYetAvailable(_) => Exit::InvalidInput,
+            | Error::Journal { .. } => Exit::InvalidInput,
             Error::Output(_) | Error::Runtime(_) => Exit::Failed,
-            Error::Journal { .. } => Exit::InvalidInput,
         }
     }
 }
