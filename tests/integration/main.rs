@@ -6,6 +6,7 @@ mod support;
 mod cli;
 mod gates;
 mod lab;
+mod load;
 mod plan;
 mod rollout;
 mod status;
