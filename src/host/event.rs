@@ -7,6 +7,7 @@ use std::time::Duration;
 /// A step of the per-host procedure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Step {
+    Connect,
     Lock,
     Observe,
     Preflight,
@@ -25,6 +26,7 @@ pub enum Step {
 impl Step {
     pub fn name(self) -> &'static str {
         match self {
+            Step::Connect => "connect",
             Step::Lock => "lock",
             Step::Observe => "observe",
             Step::Preflight => "preflight",

@@ -957,7 +957,24 @@ pub async fn converge(
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let session = transport.connect(target).await?;
+        let t = Instant::now();
+        let emit = |status: Status| {
+            events(Event {
+                host: host.name.clone(),
+                step: Step::Connect,
+                status,
+                elapsed: t.elapsed(),
+            })
+        };
+        emit(Status::Started);
+        let session = match transport.connect(target).await {
+            Ok(s) => s,
+            Err(e) => {
+                emit(Status::Failed(e.to_string()));
+                return Err(e.into());
+            }
+        };
+        emit(Status::Done);
         let procedure = Procedure {
             session: &session,
             host,
