@@ -690,7 +690,7 @@ impl Procedure<'_> {
             .gate
             .check(self.session, self.host, Phase::AfterWinch, Some(new.pid))
             .await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // The process gate compares the new master before and after the gates ran.
         let mut after = self.observe().await?;
         verdict = verdict.and_then(|()| decide::process_gate(&before, &after, new.pid));
         let soak = self.gate.soak();
