@@ -36,13 +36,27 @@ pub struct Limits {
     pub command: Duration,
 }
 
+/// How much the probe looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Depth {
+    /// Everything, checksums and versions included.
+    Full,
+    /// Pid files, processes and files only: for polling while a step waits.
+    Quick,
+}
+
 /// The probe as a remote command for a host.
-pub fn probe_command(host: &Host) -> RemoteCommand {
+pub fn probe_command(host: &Host, depth: Depth) -> RemoteCommand {
+    let mode = match depth {
+        Depth::Full => "full",
+        Depth::Quick => "quick",
+    };
     RemoteCommand::script(
         PROBE_SCRIPT,
         [
             host.nginx.pid_file.as_str().to_owned(),
             host.nginx.binary.as_str().to_owned(),
+            mode.to_owned(),
         ],
     )
     .privileged()
@@ -102,7 +116,9 @@ async fn observe_host(
         Ok(s) => s,
         Err(e) => return failed(e.to_string()),
     };
-    let output = session.exec(&probe_command(host), limits.command).await;
+    let output = session
+        .exec(&probe_command(host, Depth::Full), limits.command)
+        .await;
     session.close().await;
     let output = match output {
         Ok(o) => o,

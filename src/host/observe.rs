@@ -6,12 +6,14 @@
 
 use std::fmt;
 
-/// The probe script. Arguments: `$1` pid file, `$2` nginx binary on disk.
+/// The probe script. Arguments: `$1` pid file, `$2` nginx binary on disk, `$3` `full` or
+/// `quick` (quick skips the checksums and `-v` runs: for polling while a step waits).
 /// Output: one `key value` pair per line. `cmdline` is hex of the NUL-separated argv, so
 /// arguments with spaces survive.
 pub const PROBE_SCRIPT: &str = r#"
 pidfile=$1
 binary=$2
+mode=${3:-full}
 say() { printf '%s %s\n' "$1" "$2"; }
 readpid() { [ -f "$1" ] || return 1; p=$(tr -dc '0-9' 2>/dev/null < "$1"); [ -n "$p" ] && printf '%s' "$p"; }
 children() {
@@ -31,8 +33,10 @@ proc() {
   say "$tag.ppid" "$2"
   say "$tag.cmdline" "$(od -An -tx1 -v "/proc/$pid/cmdline" 2>/dev/null | tr -d ' \n')"
   say "$tag.exe" "$(readlink "/proc/$pid/exe" 2>/dev/null)"
-  sum=$(sha256sum < "/proc/$pid/exe" 2>/dev/null) && say "$tag.sha256" "${sum%% *}"
-  say "$tag.version" "$(timeout 5 "/proc/$pid/exe" -v 2>&1 | head -n 1)"
+  if [ "$mode" = full ]; then
+    sum=$(sha256sum < "/proc/$pid/exe" 2>/dev/null) && say "$tag.sha256" "${sum%% *}"
+    say "$tag.version" "$(timeout 5 "/proc/$pid/exe" -v 2>&1 | head -n 1)"
+  fi
   for c in $(children "$pid"); do
     read -r cstat 2>/dev/null < "/proc/$c/stat" || continue
     crest=${cstat##*) }; set -- $crest
@@ -56,8 +60,10 @@ if pid=$(readpid "$pidfile"); then
 else say pidfile none; fi
 if old=$(readpid "$pidfile.oldbin"); then say oldbin "$old"; proc oldmaster "$old"; else say oldbin none; fi
 if [ -f "$binary" ]; then
-  sum=$(sha256sum < "$binary") && say bin.sha256 "${sum%% *}"
-  say bin.version "$(timeout 5 "$binary" -v 2>&1 | head -n 1)"
+  if [ "$mode" = full ]; then
+    sum=$(sha256sum < "$binary") && say bin.sha256 "${sum%% *}"
+    say bin.version "$(timeout 5 "$binary" -v 2>&1 | head -n 1)"
+  fi
   say bin.size "$(stat -c %s "$binary")"
 else
   say bin.missing yes

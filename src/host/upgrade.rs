@@ -13,7 +13,7 @@ use super::observe::{self, Master, Observation};
 use super::scripts::{self, Layout, SignalTarget};
 use crate::model::inventory::Host;
 use crate::ssh::{HoldOutcome, Session, SshError, SshErrorKind, Target, Transport};
-use crate::status::probe_command;
+use crate::status::{Depth, probe_command};
 
 /// Where the new binary comes from.
 #[derive(Clone, Debug)]
@@ -245,10 +245,15 @@ impl Procedure<'_> {
         result
     }
 
+    /// A full observation: checksums and versions included.
     async fn observe(&self) -> Result<Observation, UpgradeError> {
+        self.observe_at(Depth::Full).await
+    }
+
+    async fn observe_at(&self, depth: Depth) -> Result<Observation, UpgradeError> {
         let out = self
             .session
-            .exec(&probe_command(self.host), self.deadlines.command)
+            .exec(&probe_command(self.host, depth), self.deadlines.command)
             .await?;
         if !out.success() {
             return Err(self.remote(
@@ -267,7 +272,7 @@ impl Procedure<'_> {
     ) -> Result<Result<T, Observation>, UpgradeError> {
         let started = Instant::now();
         loop {
-            let obs = self.observe().await?;
+            let obs = self.observe_at(Depth::Quick).await?;
             if let Some(v) = cond(&obs) {
                 return Ok(Ok(v));
             }
@@ -685,13 +690,13 @@ impl Procedure<'_> {
 
         let t = Instant::now();
         self.emit(Step::Gate, Status::Started, t);
-        let before = self.observe().await?;
+        let before = self.observe_at(Depth::Quick).await?;
         let mut verdict = self
             .gate
             .check(self.session, self.host, Phase::AfterWinch, Some(new.pid))
             .await;
         // The process gate compares the new master before and after the gates ran.
-        let mut after = self.observe().await?;
+        let mut after = self.observe_at(Depth::Quick).await?;
         verdict = verdict.and_then(|()| decide::process_gate(&before, &after, new.pid));
         let soak = self.gate.soak();
         let soak_started = Instant::now();
@@ -702,7 +707,7 @@ impl Procedure<'_> {
                 .check(self.session, self.host, Phase::Soak, Some(new.pid))
                 .await
                 .map_err(|e| format!("during the soak ({:?} in): {e}", soak_started.elapsed()));
-            let now = self.observe().await?;
+            let now = self.observe_at(Depth::Quick).await?;
             verdict = verdict.and_then(|()| decide::process_gate(&after, &now, new.pid));
             after = now;
         }
@@ -732,9 +737,10 @@ impl Procedure<'_> {
                 decide::committed(obs, new.pid).then_some(obs.clone())
             })
             .await?;
-        let obs = done.map_err(|_| {
+        done.map_err(|_| {
             self.remote(Step::Commit, format!("old master {} did not exit", old.pid))
         })?;
+        let obs = self.observe().await?;
         let runs = obs.master.as_ref().and_then(|m| m.exe_sha256.as_deref());
         if runs != Some(self.source.sha256()) {
             return Err(self.remote(
