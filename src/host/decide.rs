@@ -281,12 +281,13 @@ pub fn old_serving(obs: &Observation, old_pid: u32) -> bool {
     find(obs, old_pid).is_some_and(|m| m.workers() > 0)
 }
 
-/// After the new master left: the pid file names the old master again, `.oldbin` is gone,
-/// and the new master is absent or a zombie.
-pub fn reverted(obs: &Observation, old_pid: u32, new_pid: u32) -> bool {
+/// After the new master left (or never became one): the pid file names the old master again,
+/// `.oldbin` is gone, the old master serves, and the new master (if there was one) is absent
+/// or a zombie.
+pub fn reverted(obs: &Observation, old_pid: u32, new_pid: Option<u32>) -> bool {
     obs.oldbin.is_none()
         && obs.pid_file == Some(old_pid)
-        && find(obs, new_pid).is_none()
+        && new_pid.is_none_or(|p| find(obs, p).is_none())
         && old_serving(obs, old_pid)
 }
 
@@ -499,9 +500,10 @@ mod tests {
         let done = obs(Some(master(20, 1, "new", &[21])), None, "new");
         assert!(committed(&done, 20));
 
-        assert!(!reverted(&after_winch, 10, 20));
+        assert!(!reverted(&after_winch, 10, Some(20)));
         let back = obs(Some(master(10, 1, "old", &[12])), None, "old");
-        assert!(reverted(&back, 10, 20));
+        assert!(reverted(&back, 10, Some(20)));
+        assert!(reverted(&back, 10, None));
         let mut zombie_new = master(20, 10, "new", &[]);
         zombie_new.state = ProcState::Zombie;
         let mut with_zombie = back.clone();

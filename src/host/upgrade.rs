@@ -649,23 +649,7 @@ impl Procedure<'_> {
     ) -> Result<Outcome, UpgradeError> {
         let t = Instant::now();
         self.emit(Step::Rollback, Status::Started, t);
-        let back = self
-            .poll(self.deadlines.quit, |obs| {
-                (obs.pid_file == Some(old.pid)
-                    && obs.oldbin.is_none()
-                    && decide::old_serving(obs, old.pid))
-                .then_some(())
-            })
-            .await?;
-        if back.is_err() {
-            return Err(self.unrestored(
-                Step::Rollback,
-                format!("master {}'s pid file did not come back", old.pid),
-            ));
-        }
-        self.restore_binary(old).await?;
-        self.emit(Step::Rollback, Status::Done, t);
-        Ok(Outcome::RolledBack { reason })
+        self.back_on_old(old, None, reason, t).await
     }
 
     async fn after_start(&self, old: &Master, new: &Master) -> Result<Outcome, UpgradeError> {
@@ -845,6 +829,19 @@ impl Procedure<'_> {
                 .signal(Step::Rollback, pid, "KILL", SignalTarget::Worker)
                 .await;
         }
+        self.back_on_old(old, Some(new_pid), reason, t).await
+    }
+
+    /// The end of every rollback: wait until the old master is the only master again (pid
+    /// file back, `.oldbin` gone, its workers serving, the new master gone), then put the old
+    /// binary back.
+    async fn back_on_old(
+        &self,
+        old: &Master,
+        new_pid: Option<u32>,
+        reason: String,
+        t: Instant,
+    ) -> Result<Outcome, UpgradeError> {
         let back = self
             .poll(self.deadlines.quit, |obs| {
                 decide::reverted(obs, old.pid, new_pid).then_some(())

@@ -6,27 +6,18 @@ use std::time::Duration;
 
 use ngfleet::gate::runner::SpecGates;
 use ngfleet::host::event::{Event, Status, Step};
-use ngfleet::host::upgrade::Outcome;
 use ngfleet::model::spec::Spec;
 
 use crate::lab::Lab;
 use crate::support::Test;
 use crate::upgrade::{
-    new_version, rolled_back, run_with_gate, run_with_gate_and_events, served, snapshot,
+    assert_upgraded, new_version, rolled_back, run_with_gate, run_with_gate_and_events, served,
+    snapshot,
 };
 
 fn gates(text: &str) -> SpecGates {
     let spec = Spec::parse("spec.yaml", text).unwrap_or_else(|e| panic!("{e}"));
     SpecGates::new(spec.pre, spec.gates, spec.soak.get())
-}
-
-fn upgraded(run: &crate::upgrade::Run) {
-    assert!(
-        matches!(run.result, Ok(Outcome::Upgraded { .. })),
-        "{:?}\n{:#?}",
-        run.result,
-        run.events
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,7 +42,7 @@ gates:
         port = http_port(&lab),
     );
     let run = run_with_gate(&lab, "nginx-new", &gates(&spec)).await;
-    upgraded(&run);
+    assert_upgraded(&run);
 }
 
 fn http_port(lab: &Lab) -> String {
@@ -108,7 +99,7 @@ async fn the_error_log_gate_sees_only_lines_written_after_the_upgrade_began() {
         log.display()
     );
     let run = run_with_gate(&lab, "nginx-new", &gates(&spec)).await;
-    upgraded(&run);
+    assert_upgraded(&run);
 
     // Now an [emerg] written after this upgrade began (by a gate that runs before it).
     let spec = format!(
@@ -145,7 +136,7 @@ async fn via_ssh_reaches_nginx_that_listens_only_on_the_host_loopback() {
     assert!(std::net::TcpStream::connect((h.address.as_str(), 80)).is_err());
     let spec = "gates:\n  - http: {url: \"http://127.0.0.1:80/health\", via: ssh, body: ok}\n";
     let run = run_with_gate(&lab, "nginx-new", &gates(spec)).await;
-    upgraded(&run);
+    assert_upgraded(&run);
 }
 
 /// Stops the host's nginx and starts it again on its current config, by absolute path.
@@ -215,7 +206,7 @@ async fn https_gates_use_tls_and_verify_unless_told_not_to() {
     fs::write(&conf, tls).expect("write");
     restart_nginx(&lab, &h);
     let spec = "gates:\n  - http: {url: \"https://127.0.0.1:8443/tls\", insecure: true, body: \"tls ok\"}\n";
-    upgraded(&run_with_gate(&lab, "nginx-new", &gates(spec)).await);
+    assert_upgraded(&run_with_gate(&lab, "nginx-new", &gates(spec)).await);
     let spec = "gates:\n  - http: {url: \"https://127.0.0.1:8443/tls\", retries: 1}\n";
     let run = run_with_gate(&lab, "nginx-new2", &gates(spec)).await;
     let reason = rolled_back(&run);
@@ -260,7 +251,7 @@ async fn a_local_gate_sees_the_host_vars() {
         http_port(&lab),
         lab.host("lab-01").address
     );
-    upgraded(&run_with_gate(&lab, "nginx-new", &gates(&spec)).await);
+    assert_upgraded(&run_with_gate(&lab, "nginx-new", &gates(&spec)).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -185,6 +185,15 @@ fn refused(run: &Run) -> String {
     }
 }
 
+pub fn assert_upgraded(run: &Run) {
+    assert!(
+        matches!(run.result, Ok(Outcome::Upgraded { .. })),
+        "{:?}\n{:#?}",
+        run.result,
+        run.events
+    );
+}
+
 pub fn rolled_back(run: &Run) -> String {
     match &run.result {
         Ok(Outcome::RolledBack { reason }) => reason.clone(),
@@ -351,11 +360,7 @@ async fn a_failed_gate_after_winch_rolls_back_both_masters() {
     assert!(!page.starts_with(&new_version(&lab)), "{page}");
     // A healthy version passes the same gate.
     let run = run_with_gate(&lab, "nginx-new", &LabHealth { lab: &lab }).await;
-    assert!(
-        matches!(run.result, Ok(Outcome::Upgraded { .. })),
-        "{:?}",
-        run.result
-    );
+    assert_upgraded(&run);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -369,11 +374,7 @@ async fn rollback_after_commit_returns_to_the_backup() {
     assert!(std::path::Path::new(&backup).exists(), "{backup}");
     let source = local(&lab, "nginx-new");
     let back = run_intent(&lab, "lab-01", &source, Intent::Rollback).await;
-    assert!(
-        matches!(back.result, Ok(Outcome::Upgraded { .. })),
-        "{:?}",
-        back.result
-    );
+    assert_upgraded(&back);
     let (_, exe, disk) = snapshot(&lab);
     assert_eq!((exe, disk), (old_sha.clone().into(), old_sha.into()));
     assert!(!served(&lab, "lab-01").starts_with(&new_version(&lab)));
@@ -418,11 +419,7 @@ async fn a_deferred_commit_keeps_the_old_master_until_committed_or_rolled_back()
         run.result
     );
     let commit = run_intent(&lab, "lab-01", &source, Intent::Upgrade).await;
-    assert!(
-        matches!(commit.result, Ok(Outcome::Upgraded { .. })),
-        "{:?}",
-        commit.result
-    );
+    assert_upgraded(&commit);
     let v = status(&lab);
     assert_eq!(v["hosts"][0]["state"], "steady");
     assert_eq!(
@@ -582,11 +579,7 @@ async fn a_second_controller_is_refused_by_the_lock() {
     session.close().await;
     // Released: the next run goes through.
     let run = upgrade(&lab, "lab-01", "nginx-new").await;
-    assert!(
-        matches!(run.result, Ok(Outcome::Upgraded { .. })),
-        "{:?}",
-        run.result
-    );
+    assert_upgraded(&run);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -660,18 +653,10 @@ async fn every_step_works_through_sudo() {
     fs::write(lab.dir.join("inventory.yaml"), with_become).expect("write");
     let before = snapshot(&lab);
     let run = upgrade(&lab, "lab-01", "nginx-new").await;
-    assert!(
-        matches!(run.result, Ok(Outcome::Upgraded { .. })),
-        "{:?}",
-        run.result
-    );
+    assert_upgraded(&run);
     assert!(served(&lab, "lab-01").starts_with(&new_version(&lab)));
     let back = run_intent(&lab, "lab-01", &local(&lab, "nginx-new"), Intent::Rollback).await;
-    assert!(
-        matches!(back.result, Ok(Outcome::Upgraded { .. })),
-        "{:?}",
-        back.result
-    );
+    assert_upgraded(&back);
     let (_, exe, disk) = snapshot(&lab);
     assert_eq!((exe, disk), (before.1, before.2));
 }
