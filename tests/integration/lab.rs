@@ -109,6 +109,18 @@ impl Lab {
         self.dir.join(name).display().to_string()
     }
 
+    /// The version a test binary in `versions/` reports (`1.22.9`).
+    pub fn version(&self, file: &str) -> String {
+        let out = Command::new(self.dir.join("versions").join(file))
+            .arg("-v")
+            .output()
+            .expect("nginx -v");
+        String::from_utf8_lossy(&out.stderr)
+            .trim()
+            .trim_start_matches("nginx version: nginx/")
+            .to_owned()
+    }
+
     pub fn host(&self, name: &str) -> &LabHost {
         self.hosts
             .iter()

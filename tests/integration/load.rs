@@ -256,17 +256,6 @@ fn addrs(lab: &Lab) -> Vec<String> {
         .collect()
 }
 
-fn version_of(lab: &Lab, file: &str) -> String {
-    let out = std::process::Command::new(lab.dir.join("versions").join(file))
-        .arg("-v")
-        .output()
-        .expect("-v");
-    String::from_utf8_lossy(&out.stderr)
-        .trim()
-        .trim_start_matches("nginx version: nginx/")
-        .to_owned()
-}
-
 async fn ngfleet(lab: &Lab, verb: &str, spec: &std::path::Path) -> std::process::Output {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_ngfleet"));
     cmd.arg(verb)
@@ -284,8 +273,8 @@ async fn ngfleet(lab: &Lab, verb: &str, spec: &std::path::Path) -> std::process:
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn roll_and_rollback_under_load_drop_no_request() {
     let Some(lab) = Lab::up(3) else { return };
-    let old = version_of(&lab, "nginx-old");
-    let new = version_of(&lab, "nginx-new");
+    let old = lab.version("nginx-old");
+    let new = lab.version("nginx-new");
     let t = tempfile::tempdir().expect("tmp");
     let spec = t.path().join("spec.yaml");
     std::fs::write(

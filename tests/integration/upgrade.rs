@@ -142,14 +142,7 @@ async fn upgrades_a_host_and_keeps_a_backup() {
 }
 
 pub fn new_version(lab: &Lab) -> String {
-    let out = std::process::Command::new(lab.path("versions/nginx-new"))
-        .arg("-v")
-        .output()
-        .expect("nginx -v");
-    String::from_utf8_lossy(&out.stderr)
-        .trim()
-        .trim_start_matches("nginx version: nginx/")
-        .to_owned()
+    lab.version("nginx-new")
 }
 
 use std::sync::atomic::{AtomicBool, Ordering};
