@@ -395,8 +395,7 @@ fn run_rollout(
         dispatcher.run().await
     });
     reporter.finish();
-    let kinds: Vec<_> = end.results.iter().map(|r| r.1).collect();
-    let (result, exit) = crate::rollout::policy::result(end.stopped, &kinds);
+    let (result, exit) = crate::rollout::policy::result(end.stopped, end.tally);
     reporter.emit(RolloutEvent::Summary {
         result: result.to_owned(),
         hosts: end.summary.clone(),

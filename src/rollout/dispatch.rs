@@ -66,6 +66,8 @@ pub struct RunEnd {
     pub stopped: Stopped,
     pub results: Vec<(usize, HostResult, Option<String>)>,
     pub summary: Summary,
+    /// Failures, counted the way this job counts them (for the result and exit code).
+    pub tally: policy::Tally,
     /// The slowest hosts, slowest first.
     pub slowest: Vec<(usize, Duration)>,
 }
@@ -456,14 +458,13 @@ impl Dispatcher<'_> {
                 }
             }
         }
-        // In a rollback run, a host rolled back is the goal, not a failure.
-        if matches!(self.job, Job::Rollback { .. }) {
-            for r in &mut results {
-                if r.1 == HostResult::RolledBack {
-                    r.1 = HostResult::Upgraded;
-                }
-            }
-        }
+        let tally = policy::Tally {
+            failed: results.iter().filter(|r| self.is_failure(r.1)).count(),
+            unrestored: results
+                .iter()
+                .filter(|r| r.1 == HostResult::Unrestored)
+                .count(),
+        };
         let mut slowest = ledger.times.clone();
         slowest.sort_by_key(|(_, d)| std::cmp::Reverse(*d));
         slowest.truncate(3);
@@ -471,6 +472,7 @@ impl Dispatcher<'_> {
             stopped,
             results,
             summary,
+            tally,
             slowest,
         }
     }

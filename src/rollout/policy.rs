@@ -89,15 +89,24 @@ pub enum Stopped {
     Interrupted,
 }
 
+/// How a run's hosts ended, counted for its result.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Hosts that failed (restored or not).
+    pub failed: usize,
+    /// Hosts that failed and could not be restored.
+    pub unrestored: usize,
+}
+
 /// The run's result word and exit code.
-pub fn result(stopped: Stopped, results: &[HostResult]) -> (&'static str, Exit) {
-    if results.contains(&HostResult::Unrestored) {
+pub fn result(stopped: Stopped, tally: Tally) -> (&'static str, Exit) {
+    if tally.unrestored > 0 {
         return ("failed", Exit::Unrestored);
     }
     match stopped {
         Stopped::Interrupted => ("interrupted", Exit::Interrupted),
         Stopped::Paused => ("paused", Exit::Paused),
-        _ if results.iter().any(|r| is_failure(*r)) => ("failed", Exit::Failed),
+        _ if tally.failed > 0 => ("failed", Exit::Failed),
         Stopped::Halted => ("failed", Exit::Failed),
         Stopped::Completed => ("succeeded", Exit::Success),
     }
@@ -168,25 +177,25 @@ mod tests {
 
     #[test]
     fn results_and_exit_codes() {
-        use HostResult::*;
+        let none = Tally::default();
+        let one = Tally {
+            failed: 1,
+            unrestored: 0,
+        };
+        let lost = Tally {
+            failed: 1,
+            unrestored: 1,
+        };
         assert_eq!(
-            result(Stopped::Completed, &[Upgraded, Skipped]),
+            result(Stopped::Completed, none),
             ("succeeded", Exit::Success)
         );
+        assert_eq!(result(Stopped::Completed, one), ("failed", Exit::Failed));
+        assert_eq!(result(Stopped::Halted, one), ("failed", Exit::Failed));
+        assert_eq!(result(Stopped::Halted, lost), ("failed", Exit::Unrestored));
+        assert_eq!(result(Stopped::Paused, none), ("paused", Exit::Paused));
         assert_eq!(
-            result(Stopped::Halted, &[Upgraded, RolledBack]),
-            ("failed", Exit::Failed)
-        );
-        assert_eq!(
-            result(Stopped::Halted, &[Upgraded, Unrestored]),
-            ("failed", Exit::Unrestored)
-        );
-        assert_eq!(
-            result(Stopped::Paused, &[Upgraded]),
-            ("paused", Exit::Paused)
-        );
-        assert_eq!(
-            result(Stopped::Interrupted, &[Upgraded]),
+            result(Stopped::Interrupted, none),
             ("interrupted", Exit::Interrupted)
         );
     }
