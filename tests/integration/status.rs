@@ -372,3 +372,51 @@ fn become_runs_the_probe_through_sudo() {
     let used = fs::read_to_string(&marker).expect("sudo was used");
     assert!(used.starts_with("-n -- "), "{used}");
 }
+
+#[test]
+fn encrypted_and_rsa_keys_work() {
+    let Some(lab) = Lab::up(2) else { return };
+    let inventory = fs::read_to_string(lab.inventory()).expect("inventory");
+    let key = lab.path("client_key");
+    let encrypted = inventory.replace(&key, &lab.path("client_key_enc"));
+    assert_ne!(encrypted, inventory);
+    let out = Test::new()
+        .file("inv.yaml", &encrypted)
+        .env("NGFLEET_KEY_PASSPHRASE", "labpass")
+        .args(["status", "-i", "inv.yaml", "--json"])
+        .run();
+    let v = json(&out.stdout);
+    assert!(
+        v["hosts"]
+            .as_array()
+            .expect("hosts")
+            .iter()
+            .all(|h| h["state"] == "steady"),
+        "{v}"
+    );
+    // Without the passphrase and without a terminal: a clear error, no hang.
+    let out = Test::new()
+        .file("inv.yaml", &encrypted)
+        .args(["status", "-i", "inv.yaml", "--json"])
+        .code(1)
+        .run();
+    let err = json(&out.stdout)["hosts"][0]["error"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
+    assert!(err.contains("passphrase"), "{err}");
+    let rsa = inventory.replace(&key, &lab.path("client_key_rsa"));
+    let out = Test::new()
+        .file("inv.yaml", &rsa)
+        .args(["status", "-i", "inv.yaml", "--json"])
+        .run();
+    let v = json(&out.stdout);
+    assert!(
+        v["hosts"]
+            .as_array()
+            .expect("hosts")
+            .iter()
+            .all(|h| h["state"] == "steady"),
+        "{v}"
+    );
+}

@@ -7,6 +7,7 @@ use std::process::Command;
 pub struct Test {
     dir: tempfile::TempDir,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     expected_code: i32,
 }
 
@@ -23,6 +24,7 @@ impl Test {
         Test {
             dir: tempfile::tempdir().expect("tempdir"),
             args: Vec::new(),
+            env: Vec::new(),
             expected_code: 0,
         }
     }
@@ -48,6 +50,11 @@ impl Test {
         self
     }
 
+    pub fn env(mut self, name: &str, value: &str) -> Test {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
     pub fn code(mut self, code: i32) -> Test {
         self.expected_code = code;
         self
@@ -63,6 +70,8 @@ impl Test {
             .args(&self.args)
             .current_dir(self.dir.path())
             .env_remove("SSH_AUTH_SOCK")
+            .env_remove("NGFLEET_KEY_PASSPHRASE")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .output()
             .expect("run ngfleet");
         let outcome = Outcome {
