@@ -7,9 +7,10 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::fleet::{ControllerEnv, for_each_bounded};
 use crate::host::classify::{HostState, classify};
-use crate::host::observe::{self, Observation, PROBE_SCRIPT};
+use crate::host::observe::Observation;
+use crate::host::probe::{self, Depth, ProbeError};
 use crate::model::inventory::Host;
-use crate::ssh::{RemoteCommand, Transport};
+use crate::ssh::Transport;
 
 /// One host's status line.
 #[derive(Clone, Debug)]
@@ -34,33 +35,6 @@ pub enum Progress {
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub command: Duration,
-}
-
-/// How much the probe looks at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Depth {
-    /// Everything, checksums and versions included.
-    Full,
-    /// Pid files, processes and files only: for polling while a step waits.
-    Quick,
-}
-
-/// The probe as a remote command for a host.
-pub fn probe_command(host: &Host, depth: Depth) -> RemoteCommand {
-    let mode = match depth {
-        Depth::Full => "full",
-        Depth::Quick => "quick",
-    };
-    RemoteCommand::script(
-        PROBE_SCRIPT,
-        [
-            host.nginx.pid_file.as_str().to_owned(),
-            host.nginx.binary.as_str().to_owned(),
-            mode.to_owned(),
-        ],
-    )
-    .privileged()
-    .labelled("probe")
 }
 
 /// Observes every host; results in the order given.
@@ -116,23 +90,9 @@ async fn observe_host(
         Ok(s) => s,
         Err(e) => return failed(e.to_string()),
     };
-    let output = session
-        .exec(&probe_command(host, Depth::Full), limits.command)
-        .await;
+    let observed = probe::run(&session, host, Depth::Full, limits.command).await;
     session.close().await;
-    let output = match output {
-        Ok(o) => o,
-        Err(e) => return failed(e.to_string()),
-    };
-    if !output.success() {
-        return failed(format!(
-            "{}: probe failed ({}): {}",
-            host.name,
-            output.status,
-            output.stderr_lossy().trim()
-        ));
-    }
-    match observe::parse(&output.stdout_lossy()) {
+    match observed {
         Ok(obs) => HostStatus {
             name: host.name.clone(),
             endpoint,
@@ -140,9 +100,7 @@ async fn observe_host(
             observation: Some(obs),
             error: None,
         },
-        Err(e) => failed(format!(
-            "{}: failed to read the probe output: {e}",
-            host.name
-        )),
+        Err(ProbeError::Ssh(e)) => failed(e.to_string()),
+        Err(e) => failed(format!("{}: {e}", host.name)),
     }
 }

@@ -119,12 +119,7 @@ mod tests {
             oldbin: old.as_ref().map(|m| m.pid),
             master,
             old_master: old,
-            binary: None,
-            staged: Vec::new(),
-            backups: Vec::new(),
-            lock: None,
-            free_kb: None,
-            unit: None,
+            ..Observation::default()
         }
     }
 

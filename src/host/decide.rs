@@ -333,11 +333,8 @@ mod tests {
                 version: None,
                 size: Some(1000),
             }),
-            staged: Vec::new(),
-            backups: Vec::new(),
-            lock: None,
             free_kb: Some(100_000),
-            unit: None,
+            ..Observation::default()
         }
     }
 

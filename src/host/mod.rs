@@ -4,5 +4,6 @@ pub mod classify;
 pub mod decide;
 pub mod event;
 pub mod observe;
+pub mod probe;
 pub mod scripts;
 pub mod upgrade;

@@ -192,7 +192,7 @@ pub struct LockFile {
 }
 
 /// Everything one probe saw.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Observation {
     pub machine: String,
     /// The pid named by the pid file, if it names one.
@@ -227,19 +227,7 @@ pub enum ObserveError {
 
 /// Parses the probe's standard output.
 pub fn parse(stdout: &str) -> Result<Observation, ObserveError> {
-    let mut obs = Observation {
-        machine: String::new(),
-        pid_file: None,
-        oldbin: None,
-        master: None,
-        old_master: None,
-        binary: None,
-        staged: Vec::new(),
-        backups: Vec::new(),
-        lock: None,
-        free_kb: None,
-        unit: None,
-    };
+    let mut obs = Observation::default();
     let mut complete = false;
     let mut versioned = false;
     let mut disk = DiskBinary {

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use super::decide::{self, Entry, Start};
 use super::event::{Event, Status, Step};
-use super::observe::{self, Master, Observation};
+use super::observe::{Master, Observation};
+use super::probe::{self, Depth, ProbeError};
 use super::scripts::{self, Layout, SignalTarget};
 use crate::model::inventory::Host;
 use crate::ssh::{HoldOutcome, Session, SshError, SshErrorKind, Target, Transport};
-use crate::status::{Depth, probe_command};
 
 /// Where the new binary comes from.
 #[derive(Clone, Debug)]
@@ -251,17 +251,11 @@ impl Procedure<'_> {
     }
 
     async fn observe_at(&self, depth: Depth) -> Result<Observation, UpgradeError> {
-        let out = self
-            .session
-            .exec(&probe_command(self.host, depth), self.deadlines.command)
-            .await?;
-        if !out.success() {
-            return Err(self.remote(
-                Step::Observe,
-                format!("probe exited {}: {}", out.status, out.stderr_lossy().trim()),
-            ));
+        match probe::run(self.session, self.host, depth, self.deadlines.command).await {
+            Ok(obs) => Ok(obs),
+            Err(ProbeError::Ssh(e)) => Err(e.into()),
+            Err(e) => Err(self.remote(Step::Observe, e.to_string())),
         }
-        observe::parse(&out.stdout_lossy()).map_err(|e| self.remote(Step::Observe, e.to_string()))
     }
 
     /// Observes until `cond` holds (its value) or `limit` passes (the last observation).

@@ -19,6 +19,15 @@ fn host<'a>(v: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
         .unwrap_or_else(|| panic!("no {name} in {v}"))
 }
 
+/// Whether every host of a `status --json` output is steady.
+fn all_steady(v: &serde_json::Value) -> bool {
+    v["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .all(|h| h["state"] == "steady")
+}
+
 /// The `error` of the only host in a `status --json` output.
 fn only_error(out: &str) -> String {
     json(out)["hosts"][0]["error"]
@@ -386,24 +395,14 @@ fn encrypted_and_rsa_keys_work() {
         .args(["status", "-i", "inv.yaml", "--json"])
         .run();
     let v = json(&out.stdout);
-    assert!(
-        v["hosts"]
-            .as_array()
-            .expect("hosts")
-            .iter()
-            .all(|h| h["state"] == "steady"),
-        "{v}"
-    );
+    assert!(all_steady(&v), "{v}");
     // Without the passphrase and without a terminal: a clear error, no hang.
     let out = Test::new()
         .file("inv.yaml", &encrypted)
         .args(["status", "-i", "inv.yaml", "--json"])
         .code(1)
         .run();
-    let err = json(&out.stdout)["hosts"][0]["error"]
-        .as_str()
-        .unwrap_or("")
-        .to_owned();
+    let err = only_error(&out.stdout);
     assert!(err.contains("passphrase"), "{err}");
     let rsa = inventory.replace(&key, &lab.path("client_key_rsa"));
     let out = Test::new()
@@ -411,12 +410,5 @@ fn encrypted_and_rsa_keys_work() {
         .args(["status", "-i", "inv.yaml", "--json"])
         .run();
     let v = json(&out.stdout);
-    assert!(
-        v["hosts"]
-            .as_array()
-            .expect("hosts")
-            .iter()
-            .all(|h| h["state"] == "steady"),
-        "{v}"
-    );
+    assert!(all_steady(&v), "{v}");
 }

@@ -1,0 +1,63 @@
+//! Running the probe on a host: one round trip that returns an [`Observation`]. Shared by
+//! `status` and the upgrade procedure.
+
+use std::time::Duration;
+
+use super::observe::{self, Observation, PROBE_SCRIPT};
+use crate::model::inventory::Host;
+use crate::ssh::{RemoteCommand, Session, SshError};
+
+/// How much the probe looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Depth {
+    /// Everything, checksums and versions included.
+    Full,
+    /// Pid files, processes and files only: for polling while a step waits.
+    Quick,
+}
+
+/// The probe as a remote command for a host.
+pub fn command(host: &Host, depth: Depth) -> RemoteCommand {
+    let mode = match depth {
+        Depth::Full => "full",
+        Depth::Quick => "quick",
+    };
+    RemoteCommand::script(
+        PROBE_SCRIPT,
+        [
+            host.nginx.pid_file.as_str().to_owned(),
+            host.nginx.binary.as_str().to_owned(),
+            mode.to_owned(),
+        ],
+    )
+    .privileged()
+    .labelled("probe")
+}
+
+/// Why a probe gave no observation.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error(transparent)]
+    Ssh(#[from] SshError),
+    #[error("probe failed ({status}): {stderr}")]
+    Failed { status: String, stderr: String },
+    #[error("failed to read the probe output: {0}")]
+    Output(observe::ObserveError),
+}
+
+/// Runs the probe and parses what it printed.
+pub async fn run(
+    session: &Session,
+    host: &Host,
+    depth: Depth,
+    deadline: Duration,
+) -> Result<Observation, ProbeError> {
+    let out = session.exec(&command(host, depth), deadline).await?;
+    if !out.success() {
+        return Err(ProbeError::Failed {
+            status: out.status.to_string(),
+            stderr: out.stderr_lossy().trim().to_owned(),
+        });
+    }
+    observe::parse(&out.stdout_lossy()).map_err(ProbeError::Output)
+}
