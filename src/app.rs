@@ -387,6 +387,7 @@ fn run_rollout(
         reporter: &reporter,
         stop: Arc::clone(&stop),
         owner,
+        run_id: run_id.clone(),
         canary_pause: ctl.canary,
         windows: ctl.windows,
     };

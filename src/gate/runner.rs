@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
 use super::http;
+use crate::host::remote::Remote;
 use crate::host::upgrade::{Gate, GateFuture, Phase};
 use crate::model::gate::{BodyMatch, Check, GateDef, HttpCheck, Via};
 use crate::model::inventory::Host;
 use crate::model::template::Template;
-use crate::ssh::{RemoteCommand, Session};
+use crate::ssh::RemoteCommand;
 
 /// The spec's `pre` and `gates`, and its `soak`.
 pub struct SpecGates {
@@ -41,7 +42,7 @@ fn render(t: &Template, host: &Host) -> Result<String, String> {
 }
 
 impl Gate for SpecGates {
-    fn prepare<'a>(&'a self, session: &'a Session, host: &'a Host) -> GateFuture<'a> {
+    fn prepare<'a>(&'a self, session: &'a dyn Remote, host: &'a Host) -> GateFuture<'a> {
         Box::pin(async move {
             for gate in &self.gates {
                 if let Check::ErrorLog { path, .. } = &gate.check {
@@ -58,7 +59,7 @@ impl Gate for SpecGates {
 
     fn check<'a>(
         &'a self,
-        session: &'a Session,
+        session: &'a dyn Remote,
         host: &'a Host,
         phase: Phase,
         new_master: Option<u32>,
@@ -92,7 +93,7 @@ impl SpecGates {
     async fn run(
         &self,
         gate: &GateDef,
-        session: &Session,
+        session: &dyn Remote,
         host: &Host,
         new_master: Option<u32>,
         tries: Option<u32>,
@@ -121,7 +122,7 @@ impl SpecGates {
     async fn once(
         &self,
         gate: &GateDef,
-        session: &Session,
+        session: &dyn Remote,
         host: &Host,
         new_master: Option<u32>,
     ) -> Result<(), String> {
@@ -238,7 +239,7 @@ impl SpecGates {
     }
 }
 
-async fn http_once(check: &HttpCheck, session: &Session, host: &Host) -> Result<(), String> {
+async fn http_once(check: &HttpCheck, session: &dyn Remote, host: &Host) -> Result<(), String> {
     let url = render(&check.url, host)?;
     let uri: ::http::Uri = url
         .parse()
@@ -308,7 +309,7 @@ const LOG_SIZE: &str = r#"if [ -f "$1" ]; then stat -c %s "$1"; else echo 0; fi"
 
 const VERSION: &str = r#"timeout 5 "/proc/$1/exe" -v 2>&1 | head -n 1"#;
 
-async fn log_size(session: &Session, path: &str, deadline: Duration) -> Result<u64, String> {
+async fn log_size(session: &dyn Remote, path: &str, deadline: Duration) -> Result<u64, String> {
     let cmd = RemoteCommand::script(LOG_SIZE, [path.to_owned()])
         .privileged()
         .labelled("error log size");

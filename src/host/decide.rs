@@ -4,25 +4,6 @@
 
 use super::observe::{Master, Observation};
 
-/// Where a host stands relative to the goal when the procedure starts (or resumes).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Entry {
-    /// One master already runs the target binary, and the binary on disk is the target.
-    AtTarget,
-    /// One steady master on another binary: run the whole procedure.
-    Fresh(Master),
-    /// Two masters and the new one runs the target: a previous run got past USR2. Continue
-    /// with drain, gates and commit.
-    Resume { old: Master, new: Master },
-    /// Two masters and the new one is not the target: take the host back.
-    Revert { old: Master, new: Master },
-    /// Only the old master (its pid file renamed to `.oldbin`) and a child that never became
-    /// a master: a hung new binary (kill it, restore the binary).
-    Hung { old: Master, children: Vec<u32> },
-    /// Nothing safe to do automatically; the reason says what was seen.
-    Refuse(String),
-}
-
 fn live(m: Option<&Master>) -> Option<&Master> {
     m.filter(|m| m.state.is_alive())
 }
@@ -36,56 +17,6 @@ pub fn strange_children(master: &Master) -> Vec<u32> {
         .filter(|c| !c.title.contains("worker process") && !c.title.contains("cache "))
         .map(|c| c.pid)
         .collect()
-}
-
-/// Classifies the host against the target sha256.
-pub fn entry(obs: &Observation, target_sha256: &str) -> Entry {
-    let master = live(obs.master.as_ref());
-    let old = live(obs.old_master.as_ref());
-    let on_disk = obs.binary.as_ref().and_then(|b| b.sha256.as_deref());
-    match (master, old) {
-        (Some(m), None) if obs.oldbin.is_none() => {
-            if m.exe_sha256.as_deref() == Some(target_sha256) && on_disk == Some(target_sha256) {
-                Entry::AtTarget
-            } else {
-                Entry::Fresh(m.clone())
-            }
-        }
-        (Some(new), Some(old)) if new.pid != old.pid && new.ppid == Some(old.pid) => {
-            if new.exe_sha256.as_deref() == Some(target_sha256) {
-                Entry::Resume {
-                    old: old.clone(),
-                    new: new.clone(),
-                }
-            } else {
-                Entry::Revert {
-                    old: old.clone(),
-                    new: new.clone(),
-                }
-            }
-        }
-        (None, Some(old)) => Entry::Hung {
-            old: old.clone(),
-            children: strange_children(old),
-        },
-        (None, None) if obs.pid_file.is_none() && obs.oldbin.is_none() => {
-            Entry::Refuse("no nginx master: the pid file is missing".into())
-        }
-        (None, None) => Entry::Refuse(format!(
-            "no live nginx master (pid file names {}, .oldbin names {})",
-            opt(obs.pid_file),
-            opt(obs.oldbin)
-        )),
-        _ => Entry::Refuse(format!(
-            "masters in an unexpected arrangement (pid file {}, .oldbin {})",
-            opt(obs.pid_file),
-            opt(obs.oldbin)
-        )),
-    }
-}
-
-fn opt(pid: Option<u32>) -> String {
-    pid.map_or_else(|| "nothing".to_owned(), |p| p.to_string())
 }
 
 /// Read-only checks before anything on the host changes. Every failed check is listed.
@@ -276,9 +207,14 @@ pub fn committed(obs: &Observation, new_pid: u32) -> bool {
         && live(obs.master.as_ref()).is_some_and(|m| m.pid == new_pid)
 }
 
-/// After HUP to the old master during a rollback: it has workers again.
+/// After HUP to the old master during a rollback: it has accepting workers again (not only
+/// workers still finishing connections after WINCH).
 pub fn old_serving(obs: &Observation, old_pid: u32) -> bool {
-    find(obs, old_pid).is_some_and(|m| m.workers() > 0)
+    find(obs, old_pid).is_some_and(|m| {
+        m.children
+            .iter()
+            .any(|c| c.is_worker() && !c.title.contains("is shutting down"))
+    })
 }
 
 /// After the new master left (or never became one): the pid file names the old master again,
@@ -336,45 +272,6 @@ mod tests {
             free_kb: Some(100_000),
             ..Observation::default()
         }
-    }
-
-    #[test]
-    fn entry_points() {
-        let steady = obs(Some(master(10, 1, "old", &[11])), None, "old");
-        assert!(matches!(entry(&steady, "new"), Entry::Fresh(m) if m.pid == 10));
-        let done = obs(Some(master(10, 1, "new", &[11])), None, "new");
-        assert_eq!(entry(&done, "new"), Entry::AtTarget);
-        // Running the target, but the disk was changed since: not done.
-        let disk_changed = obs(Some(master(10, 1, "new", &[11])), None, "other");
-        assert!(matches!(entry(&disk_changed, "new"), Entry::Fresh(_)));
-        let two = obs(
-            Some(master(20, 10, "new", &[21])),
-            Some(master(10, 1, "old", &[])),
-            "new",
-        );
-        assert!(
-            matches!(entry(&two, "new"), Entry::Resume { old, new } if old.pid == 10 && new.pid == 20)
-        );
-        assert!(matches!(entry(&two, "newer"), Entry::Revert { .. }));
-        let mut old = master(10, 1, "old", &[11]);
-        old.children.push(Child {
-            pid: 30,
-            state: ProcState::Alive('S'),
-            title: "/usr/sbin/nginx".into(),
-        });
-        let hung = obs(None, Some(old), "new");
-        assert_eq!(
-            entry(&hung, "new"),
-            Entry::Hung {
-                old: hung.old_master.clone().expect("old"),
-                children: vec![30]
-            }
-        );
-        let none = obs(None, None, "x");
-        assert_eq!(
-            entry(&none, "new"),
-            Entry::Refuse("no nginx master: the pid file is missing".into())
-        );
     }
 
     #[test]

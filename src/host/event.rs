@@ -21,6 +21,7 @@ pub enum Step {
     Rollback,
     Restore,
     Cleanup,
+    Record,
 }
 
 impl Step {
@@ -40,6 +41,7 @@ impl Step {
             Step::Rollback => "rollback",
             Step::Restore => "restore binary",
             Step::Cleanup => "cleanup",
+            Step::Record => "record",
         }
     }
 }

@@ -2,8 +2,17 @@
 
 pub mod classify;
 pub mod decide;
+pub mod direction;
 pub mod event;
 pub mod observe;
 pub mod probe;
+pub mod procedure;
+pub mod record;
+pub mod remote;
+mod revert;
 pub mod scripts;
+#[cfg(test)]
+pub mod sim;
 pub mod upgrade;
+#[cfg(test)]
+mod walk_tests;

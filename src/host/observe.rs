@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use super::record::Record;
+
 /// The probe script. Arguments: `$1` pid file, `$2` nginx binary on disk, `$3` `full` or
 /// `quick` (quick skips the checksums and `-v` runs: for polling while a step waits).
 /// Output: one `key value` pair per line. `cmdline` is hex of the NUL-separated argv, so
@@ -71,6 +73,7 @@ fi
 dir=${binary%/*}; base=${binary##*/}
 for f in "$dir/.$base.ngfleet-stage."*; do [ -e "$f" ] && say stage "$f"; done
 for f in "$binary.ngfleet-backup."*; do [ -f "$f" ] && say backup "$(stat -c %Y "$f") $f"; done
+if [ -f "$dir/.$base.ngfleet-state" ]; then head -c 8192 "$dir/.$base.ngfleet-state" | sed 's/^/record /'; fi
 if [ -f "$dir/.$base.ngfleet-lock" ]; then
   if flock -n "$dir/.$base.ngfleet-lock" true 2>/dev/null; then say lock.held no; else say lock.held yes; fi
   say lock.owner "$(head -c 200 "$dir/.$base.ngfleet-lock" | tr '\n' ' ')"
@@ -212,6 +215,28 @@ pub struct Observation {
     pub free_kb: Option<u64>,
     /// The systemd unit of the master named by the pid file.
     pub unit: Option<Unit>,
+    /// ngfleet's state record beside the binary.
+    pub record: RecordSeen,
+}
+
+/// The state record as the probe found it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum RecordSeen {
+    /// No record beside the binary.
+    #[default]
+    Missing,
+    Read(Record),
+    /// A record that could not be parsed: why.
+    Unreadable(String),
+}
+
+impl RecordSeen {
+    pub fn record(&self) -> Option<&Record> {
+        match self {
+            RecordSeen::Read(r) => Some(r),
+            _ => None,
+        }
+    }
 }
 
 /// Why probe output could not be understood.
@@ -236,6 +261,7 @@ pub fn parse(stdout: &str) -> Result<Observation, ObserveError> {
         size: None,
     };
     let mut disk_present = true;
+    let mut record_lines: Vec<&str> = Vec::new();
     for (i, line) in stdout.lines().enumerate() {
         let (key, value) = line.split_once(' ').unwrap_or((line, ""));
         let malformed = || ObserveError::Malformed {
@@ -277,6 +303,7 @@ pub fn parse(stdout: &str) -> Result<Observation, ObserveError> {
                 }
             }
             "free_kb" => obs.free_kb = value.parse().ok(),
+            "record" => record_lines.push(value),
             "unit.name" => {
                 obs.unit = Some(Unit {
                     name: value.to_owned(),
@@ -311,6 +338,12 @@ pub fn parse(stdout: &str) -> Result<Observation, ObserveError> {
         return Err(ObserveError::Truncated);
     }
     obs.binary = disk_present.then_some(disk);
+    if !record_lines.is_empty() {
+        obs.record = match Record::parse(record_lines) {
+            Ok(r) => RecordSeen::Read(r),
+            Err(e) => RecordSeen::Unreadable(e.to_string()),
+        };
+    }
     obs.backups.sort_by_key(|b| std::cmp::Reverse(b.mtime));
     Ok(obs)
 }

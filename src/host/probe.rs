@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use super::observe::{self, Observation, PROBE_SCRIPT};
+use super::remote::Remote;
 use crate::model::inventory::Host;
-use crate::ssh::{RemoteCommand, Session, SshError};
+use crate::ssh::{ExecOutput, RemoteCommand, SshError};
 
 /// How much the probe looks at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,12 +48,17 @@ pub enum ProbeError {
 
 /// Runs the probe and parses what it printed.
 pub async fn run(
-    session: &Session,
+    remote: &dyn Remote,
     host: &Host,
     depth: Depth,
     deadline: Duration,
 ) -> Result<Observation, ProbeError> {
-    let out = session.exec(&command(host, depth), deadline).await?;
+    let out = remote.exec(&command(host, depth), deadline).await?;
+    parse_output(&out)
+}
+
+/// Judges the probe's output.
+pub fn parse_output(out: &ExecOutput) -> Result<Observation, ProbeError> {
     if !out.success() {
         return Err(ProbeError::Failed {
             status: out.status.to_string(),

@@ -2,6 +2,7 @@
 //! signals) reach them only as quoted positional arguments. Every script that acts checks
 //! what it acts on first: a signal goes only to a process that is the expected nginx.
 
+use super::record::Record;
 use crate::model::values::RemotePath;
 use crate::ssh::RemoteCommand;
 
@@ -29,6 +30,12 @@ impl Layout {
     pub fn stage(&self, tag: &str) -> String {
         let (dir, base) = self.dir_base();
         format!("{}/.{base}.ngfleet-stage.{tag}", dir.trim_end_matches('/'))
+    }
+
+    /// `DIR/.nginx.ngfleet-state`: the host's record (history and operation in flight).
+    pub fn record(&self) -> String {
+        let (dir, base) = self.dir_base();
+        format!("{}/.{base}.ngfleet-state", dir.trim_end_matches('/'))
     }
 
     /// `nginx.ngfleet-backup.SHA16`: the binary that ran before, named by its checksum.
@@ -92,15 +99,20 @@ pub fn check_new(staged: &str, master_args: &[String]) -> RemoteCommand {
 }
 
 /// Gives the staged file the current binary's owner and mode, links the current binary to
-/// its backup name (kept: the newest `$4`), checks the staged file's sha256 once more, and
-/// renames it over the binary: the only way the binary is ever replaced.
+/// its backup name, removes backups of versions no longer in the host's history (`$5…`: their
+/// sha16s), checks the staged file's sha256 once more, and renames it over the binary: the
+/// only way the binary is ever replaced.
 const INSTALL: &str = r#"
-tmp=$1 bin=$2 backup=$3 keep=$4 want=$5
+tmp=$1 bin=$2 backup=$3 want=$4; shift 4
 chown --reference="$bin" "$tmp" && chmod --reference="$bin" "$tmp" || exit 71
 if [ ! -e "$backup" ]; then ln -- "$bin" "$backup" 2>/dev/null || cp -p -- "$bin" "$backup" || exit 72; fi
 touch -- "$backup"
-ls -1t -- "$bin".ngfleet-backup.* 2>/dev/null | tail -n +"$((keep + 1))" | while read -r old; do
-  [ "$old" = "$backup" ] || rm -f -- "$old"
+for old in "$bin".ngfleet-backup.*; do
+  [ -e "$old" ] || continue
+  keep=no
+  [ "$old" = "$backup" ] && keep=yes
+  for k in "$@"; do [ "$old" = "$bin.ngfleet-backup.$k" ] && keep=yes; done
+  [ "$keep" = yes ] || rm -f -- "$old"
 done
 got=$(sha256sum < "$tmp"); [ "${got%% *}" = "$want" ] || { echo "staged file changed: ${got%% *}"; exit 73; }
 mv -f -- "$tmp" "$bin" || exit 74
@@ -111,40 +123,71 @@ pub fn install(
     layout: &Layout,
     staged: &str,
     backup: &str,
-    keep: usize,
+    keep: &[String],
     sha256: &str,
 ) -> RemoteCommand {
-    RemoteCommand::script(
-        INSTALL,
-        [
-            staged.to_owned(),
-            layout.binary.as_str().to_owned(),
-            backup.to_owned(),
-            keep.to_string(),
-            sha256.to_owned(),
-        ],
-    )
-    .privileged()
-    .labelled("install binary")
+    let args = [
+        staged.to_owned(),
+        layout.binary.as_str().to_owned(),
+        backup.to_owned(),
+        sha256.to_owned(),
+    ];
+    RemoteCommand::script(INSTALL, args.into_iter().chain(keep.iter().cloned()))
+        .privileged()
+        .labelled("install binary")
 }
 
-/// Puts `$1` (a backup) back at `$2` by a same-directory rename.
+/// Puts `$1` (a backup) back at `$2` by a same-directory rename, after checking that it
+/// hashes to `$3`.
 const RESTORE: &str = r#"
-src=$1 bin=$2
+src=$1 bin=$2 want=$3
 tmp="${bin%/*}/.${bin##*/}.ngfleet-stage.restore"
 rm -f -- "$tmp"
 ln -- "$src" "$tmp" 2>/dev/null || cp -p -- "$src" "$tmp" || exit 71
+got=$(sha256sum < "$tmp"); [ "${got%% *}" = "$want" ] || { rm -f -- "$tmp"; echo "backup $src is ${got%% *}"; exit 73; }
 mv -f -- "$tmp" "$bin" || exit 74
 echo restored
 "#;
 
-pub fn restore(layout: &Layout, backup: &str) -> RemoteCommand {
+pub fn restore(layout: &Layout, backup: &str, sha256: &str) -> RemoteCommand {
     RemoteCommand::script(
         RESTORE,
-        [backup.to_owned(), layout.binary.as_str().to_owned()],
+        [
+            backup.to_owned(),
+            layout.binary.as_str().to_owned(),
+            sha256.to_owned(),
+        ],
     )
     .privileged()
     .labelled("restore binary")
+}
+
+/// Copies a backup to a staged file (for a reverse upgrade to the version it holds).
+const STAGE_COPY: &str = r#"umask 077 && cp -- "$1" "$2""#;
+
+pub fn stage_copy(backup: &str, staged: &str) -> RemoteCommand {
+    RemoteCommand::script(STAGE_COPY, [backup.to_owned(), staged.to_owned()])
+        .privileged()
+        .labelled("stage backup")
+}
+
+/// Writes the host's record `$1` atomically: the lines `$2…` to a temp file beside it, then
+/// a rename over it.
+const WRITE_RECORD: &str = r#"
+f=$1; shift
+tmp="$f.tmp"
+umask 022
+printf '%s\n' "$@" > "$tmp" || exit 71
+mv -f -- "$tmp" "$f" || exit 74
+echo written
+"#;
+
+pub fn write_record(layout: &Layout, record: &Record) -> RemoteCommand {
+    let text = record.encode();
+    let args = std::iter::once(layout.record()).chain(text.lines().map(str::to_owned));
+    RemoteCommand::script(WRITE_RECORD, args.collect::<Vec<_>>())
+        .privileged()
+        .labelled("write state record")
 }
 
 /// Which process a signal may go to.

@@ -221,6 +221,44 @@ impl fmt::Display for KeepOldMaster {
     }
 }
 
+/// What ends the wait for old workers after WINCH when `timeouts.drain` passes. Old workers
+/// finish their connections with no time limit of nginx's own (long downloads, websockets);
+/// new connections already reach only the new workers, so a slow drain is not a sick build.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnDrainTimeout {
+    /// Go on with the gates and commit: the old master exits by itself when its last
+    /// connection ends, dropping nothing.
+    #[default]
+    Proceed,
+    /// Send TERM to the old workers (their connections are cut, and that is logged).
+    Terminate,
+    /// Treat the slow drain as a failure and roll the host back.
+    Fail,
+}
+
+impl FromStr for OnDrainTimeout {
+    type Err = SpecValueError;
+
+    fn from_str(s: &str) -> Result<OnDrainTimeout, SpecValueError> {
+        match s {
+            "proceed" => Ok(OnDrainTimeout::Proceed),
+            "terminate" => Ok(OnDrainTimeout::Terminate),
+            "fail" => Ok(OnDrainTimeout::Fail),
+            _ => Err(SpecValueError::choice(s, &["proceed", "terminate", "fail"])),
+        }
+    }
+}
+
+impl fmt::Display for OnDrainTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OnDrainTimeout::Proceed => "proceed",
+            OnDrainTimeout::Terminate => "terminate",
+            OnDrainTimeout::Fail => "fail",
+        })
+    }
+}
+
 /// Per-step time limits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timeouts {
@@ -299,6 +337,7 @@ pub struct Spec {
     pub rollback: RollbackScope,
     pub keep_old_master: KeepOldMaster,
     pub timeouts: Timeouts,
+    pub on_drain_timeout: OnDrainTimeout,
     pub pre: Vec<GateDef>,
     pub gates: Vec<GateDef>,
     pub soak: HumanDuration,
@@ -326,6 +365,7 @@ impl Spec {
             rollback: RollbackScope::Host,
             keep_old_master: KeepOldMaster::UntilHostPasses,
             timeouts: Timeouts::default(),
+            on_drain_timeout: OnDrainTimeout::Proceed,
             pre: Vec::new(),
             gates: Vec::new(),
             soak: HumanDuration::ZERO,
@@ -361,6 +401,7 @@ const SPEC_KEYS: &[&str] = &[
     "rollback",
     "keep_old_master",
     "timeouts",
+    "on_drain_timeout",
     "pre",
     "gates",
     "soak",
@@ -398,6 +439,10 @@ fn read_spec(r: &mut Reader<'_>, base: &Path) -> Spec {
             "rollback" => set(&mut spec.rollback, r.parse(&at, value, "a rollback scope")),
             "keep_old_master" => set(&mut spec.keep_old_master, r.parse(&at, value, "a policy")),
             "timeouts" => read_timeouts(r, &at, value, &mut spec.timeouts),
+            "on_drain_timeout" => set(
+                &mut spec.on_drain_timeout,
+                r.parse(&at, value, "proceed, terminate or fail"),
+            ),
             "pre" => spec.pre = read_gates(r, &at, value),
             "gates" => spec.gates = read_gates(r, &at, value),
             "soak" => set(&mut spec.soak, r.parse(&at, value, "a duration")),

@@ -13,7 +13,9 @@ use super::policy::{self, Stopped, WindowDecision};
 use super::stop::{Reason, Stop};
 use crate::fleet::ControllerEnv;
 use crate::host::event::{Event, Status};
-use crate::host::upgrade::{Deadlines, Gate, Intent, Outcome, Source, UpgradeError, converge};
+use crate::host::upgrade::{
+    Deadlines, Gate, Intent, Job as HostJob, Outcome, Settings, Source, UpgradeError, converge,
+};
 use crate::model::inventory::Inventory;
 use crate::model::spec::{CanaryThen, KeepOldMaster, Spec};
 use crate::plan::Plan;
@@ -57,6 +59,8 @@ pub struct Dispatcher<'a> {
     pub reporter: &'a Reporter,
     pub stop: Arc<Stop>,
     pub owner: String,
+    /// The run's id, written into each host's record.
+    pub run_id: String,
     pub canary_pause: CanaryPause,
     pub windows: WindowPolicy,
 }
@@ -83,13 +87,19 @@ struct Ledger {
 }
 
 impl Dispatcher<'_> {
-    fn deadlines(&self) -> Deadlines {
+    fn settings(&self) -> Settings {
         let t = &self.spec.timeouts;
-        Deadlines {
-            command: t.command.get(),
-            start: t.start.get(),
-            drain: t.drain.get(),
-            quit: t.quit.get(),
+        Settings {
+            deadlines: Deadlines {
+                command: t.command.get(),
+                start: t.start.get(),
+                drain: t.drain.get(),
+                quit: t.quit.get(),
+            },
+            on_drain_timeout: self.spec.on_drain_timeout,
+            run_id: self.run_id.clone(),
+            owner: self.owner.clone(),
+            attempts: 3,
         }
     }
 
@@ -148,24 +158,22 @@ impl Dispatcher<'_> {
         };
         let target = self.env.target(host);
         let source = self.source();
-        let outcome = converge(
-            self.transport,
-            &target,
+        let settings = self.settings();
+        let job = HostJob {
             host,
-            &source,
+            source: &source,
             intent,
-            self.deadlines(),
-            &self.owner,
-            self.gate,
-            &events,
-        )
-        .await;
+            settings: &settings,
+            gate: self.gate,
+        };
+        let outcome = converge(self.transport, &target, &job, &events).await;
         let rollback = matches!(self.job, Job::Rollback { .. });
         let (result, error) = match outcome {
             Ok(Outcome::Upgraded { .. }) if rollback => (HostResult::RolledBack, None),
             Ok(Outcome::RolledBack { .. }) if rollback => (HostResult::RolledBack, None),
             Ok(Outcome::Upgraded { .. }) => (HostResult::Upgraded, None),
             Ok(Outcome::AlreadyAtTarget) => (HostResult::Skipped, None),
+            Ok(Outcome::NotApplicable { reason }) => (HostResult::Skipped, Some(reason)),
             Ok(Outcome::AwaitingCommit { .. }) => (HostResult::AwaitingCommit, None),
             Ok(Outcome::RolledBack { reason }) => (HostResult::RolledBack, Some(reason)),
             Err(e @ UpgradeError::Unrestored { .. }) => {

@@ -71,6 +71,11 @@ impl RemoteCommand {
         &self.label
     }
 
+    /// The fixed script (for a simulated host that recognises our scripts).
+    pub fn source(&self) -> &'static str {
+        self.script
+    }
+
     pub fn args(&self) -> &[String] {
         &self.args
     }

@@ -7,9 +7,10 @@ use std::time::Duration;
 use ngfleet::fleet::ControllerEnv;
 use ngfleet::host::event::Event;
 use ngfleet::host::upgrade::{
-    Deadlines, Intent, Outcome, ProcessChecksOnly, Source, UpgradeError, converge,
+    Deadlines, Intent, Job, Outcome, ProcessChecksOnly, Settings, Source, UpgradeError, converge,
 };
 use ngfleet::model::inventory::Inventory;
+use ngfleet::model::spec::OnDrainTimeout;
 use ngfleet::ssh::{Credentials, HostKeyPolicy, Transport, TransportConfig};
 
 use crate::lab::Lab;
@@ -20,6 +21,17 @@ const DEADLINES: Deadlines = Deadlines {
     drain: Duration::from_secs(10),
     quit: Duration::from_secs(6),
 };
+
+/// The procedure's settings for lab tests.
+pub fn settings() -> Settings {
+    Settings {
+        deadlines: DEADLINES,
+        on_drain_timeout: OnDrainTimeout::Fail,
+        run_id: "test-run".into(),
+        owner: "test-controller".into(),
+        attempts: 3,
+    }
+}
 
 pub struct Run {
     pub result: Result<Outcome, UpgradeError>,
@@ -54,18 +66,15 @@ pub async fn run_intent(lab: &Lab, host: &str, source: &Source, intent: Intent) 
     let transport = Transport::new(TransportConfig::default(), Credentials::from_env());
     let events = Mutex::new(Vec::new());
     let record = |e: Event| events.lock().expect("events").push(e);
-    let result = converge(
-        &transport,
-        &target,
-        &h,
+    let settings = settings();
+    let job = Job {
+        host: &h,
         source,
         intent,
-        DEADLINES,
-        "test-controller",
-        &ProcessChecksOnly,
-        &record,
-    )
-    .await;
+        settings: &settings,
+        gate: &ProcessChecksOnly,
+    };
+    let result = converge(&transport, &target, &job, &record).await;
     Run {
         result,
         events: events.into_inner().expect("events"),
@@ -147,9 +156,9 @@ pub fn new_version(lab: &Lab) -> String {
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use ngfleet::host::remote::Remote;
 use ngfleet::host::upgrade::{Gate, GateFuture, Phase};
 use ngfleet::model::inventory::Host;
-use ngfleet::ssh::Session;
 
 /// The host as `status --json` sees it, for "unchanged" checks.
 pub fn snapshot(lab: &Lab) -> (serde_json::Value, serde_json::Value, serde_json::Value) {
@@ -267,7 +276,7 @@ struct LabHealth<'l> {
 impl Gate for LabHealth<'_> {
     fn check<'a>(
         &'a self,
-        _: &'a Session,
+        _: &'a dyn Remote,
         host: &'a Host,
         phase: Phase,
         _: Option<u32>,
@@ -319,18 +328,15 @@ pub async fn run_with_gate_and_events(
         hook(&e);
         events.lock().expect("events").push(e);
     };
-    let result = converge(
-        &transport,
-        &env.target(&h),
-        &h,
-        &source,
-        Intent::Upgrade,
-        DEADLINES,
-        "test-controller",
+    let settings = settings();
+    let job = Job {
+        host: &h,
+        source: &source,
+        intent: Intent::Upgrade,
+        settings: &settings,
         gate,
-        &record,
-    )
-    .await;
+    };
+    let result = converge(&transport, &env.target(&h), &job, &record).await;
     Run {
         result,
         events: events.into_inner().expect("events"),
@@ -367,7 +373,7 @@ async fn rollback_after_commit_returns_to_the_backup() {
     assert!(std::path::Path::new(&backup).exists(), "{backup}");
     let source = local(&lab, "nginx-new");
     let back = run_intent(&lab, "lab-01", &source, Intent::Rollback).await;
-    assert_upgraded(&back);
+    rolled_back(&back);
     let (_, exe, disk) = snapshot(&lab);
     assert_eq!((exe, disk), (old_sha.clone().into(), old_sha.into()));
     assert!(!served(&lab, "lab-01").starts_with(&new_version(&lab)));
@@ -430,7 +436,7 @@ struct KillNewMaster<'l> {
 impl Gate for KillNewMaster<'_> {
     fn check<'a>(
         &'a self,
-        _: &'a Session,
+        _: &'a dyn Remote,
         _: &'a Host,
         phase: Phase,
         _: Option<u32>,
@@ -488,7 +494,7 @@ struct CutConnection<'l> {
 impl Gate for CutConnection<'_> {
     fn check<'a>(
         &'a self,
-        _: &'a Session,
+        _: &'a dyn Remote,
         _: &'a Host,
         phase: Phase,
         _: Option<u32>,
@@ -649,7 +655,7 @@ async fn every_step_works_through_sudo() {
     assert_upgraded(&run);
     assert!(served(&lab, "lab-01").starts_with(&new_version(&lab)));
     let back = run_intent(&lab, "lab-01", &local(&lab, "nginx-new"), Intent::Rollback).await;
-    assert_upgraded(&back);
+    rolled_back(&back);
     let (_, exe, disk) = snapshot(&lab);
     assert_eq!((exe, disk), (before.1, before.2));
 }

@@ -1,0 +1,441 @@
+//! Pure: where a run takes a host (its aim, resolved once from the goal and the host's
+//! record) and the next move toward it, from (observation, record, aim). Direction is read
+//! from the record, never inferred: an operation in flight is finished or undone according to
+//! the aim, and a rollback goes to the version the host ran before, never to "a backup".
+
+use super::decide::strange_children;
+use super::observe::{Master, Observation, RecordSeen};
+use super::record::{Op, OpKind, OpStep, Record, short};
+
+/// What the operator asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Goal {
+    /// Run this binary (sha256).
+    Roll { target: String },
+    /// Take hosts that run this binary (sha256) back one version.
+    Rollback { from: String },
+}
+
+/// Whether a passed upgrade is committed at once or waits for the orchestrator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Commit {
+    Now,
+    /// `keep_old_master`: stop with the old master alive and without workers.
+    Deferred,
+}
+
+/// Where this run takes the host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Aim {
+    /// The binary (sha256) the host should run at the end.
+    pub sha: String,
+    /// What a new operation toward it is.
+    pub kind: OpKind,
+    pub commit: Commit,
+}
+
+/// The goal resolved against the host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resolved {
+    Aim(Aim),
+    /// Nothing for this run to do on this host; the reason says why.
+    Skip(String),
+    /// The host cannot be taken anywhere safely; the reason says what was found.
+    Refuse(String),
+}
+
+fn live(m: Option<&Master>) -> Option<&Master> {
+    m.filter(|m| m.state.is_alive())
+}
+
+fn sha(m: &Master) -> &str {
+    m.exe_sha256.as_deref().unwrap_or("")
+}
+
+fn disk(obs: &Observation) -> &str {
+    obs.binary
+        .as_ref()
+        .and_then(|b| b.sha256.as_deref())
+        .unwrap_or("")
+}
+
+/// Resolves the goal: a roll aims at its target; a rollback finishes or undoes an operation in
+/// flight, or else goes one version back in the host's history.
+pub fn resolve(goal: &Goal, obs: &Observation, commit: Commit) -> Resolved {
+    let from = match goal {
+        Goal::Roll { target } => {
+            return Resolved::Aim(Aim {
+                sha: target.clone(),
+                kind: OpKind::Upgrade,
+                commit,
+            });
+        }
+        Goal::Rollback { from } => from,
+    };
+    let back = |sha: &str| {
+        Resolved::Aim(Aim {
+            sha: sha.to_owned(),
+            kind: OpKind::Rollback,
+            commit: Commit::Now,
+        })
+    };
+    let record = match &obs.record {
+        RecordSeen::Read(r) => Some(r),
+        RecordSeen::Missing => None,
+        RecordSeen::Unreadable(why) => {
+            return Resolved::Refuse(format!("the state record is unreadable: {why}"));
+        }
+    };
+    match record.and_then(|r| r.op.as_ref()) {
+        // An interrupted upgrade is undone; an interrupted rollback is finished.
+        Some(op) if op.kind == OpKind::Upgrade => return back(&op.from),
+        Some(op) => return back(&op.to),
+        None => {}
+    }
+    let Some(running) = live(obs.master.as_ref()).map(sha) else {
+        return Resolved::Refuse("no live nginx master named by the pid file".into());
+    };
+    if !from.is_empty() && running != from {
+        return Resolved::Skip(format!(
+            "runs {}, not {}: left alone",
+            short(running),
+            short(from)
+        ));
+    }
+    let Some(record) = record else {
+        return Resolved::Refuse(
+            "no ngfleet state record beside the binary: this host's history is unknown, so there is no version to go back to (run `ngfleet roll` with the version you want)".into(),
+        );
+    };
+    if record.current() != Some(running) {
+        return Resolved::Refuse(format!(
+            "the state record says {} runs, but the master runs {}: nginx was changed outside ngfleet; refusing to guess a direction (run `ngfleet roll` with the version you want)",
+            short(record.current().unwrap_or("nothing")),
+            short(running)
+        ));
+    }
+    if disk(obs) != running {
+        return Resolved::Refuse(format!(
+            "the binary on disk ({}) is not the one the master runs ({}): changed outside ngfleet",
+            short(disk(obs)),
+            short(running)
+        ));
+    }
+    match record.previous() {
+        Some(prev) => back(prev),
+        None => Resolved::Skip(format!(
+            "no earlier version recorded before {}: nothing to go back to",
+            short(running)
+        )),
+    }
+}
+
+/// The next thing to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Move {
+    /// The host runs the aim, on disk too, one master, nothing in flight.
+    Arrived,
+    /// Remove staged leftovers.
+    Cleanup(Vec<String>),
+    /// Write this record; nothing else changes (finish or abandon an operation, start a
+    /// history). `note` says why, when it is news for the operator.
+    Write {
+        record: Record,
+        note: Option<String>,
+    },
+    /// Start a new operation from a steady master: preflight, stage, check, install. `base`
+    /// is the record it extends (a new history when the host had none that fits, with a
+    /// `note` saying so).
+    Begin {
+        master: Master,
+        op: Op,
+        base: Record,
+        note: Option<String>,
+    },
+    /// The operation's binary is on disk under its origin master: USR2.
+    Start {
+        master: Master,
+    },
+    /// Two masters, the new one on the operation's target: WINCH, drain, gates.
+    Drain {
+        old: Master,
+        new: Master,
+    },
+    /// The new master passed: QUIT to the old one.
+    Commit {
+        old: Master,
+        new: Master,
+    },
+    /// Stop with the old master waiting (deferred commit).
+    Hold {
+        old: Master,
+        new: Master,
+    },
+    /// Two masters, going back: HUP the old master, the new one out.
+    Revert {
+        old: Master,
+        new: Master,
+    },
+    /// A new binary that never became a master: kill it.
+    KillHung {
+        old: Master,
+        children: Vec<u32>,
+    },
+    /// The operation's binary is on disk under the origin master: put the origin back.
+    RestoreDisk {
+        sha: String,
+    },
+    /// The old master of a committed upgrade is still finishing connections.
+    AwaitDrain {
+        old: Master,
+    },
+    Refuse(String),
+}
+
+/// Whether an operation in flight is finished (toward its `to`) for this aim.
+pub fn forward(op: &Op, aim: &Aim) -> bool {
+    if op.to == aim.sha {
+        true
+    } else if op.from == aim.sha {
+        false
+    } else {
+        // Toward a third version: an interrupted upgrade is undone first, an interrupted
+        // rollback is finished first (it was asked for).
+        op.kind == OpKind::Rollback
+    }
+}
+
+/// The old master of a committed upgrade, still finishing connections: it has workers, and
+/// every one of them is shutting down (the new master, its child, does not count).
+pub fn draining(m: &Master) -> bool {
+    let workers: Vec<_> = m.children.iter().filter(|c| c.is_worker()).collect();
+    !workers.is_empty()
+        && workers
+            .iter()
+            .all(|c| c.title.contains("worker process is shutting down"))
+}
+
+/// The next move toward `aim`.
+pub fn next(obs: &Observation, aim: &Aim, run: &str, controller: &str) -> Move {
+    let record = match &obs.record {
+        RecordSeen::Read(r) => Some(r),
+        RecordSeen::Missing => None,
+        RecordSeen::Unreadable(why) => {
+            return Move::Refuse(format!("the state record is unreadable: {why}"));
+        }
+    };
+    match record.and_then(|r| r.op.as_ref().map(|op| (r, op))) {
+        None => settled(obs, record, aim, run, controller),
+        Some((r, op)) => in_flight(obs, r, op, aim),
+    }
+}
+
+/// No operation in flight.
+fn settled(
+    obs: &Observation,
+    record: Option<&Record>,
+    aim: &Aim,
+    run: &str,
+    controller: &str,
+) -> Move {
+    let master = live(obs.master.as_ref());
+    let old = live(obs.old_master.as_ref());
+    let Some(m) = master else {
+        return Move::Refuse(no_master(obs));
+    };
+    if !m.nginx_master {
+        return Move::Refuse(format!(
+            "the pid file names pid {}, which is not an nginx master ({:?})",
+            m.pid,
+            m.argv.join(" ")
+        ));
+    }
+    let running = sha(m);
+    let on_disk = disk(obs);
+    let history_ok = record.is_some_and(|r| r.current() == Some(running));
+    match (old, obs.oldbin) {
+        (None, None) => {}
+        (Some(o), Some(_)) if m.ppid == Some(o.pid) && draining(o) && history_ok => {
+            if running == aim.sha && on_disk == running {
+                return Move::Arrived;
+            }
+            return Move::AwaitDrain { old: o.clone() };
+        }
+        (Some(o), _) => {
+            return Move::Refuse(format!(
+                "two masters ({} and old {}) but no ngfleet operation in flight: another upgrade is in progress",
+                m.pid, o.pid
+            ));
+        }
+        (None, Some(stale)) => {
+            return Move::Refuse(format!(
+                "a stale .oldbin names {stale}, which is gone; master {} is running",
+                m.pid
+            ));
+        }
+    }
+    if on_disk != running {
+        return Move::Refuse(format!(
+            "the binary on disk ({}) is not the one the master runs ({}): it was changed outside ngfleet",
+            short(on_disk),
+            short(running)
+        ));
+    }
+    let op = Op {
+        kind: aim.kind,
+        from: running.to_owned(),
+        to: aim.sha.clone(),
+        step: OpStep::Install,
+    };
+    if history_ok {
+        if running == aim.sha {
+            if obs.staged.is_empty() {
+                return Move::Arrived;
+            }
+            return Move::Cleanup(obs.staged.clone());
+        }
+        let base = record.cloned().unwrap_or_default();
+        return Move::Begin {
+            master: m.clone(),
+            op,
+            base,
+            note: None,
+        };
+    }
+    let note = match record.and_then(Record::current) {
+        None => format!(
+            "no state record on this host: starting its history at {}",
+            short(running)
+        ),
+        Some(said) => format!(
+            "the state record said {} runs but {} does (changed outside ngfleet): starting a new history",
+            short(said),
+            short(running)
+        ),
+    };
+    let mut base = Record::starting_at(running);
+    base.run = run.to_owned();
+    base.controller = controller.to_owned();
+    if running == aim.sha {
+        return Move::Write {
+            record: base,
+            note: Some(note),
+        };
+    }
+    Move::Begin {
+        master: m.clone(),
+        op,
+        base,
+        note: Some(note),
+    }
+}
+
+/// An operation in flight: finish it or undo it.
+fn in_flight(obs: &Observation, record: &Record, op: &Op, aim: &Aim) -> Move {
+    let fwd = forward(op, aim);
+    let master = live(obs.master.as_ref());
+    let old = live(obs.old_master.as_ref());
+    let on_disk = disk(obs);
+    match (master, old) {
+        (Some(m), None) if obs.oldbin.is_none() => {
+            let running = sha(m);
+            if running == op.from {
+                if on_disk == op.from {
+                    if fwd {
+                        Move::Begin {
+                            master: m.clone(),
+                            op: op.clone(),
+                            base: record.abandoned(),
+                            note: None,
+                        }
+                    } else {
+                        Move::Write {
+                            record: record.abandoned(),
+                            note: None,
+                        }
+                    }
+                } else if on_disk == op.to {
+                    if fwd {
+                        Move::Start { master: m.clone() }
+                    } else {
+                        Move::RestoreDisk {
+                            sha: op.from.clone(),
+                        }
+                    }
+                } else {
+                    Move::Refuse(format!(
+                        "the binary on disk ({}) is neither {} nor {} of the {} in flight",
+                        short(on_disk),
+                        short(&op.from),
+                        short(&op.to),
+                        op.kind.name()
+                    ))
+                }
+            } else if running == op.to && on_disk == op.to {
+                // Committed; the record was not finished.
+                Move::Write {
+                    record: record.completed(),
+                    note: None,
+                }
+            } else {
+                Move::Refuse(format!(
+                    "master {} runs {} (disk {}), neither {} nor {} of the {} in flight",
+                    m.pid,
+                    short(running),
+                    short(on_disk),
+                    short(&op.from),
+                    short(&op.to),
+                    op.kind.name()
+                ))
+            }
+        }
+        (Some(new), Some(o)) if new.pid != o.pid && new.ppid == Some(o.pid) => {
+            // The new master may run another executable than the file it was started from
+            // (a wrapper that execs nginx): the file on disk names the operation's target.
+            if sha(o) != op.from || (sha(new) != op.to && on_disk != op.to) {
+                return Move::Refuse(format!(
+                    "two masters run {} (old) and {} (new), not the {} in flight from {} to {}",
+                    short(sha(o)),
+                    short(sha(new)),
+                    op.kind.name(),
+                    short(&op.from),
+                    short(&op.to)
+                ));
+            }
+            let (old, new) = (o.clone(), new.clone());
+            match op.step {
+                // QUIT may have reached the old master: no signal path back is left.
+                OpStep::Commit => Move::Commit { old, new },
+                _ if !fwd => Move::Revert { old, new },
+                OpStep::Passed if aim.commit == Commit::Deferred => Move::Hold { old, new },
+                OpStep::Passed => Move::Commit { old, new },
+                _ => Move::Drain { old, new },
+            }
+        }
+        (None, Some(o)) => Move::KillHung {
+            old: o.clone(),
+            children: strange_children(o),
+        },
+        (Some(m), Some(o)) => Move::Refuse(format!(
+            "two masters ({} and old {}) but the new one is not a child of the old one",
+            m.pid, o.pid
+        )),
+        (Some(m), None) => Move::Refuse(format!(
+            "a stale .oldbin names {}, which is gone; master {} is running",
+            obs.oldbin.unwrap_or_default(),
+            m.pid
+        )),
+        (None, None) => Move::Refuse(no_master(obs)),
+    }
+}
+
+fn no_master(obs: &Observation) -> String {
+    match (obs.pid_file, obs.oldbin) {
+        (None, None) => "no nginx master: the pid file is missing".into(),
+        (p, o) => format!(
+            "no live nginx master (pid file names {}, .oldbin names {})",
+            p.map_or("nothing".into(), |p| p.to_string()),
+            o.map_or("nothing".into(), |p| p.to_string())
+        ),
+    }
+}

@@ -1,0 +1,815 @@
+//! A simulated host for tests: a faithful model of nginx's hot-upgrade signals (pid file and
+//! `.oldbin`, masters as parent and child, workers, USR2/WINCH/HUP/QUIT/TERM/KILL as in
+//! `shared/nginx-upgrade-facts.md`), the binary on disk, backups, staged files, the state
+//! record and the lock, behind the same [`Remote`] seam as the SSH session. It recognises our
+//! fixed scripts and carries out what each would do. It can drop the connection before or
+//! after any command, to walk every interruption point.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use super::observe::PROBE_SCRIPT;
+use super::remote::{BoxFuture, Claim, Duplex, Lease, Remote};
+use crate::ssh::{ExecOutput, ExitStatus, RemoteCommand, SshError, SshErrorKind, Step};
+
+pub const BIN: &str = "/srv/sbin/nginx";
+pub const PID_FILE: &str = "/srv/logs/nginx.pid";
+
+/// How a binary behaves when nginx executes it on USR2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Starts, becomes the new master, spawns a worker.
+    Good,
+    /// Exits at once (bad config, wrong library…).
+    Exits,
+    /// Never becomes a master.
+    Hangs,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum FileData {
+    /// An executable, named by its sha256.
+    Binary(String),
+    Text(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Kind {
+    Master {
+        sha: String,
+        /// After WINCH: no workers until HUP.
+        noaccept: bool,
+        /// After QUIT: exits when its last worker ends.
+        quitting: bool,
+        /// The new binary's process, while one runs.
+        new_binary: Option<u32>,
+    },
+    Worker {
+        shutting_down: bool,
+    },
+    /// A new binary that never became a master.
+    Hung,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Proc {
+    ppid: u32,
+    kind: Kind,
+}
+
+/// The host's state: files and processes.
+#[derive(Clone, Debug)]
+pub struct World {
+    files: BTreeMap<String, FileData>,
+    mtimes: BTreeMap<String, i64>,
+    procs: BTreeMap<u32, Proc>,
+    next_pid: u32,
+    clock: i64,
+    behaviours: BTreeMap<String, Behaviour>,
+    /// Local files the controller can upload: path -> sha256.
+    locals: BTreeMap<String, String>,
+    /// Workers told to shut down keep running (a slow client) until released.
+    pub slow_clients: bool,
+    lock: Option<(u64, String)>,
+    /// Commands run so far (for the interruption walk).
+    pub commands: usize,
+}
+
+impl World {
+    /// A steady host running `sha` (one master, one worker), with no record.
+    pub fn steady(sha: &str) -> World {
+        let mut w = World {
+            files: BTreeMap::new(),
+            mtimes: BTreeMap::new(),
+            procs: BTreeMap::new(),
+            next_pid: 100,
+            clock: 1_000,
+            behaviours: BTreeMap::new(),
+            locals: BTreeMap::new(),
+            slow_clients: false,
+            lock: None,
+            commands: 0,
+        };
+        w.put(BIN, FileData::Binary(sha.to_owned()));
+        let m = w.spawn(
+            1,
+            Kind::Master {
+                sha: sha.to_owned(),
+                noaccept: false,
+                quitting: false,
+                new_binary: None,
+            },
+        );
+        w.spawn_worker(m);
+        w.put(PID_FILE, FileData::Text(m.to_string()));
+        w
+    }
+
+    /// How `sha` behaves when executed (default: good).
+    pub fn behaviour(&mut self, sha: &str, b: Behaviour) {
+        self.behaviours.insert(sha.to_owned(), b);
+    }
+
+    /// A file on the controller that uploads as `sha`.
+    pub fn local(&mut self, path: &str, sha: &str) {
+        self.locals.insert(path.to_owned(), sha.to_owned());
+    }
+
+    /// Ends the slow clients: shutting-down workers exit.
+    pub fn release_slow_clients(&mut self) {
+        self.slow_clients = false;
+        let slow: Vec<u32> = self
+            .procs
+            .iter()
+            .filter(|(_, p)| {
+                matches!(
+                    p.kind,
+                    Kind::Worker {
+                        shutting_down: true
+                    }
+                )
+            })
+            .map(|(pid, _)| *pid)
+            .collect();
+        for pid in slow {
+            self.end_worker(pid);
+        }
+    }
+
+    fn put(&mut self, path: &str, data: FileData) {
+        self.clock += 1;
+        self.files.insert(path.to_owned(), data);
+        self.mtimes.insert(path.to_owned(), self.clock);
+    }
+
+    fn spawn(&mut self, ppid: u32, kind: Kind) -> u32 {
+        let pid = self.next_pid;
+        self.next_pid += 1;
+        self.procs.insert(pid, Proc { ppid, kind });
+        pid
+    }
+
+    fn spawn_worker(&mut self, master: u32) -> u32 {
+        self.spawn(
+            master,
+            Kind::Worker {
+                shutting_down: false,
+            },
+        )
+    }
+
+    fn text(&self, path: &str) -> Option<String> {
+        match self.files.get(path) {
+            Some(FileData::Text(t)) => Some(t.clone()),
+            _ => None,
+        }
+    }
+
+    fn sha_of(&self, path: &str) -> Option<String> {
+        match self.files.get(path)? {
+            FileData::Binary(sha) => Some(sha.clone()),
+            FileData::Text(t) => Some(format!("text:{t}")),
+        }
+    }
+
+    fn pid_in(&self, path: &str) -> Option<u32> {
+        self.text(path)?.trim().parse().ok()
+    }
+
+    fn workers_of(&self, master: u32) -> Vec<u32> {
+        self.procs
+            .iter()
+            .filter(|(_, p)| p.ppid == master && matches!(p.kind, Kind::Worker { .. }))
+            .map(|(pid, _)| *pid)
+            .collect()
+    }
+
+    fn children_of(&self, master: u32) -> Vec<u32> {
+        self.procs
+            .iter()
+            .filter(|(_, p)| p.ppid == master)
+            .map(|(pid, _)| *pid)
+            .collect()
+    }
+
+    fn master_mut(&mut self, pid: u32) -> Option<(&mut bool, &mut bool, &mut Option<u32>)> {
+        match &mut self.procs.get_mut(&pid)?.kind {
+            Kind::Master {
+                noaccept,
+                quitting,
+                new_binary,
+                ..
+            } => Some((noaccept, quitting, new_binary)),
+            _ => None,
+        }
+    }
+
+    fn title(&self, pid: u32) -> String {
+        match &self.procs[&pid].kind {
+            Kind::Master { .. } => format!("nginx: master process {BIN} -p /srv"),
+            Kind::Worker {
+                shutting_down: true,
+            } => "nginx: worker process is shutting down".into(),
+            Kind::Worker { .. } => "nginx: worker process".into(),
+            Kind::Hung => BIN.into(),
+        }
+    }
+
+    // --- nginx's signal semantics -------------------------------------------------------
+
+    fn signal(&mut self, pid: u32, sig: &str) {
+        let Some(proc) = self.procs.get(&pid).cloned() else {
+            return;
+        };
+        match (&proc.kind, sig) {
+            (_, "KILL") => self.killed(pid),
+            (Kind::Hung, _) => {} // blocked signal mask: only KILL ends it
+            (Kind::Worker { .. }, "TERM" | "QUIT") => self.end_worker(pid),
+            (Kind::Worker { .. }, _) => {}
+            (Kind::Master { .. }, "USR2") => self.usr2(pid),
+            (Kind::Master { .. }, "WINCH") => {
+                for w in self.workers_of(pid) {
+                    self.shut_down_worker(w);
+                }
+                if let Some((noaccept, ..)) = self.master_mut(pid) {
+                    *noaccept = true;
+                }
+            }
+            // Rollback path: old workers again, config not re-read.
+            (Kind::Master { new_binary, .. }, "HUP") if new_binary.is_some() => {
+                self.spawn_worker(pid);
+                if let Some((noaccept, ..)) = self.master_mut(pid) {
+                    *noaccept = false;
+                }
+            }
+            (Kind::Master { .. }, "QUIT") => {
+                for w in self.workers_of(pid) {
+                    self.shut_down_worker(w);
+                }
+                if let Some((_, quitting, _)) = self.master_mut(pid) {
+                    *quitting = true;
+                }
+                self.maybe_exit(pid);
+            }
+            (Kind::Master { .. }, "TERM") => {
+                for w in self.workers_of(pid) {
+                    self.procs.remove(&w);
+                }
+                self.exit_master(pid);
+            }
+            _ => {}
+        }
+    }
+
+    fn usr2(&mut self, old: u32) {
+        let Some(Proc {
+            ppid,
+            kind: Kind::Master { new_binary, .. },
+        }) = self.procs.get(&old).cloned()
+        else {
+            return;
+        };
+        // Ignored while a new binary runs, and by a new master whose old master lives.
+        let parent_is_master = matches!(
+            self.procs.get(&ppid).map(|p| &p.kind),
+            Some(Kind::Master { .. })
+        );
+        if new_binary.is_some() || parent_is_master {
+            return;
+        }
+        let oldbin = format!("{PID_FILE}.oldbin");
+        if let Some(data) = self.files.remove(PID_FILE) {
+            self.put(&oldbin, data);
+        }
+        let sha = self.sha_of(BIN).unwrap_or_default();
+        match self
+            .behaviours
+            .get(&sha)
+            .copied()
+            .unwrap_or(Behaviour::Good)
+        {
+            Behaviour::Good => {
+                let new = self.spawn(
+                    old,
+                    Kind::Master {
+                        sha,
+                        noaccept: false,
+                        quitting: false,
+                        new_binary: None,
+                    },
+                );
+                self.spawn_worker(new);
+                self.put(PID_FILE, FileData::Text(new.to_string()));
+                if let Some((.., nb)) = self.master_mut(old) {
+                    *nb = Some(new);
+                }
+            }
+            Behaviour::Exits => self.pid_file_back(old),
+            Behaviour::Hangs => {
+                let hung = self.spawn(old, Kind::Hung);
+                if let Some((.., nb)) = self.master_mut(old) {
+                    *nb = Some(hung);
+                }
+            }
+        }
+    }
+
+    fn shut_down_worker(&mut self, w: u32) {
+        if self.slow_clients {
+            if let Some(p) = self.procs.get_mut(&w) {
+                p.kind = Kind::Worker {
+                    shutting_down: true,
+                };
+            }
+        } else {
+            self.end_worker(w);
+        }
+    }
+
+    fn end_worker(&mut self, w: u32) {
+        if let Some(p) = self.procs.remove(&w) {
+            self.maybe_exit(p.ppid);
+        }
+    }
+
+    fn maybe_exit(&mut self, master: u32) {
+        let quitting = matches!(
+            self.procs.get(&master).map(|p| &p.kind),
+            Some(Kind::Master { quitting: true, .. })
+        );
+        if quitting && self.workers_of(master).is_empty() {
+            self.exit_master(master);
+        }
+    }
+
+    /// The old master takes its pid file back when its new binary is gone.
+    fn pid_file_back(&mut self, old: u32) {
+        let oldbin = format!("{PID_FILE}.oldbin");
+        if self.pid_in(&oldbin) == Some(old) {
+            self.files.remove(&oldbin);
+            self.put(PID_FILE, FileData::Text(old.to_string()));
+        }
+        let restart = match self.master_mut(old) {
+            Some((noaccept, _, nb)) => {
+                *nb = None;
+                std::mem::take(noaccept)
+            }
+            None => false,
+        };
+        if restart {
+            self.spawn_worker(old);
+        }
+    }
+
+    fn exit_master(&mut self, pid: u32) {
+        let Some(proc) = self.procs.remove(&pid) else {
+            return;
+        };
+        // Its remaining children are orphans (a killed master's workers keep serving).
+        for c in self.children_of(pid) {
+            if let Some(p) = self.procs.get_mut(&c) {
+                p.ppid = 1;
+            }
+        }
+        let parent_new = matches!(
+            self.procs.get(&proc.ppid).map(|p| &p.kind),
+            Some(Kind::Master { new_binary: Some(n), .. }) if *n == pid
+        );
+        if parent_new {
+            // A new master gone: the old one renames .oldbin back and restarts workers.
+            if self.pid_in(PID_FILE) == Some(pid) {
+                self.files.remove(PID_FILE);
+            }
+            self.pid_file_back(proc.ppid);
+            return;
+        }
+        let oldbin = format!("{PID_FILE}.oldbin");
+        if self.pid_in(&oldbin) == Some(pid) {
+            // The old master committed: its pid file (now .oldbin) goes with it.
+            self.files.remove(&oldbin);
+        } else if self.pid_in(PID_FILE) == Some(pid) {
+            self.files.remove(PID_FILE);
+        }
+    }
+
+    fn killed(&mut self, pid: u32) {
+        match self.procs.get(&pid).map(|p| p.kind.clone()) {
+            Some(Kind::Master { .. }) => self.exit_master(pid),
+            Some(Kind::Hung) => {
+                let ppid = self.procs.remove(&pid).map(|p| p.ppid).unwrap_or(0);
+                self.pid_file_back(ppid);
+            }
+            Some(Kind::Worker { .. }) => self.end_worker(pid),
+            None => {}
+        }
+    }
+
+    // --- what the host looks like ------------------------------------------------------
+
+    fn probe(&self, full: bool) -> String {
+        let mut out = String::from("probe 1\nmachine x86_64\n");
+        let proc_lines = |out: &mut String, tag: &str, pid: u32| {
+            let Some(p) = self.procs.get(&pid) else {
+                let _ = writeln!(out, "{tag}.state gone");
+                return;
+            };
+            let _ = writeln!(out, "{tag}.state S");
+            let _ = writeln!(out, "{tag}.ppid {}", p.ppid);
+            let title: String = self
+                .title(pid)
+                .bytes()
+                .chain([0])
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let _ = writeln!(out, "{tag}.cmdline {title}");
+            let _ = writeln!(out, "{tag}.exe {BIN}");
+            if full && let Kind::Master { sha, .. } = &p.kind {
+                let _ = writeln!(out, "{tag}.sha256 {sha}");
+            }
+            for c in self.children_of(pid) {
+                let _ = writeln!(out, "{tag}.child {c} S {}", self.title(c));
+            }
+        };
+        match self.pid_in(PID_FILE) {
+            Some(pid) => {
+                let _ = writeln!(out, "pidfile {pid}");
+                proc_lines(&mut out, "master", pid);
+            }
+            None => out.push_str("pidfile none\n"),
+        }
+        match self.pid_in(&format!("{PID_FILE}.oldbin")) {
+            Some(pid) => {
+                let _ = writeln!(out, "oldbin {pid}");
+                proc_lines(&mut out, "oldmaster", pid);
+            }
+            None => out.push_str("oldbin none\n"),
+        }
+        match self.sha_of(BIN) {
+            Some(sha) => {
+                if full {
+                    let _ = writeln!(out, "bin.sha256 {sha}");
+                }
+                out.push_str("bin.size 1000\n");
+            }
+            None => out.push_str("bin.missing yes\n"),
+        }
+        for path in self.files.keys() {
+            if path.starts_with("/srv/sbin/.nginx.ngfleet-stage.") {
+                let _ = writeln!(out, "stage {path}");
+            }
+            if path.starts_with("/srv/sbin/nginx.ngfleet-backup.") {
+                let _ = writeln!(out, "backup {} {path}", self.mtimes[path]);
+            }
+        }
+        if let Some(text) = self.text("/srv/sbin/.nginx.ngfleet-state") {
+            for line in text.lines() {
+                let _ = writeln!(out, "record {line}");
+            }
+        }
+        out.push_str("free_kb 1000000\nend ok\n");
+        out
+    }
+
+    // --- our scripts -------------------------------------------------------------------
+
+    /// Carries out one of our fixed scripts; `(exit code, stdout)`.
+    fn run(&mut self, cmd: &RemoteCommand) -> (u32, String) {
+        let a = cmd.args();
+        let arg = |i: usize| a.get(i).cloned().unwrap_or_default();
+        let script = cmd.source();
+        if script == PROBE_SCRIPT {
+            return (0, self.probe(arg(2) == "full"));
+        }
+        match cmd.label() {
+            "check new binary" => {
+                // Every simulated binary passes `-t`; `Exits` fails only when started.
+                let out =
+                    "magic 7f454c46\nclass 2\nemachine 62\nhostmachine x86_64\ntest_rc 0\nend ok\n";
+                (0, out.to_owned())
+            }
+            "install binary" => {
+                let (tmp, bin, backup, want) = (arg(0), arg(1), arg(2), arg(3));
+                if !self.files.contains_key(&backup) {
+                    let Some(data) = self.files.get(&bin).cloned() else {
+                        return (72, String::new());
+                    };
+                    self.put(&backup, data);
+                }
+                let keep: Vec<String> = a[4..]
+                    .iter()
+                    .map(|k| format!("{bin}.ngfleet-backup.{k}"))
+                    .collect();
+                let prune: Vec<String> = self
+                    .files
+                    .keys()
+                    .filter(|p| p.starts_with(&format!("{bin}.ngfleet-backup.")))
+                    .filter(|p| **p != backup && !keep.contains(p))
+                    .cloned()
+                    .collect();
+                for p in prune {
+                    self.files.remove(&p);
+                }
+                if self.sha_of(&tmp) != Some(want) {
+                    return (73, "staged file changed".into());
+                }
+                let data = self.files.remove(&tmp).expect("staged file");
+                self.put(&bin, data);
+                (0, "installed\n".into())
+            }
+            "restore binary" => {
+                let (src, bin, want) = (arg(0), arg(1), arg(2));
+                match self.files.get(&src).cloned() {
+                    Some(FileData::Binary(sha)) if sha == want => {
+                        self.put(&bin, FileData::Binary(sha));
+                        (0, "restored\n".into())
+                    }
+                    _ => (73, format!("backup {src} is not {want}")),
+                }
+            }
+            "stage backup" => match self.files.get(&arg(0)).cloned() {
+                Some(data) => {
+                    self.put(&arg(1), data);
+                    (0, String::new())
+                }
+                None => (1, String::new()),
+            },
+            "write state record" => {
+                let text: String = a[1..].iter().map(|l| format!("{l}\n")).collect();
+                self.put(&arg(0), FileData::Text(text));
+                (0, "written\n".into())
+            }
+            "remove staged files" => {
+                for p in a {
+                    self.files.remove(p);
+                }
+                (0, "cleaned\n".into())
+            }
+            "read error log" => (0, String::new()),
+            label if label.starts_with("send ") => {
+                self.checked_signal(&arg(0), &arg(1), &arg(2), &arg(3))
+            }
+            other => panic!("the simulated host does not know the command {other:?}"),
+        }
+    }
+
+    fn checked_signal(&mut self, pid: &str, sig: &str, kind: &str, parent: &str) -> (u32, String) {
+        let pid: u32 = pid.parse().expect("pid");
+        let Some(p) = self.procs.get(&pid) else {
+            return (3, "gone\n".into());
+        };
+        let title = self.title(pid);
+        let ok = match kind {
+            "master" => title.starts_with("nginx: master process"),
+            "worker" => title.starts_with("nginx: worker process"),
+            _ => p.ppid.to_string() == parent,
+        };
+        if !ok {
+            return (4, format!("refused: {pid} is not {kind}\n"));
+        }
+        self.signal(pid, sig);
+        (0, "sent\n".into())
+    }
+
+    // --- facts for assertions ----------------------------------------------------------
+
+    /// The sha256 the master named by the pid file runs.
+    pub fn running(&self) -> Option<String> {
+        match &self.procs.get(&self.pid_in(PID_FILE)?)?.kind {
+            Kind::Master { sha, .. } => Some(sha.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn on_disk(&self) -> Option<String> {
+        self.sha_of(BIN)
+    }
+
+    pub fn masters(&self) -> usize {
+        self.procs
+            .values()
+            .filter(|p| matches!(p.kind, Kind::Master { .. }))
+            .count()
+    }
+
+    /// Processes that are neither a master nor a worker of a live master.
+    pub fn strays(&self) -> usize {
+        self.procs
+            .values()
+            .filter(|p| !matches!(p.kind, Kind::Master { .. }) && p.ppid == 1)
+            .count()
+            + self
+                .procs
+                .values()
+                .filter(|p| matches!(p.kind, Kind::Hung))
+                .count()
+    }
+
+    pub fn has_oldbin(&self) -> bool {
+        self.files.contains_key(&format!("{PID_FILE}.oldbin"))
+    }
+
+    pub fn staged(&self) -> usize {
+        self.files
+            .keys()
+            .filter(|p| p.starts_with("/srv/sbin/.nginx.ngfleet-stage."))
+            .count()
+    }
+
+    pub fn record(&self) -> Option<String> {
+        self.text("/srv/sbin/.nginx.ngfleet-state")
+    }
+
+    /// Whether the master serves (has a worker that accepts).
+    pub fn serving(&self) -> bool {
+        self.pid_in(PID_FILE).is_some_and(|m| {
+            self.workers_of(m).iter().any(|w| {
+                matches!(
+                    self.procs[w].kind,
+                    Kind::Worker {
+                        shutting_down: false
+                    }
+                )
+            })
+        })
+    }
+}
+
+/// Where the walk drops the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cut {
+    Never,
+    /// Command number k (from 1) is not run.
+    Before(usize),
+    /// Command number k runs, then the connection drops.
+    After(usize),
+}
+
+/// One connection to a simulated host.
+pub struct SimSession {
+    world: Arc<Mutex<World>>,
+    id: u64,
+    cut: Cut,
+    dead: Arc<Mutex<bool>>,
+}
+
+impl SimSession {
+    pub fn new(world: Arc<Mutex<World>>, id: u64, cut: Cut) -> SimSession {
+        SimSession {
+            world,
+            id,
+            cut,
+            dead: Arc::new(Mutex::new(false)),
+        }
+    }
+
+    fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lost(&self) -> SshError {
+        SshError::new("sim", Step::Exec("sim".into()), SshErrorKind::Disconnected)
+    }
+
+    /// Counts a command; `Err` when the connection is (now) gone, with whether to run it.
+    fn gate(&self) -> Result<(), (SshError, bool)> {
+        let mut dead = self.dead.lock().unwrap_or_else(|p| p.into_inner());
+        if *dead {
+            return Err((self.lost(), false));
+        }
+        let mut w = self.world();
+        w.commands += 1;
+        let n = w.commands;
+        let drop_now = |w: &mut World| {
+            // sshd ends the session's processes: the lock holder goes.
+            if w.lock.as_ref().is_some_and(|(id, _)| *id == self.id) {
+                w.lock = None;
+            }
+        };
+        match self.cut {
+            Cut::Before(k) if k == n => {
+                *dead = true;
+                drop_now(&mut w);
+                Err((self.lost(), false))
+            }
+            Cut::After(k) if k == n => {
+                *dead = true;
+                drop_now(&mut w);
+                Err((self.lost(), true))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn output(code: u32, stdout: String) -> ExecOutput {
+        ExecOutput {
+            status: ExitStatus::Code(code),
+            stdout: stdout.into_bytes(),
+            stderr: Vec::new(),
+        }
+    }
+}
+
+struct SimLease {
+    world: Arc<Mutex<World>>,
+    id: u64,
+}
+
+impl Lease for SimLease {
+    fn release(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let mut w = self.world.lock().unwrap_or_else(|p| p.into_inner());
+            if w.lock.as_ref().is_some_and(|(id, _)| *id == self.id) {
+                w.lock = None;
+            }
+        })
+    }
+}
+
+impl Remote for SimSession {
+    fn exec<'a>(
+        &'a self,
+        cmd: &'a RemoteCommand,
+        _deadline: Duration,
+    ) -> BoxFuture<'a, Result<ExecOutput, SshError>> {
+        Box::pin(async move {
+            match self.gate() {
+                Ok(()) => {
+                    let (code, out) = self.world().run(cmd);
+                    Ok(SimSession::output(code, out))
+                }
+                Err((e, run)) => {
+                    if run {
+                        self.world().run(cmd);
+                    }
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    fn upload<'a>(
+        &'a self,
+        local: &'a Path,
+        remote: &'a str,
+        _deadline: Duration,
+    ) -> BoxFuture<'a, Result<String, SshError>> {
+        Box::pin(async move {
+            let put = |w: &mut World| {
+                let sha = w.locals[&local.display().to_string()].clone();
+                w.put(remote, FileData::Binary(sha.clone()));
+                sha
+            };
+            match self.gate() {
+                Ok(()) => Ok(put(&mut self.world())),
+                Err((e, run)) => {
+                    if run {
+                        put(&mut self.world());
+                    }
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    fn hold<'a>(
+        &'a self,
+        cmd: &'a RemoteCommand,
+        _ready: &'a str,
+        _deadline: Duration,
+    ) -> BoxFuture<'a, Result<Claim, SshError>> {
+        Box::pin(async move {
+            let owner = cmd.args().get(1).cloned().unwrap_or_default();
+            let take = |w: &mut World| match &w.lock {
+                Some((_, holder)) => Err(holder.clone()),
+                None => {
+                    w.lock = Some((self.id, owner.clone()));
+                    Ok(())
+                }
+            };
+            match self.gate() {
+                Ok(()) => match take(&mut self.world()) {
+                    Ok(()) => Ok(Claim::Held(Box::new(SimLease {
+                        world: Arc::clone(&self.world),
+                        id: self.id,
+                    }))),
+                    Err(holder) => Ok(Claim::Refused(SimSession::output(
+                        75,
+                        format!("busy {holder}\n"),
+                    ))),
+                },
+                Err((e, _)) => Err(e),
+            }
+        })
+    }
+
+    fn open_tcp<'a>(
+        &'a self,
+        _host: &'a str,
+        _port: u16,
+    ) -> BoxFuture<'a, Result<Box<dyn Duplex>, SshError>> {
+        Box::pin(async move { Err(self.lost()) })
+    }
+}

@@ -1,0 +1,390 @@
+//! The per-host procedure against the simulated host: every interruption point of an
+//! upgrade, of a rollback while two masters live and of a rollback after commit, each
+//! followed by `roll` again and, separately, `rollback` again; multi-step histories; slow
+//! clients. Each case checks the host itself (running, disk, masters, `.oldbin`, staged
+//! files, strays, the record).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::procedure::Procedure;
+use super::sim::{Behaviour, Cut, SimSession, World};
+use super::upgrade::{
+    Deadlines, Intent, Job, Outcome, ProcessChecksOnly, Settings, Source, UpgradeError,
+};
+use crate::model::inventory::{Host, Inventory};
+use crate::model::spec::OnDrainTimeout;
+
+fn sha(c: char) -> String {
+    std::iter::repeat_n(c, 64).collect()
+}
+
+fn host() -> Host {
+    let inv = Inventory::parse(
+        "sim.yaml",
+        "all:\n  hosts:\n    sim:\n      nginx_binary: /srv/sbin/nginx\n      nginx_pid_file: /srv/logs/nginx.pid\n",
+    )
+    .expect("inventory");
+    inv.host(0).clone()
+}
+
+fn settings(on_drain_timeout: OnDrainTimeout) -> Settings {
+    let ms = Duration::from_millis;
+    Settings {
+        deadlines: Deadlines {
+            command: ms(500),
+            start: ms(60),
+            drain: ms(60),
+            quit: ms(120),
+        },
+        on_drain_timeout,
+        run_id: "run-1".into(),
+        owner: "walk".into(),
+        attempts: 1,
+    }
+}
+
+static SESSIONS: AtomicU64 = AtomicU64::new(1);
+
+/// One run of the procedure on the simulated host.
+async fn run_with(
+    world: &Arc<Mutex<World>>,
+    intent: Intent,
+    sha256: &str,
+    cut: Cut,
+    drain: OnDrainTimeout,
+) -> Result<Outcome, UpgradeError> {
+    let session = SimSession::new(
+        Arc::clone(world),
+        SESSIONS.fetch_add(1, Ordering::Relaxed),
+        cut,
+    );
+    let host = host();
+    let source = match intent {
+        Intent::Rollback => Source::Remote {
+            path: String::new(),
+            sha256: sha256.to_owned(),
+        },
+        _ => Source::Local {
+            path: format!("/local/{}", &sha256[..4]).into(),
+            sha256: sha256.to_owned(),
+            size: 1000,
+        },
+    };
+    let settings = settings(drain);
+    let job = Job {
+        host: &host,
+        source: &source,
+        intent,
+        settings: &settings,
+        gate: &ProcessChecksOnly,
+    };
+    let procedure = Procedure {
+        remote: &session,
+        job,
+        events: &|_| {},
+    };
+    procedure.run().await
+}
+
+async fn run(
+    world: &Arc<Mutex<World>>,
+    intent: Intent,
+    sha256: &str,
+    cut: Cut,
+) -> Result<Outcome, UpgradeError> {
+    run_with(world, intent, sha256, cut, OnDrainTimeout::Proceed).await
+}
+
+fn world_at(sha: &str) -> Arc<Mutex<World>> {
+    let mut w = World::steady(sha);
+    for c in ['a', 'b', 'c', 'd'] {
+        w.local(&format!("/local/{}", &self::sha(c)[..4]), &self::sha(c));
+    }
+    Arc::new(Mutex::new(w))
+}
+
+fn snapshot(world: &Arc<Mutex<World>>) -> World {
+    world.lock().expect("world").clone()
+}
+
+fn fork(world: &Arc<Mutex<World>>) -> Arc<Mutex<World>> {
+    Arc::new(Mutex::new(snapshot(world)))
+}
+
+/// The host runs `want`, on disk too, one serving master, nothing left over, and its record
+/// says so.
+fn assert_settled(world: &Arc<Mutex<World>>, want: &str, context: &str) {
+    let w = snapshot(world);
+    let short = |s: Option<String>| s.map(|s| s[..4].to_owned());
+    assert_eq!(
+        short(w.running()),
+        Some(want[..4].to_owned()),
+        "{context}: running"
+    );
+    assert_eq!(
+        short(w.on_disk()),
+        Some(want[..4].to_owned()),
+        "{context}: disk"
+    );
+    assert_eq!(w.masters(), 1, "{context}: masters\n{w:#?}");
+    assert!(!w.has_oldbin(), "{context}: .oldbin");
+    assert_eq!(w.staged(), 0, "{context}: staged files");
+    assert_eq!(w.strays(), 0, "{context}: stray processes\n{w:#?}");
+    assert!(w.serving(), "{context}: serving");
+    if let Some(record) = w.record() {
+        assert!(
+            !record.contains("\nop "),
+            "{context}: op in flight\n{record}"
+        );
+        let last = record
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix("history "));
+        assert_eq!(last, Some(want), "{context}: record\n{record}");
+    }
+}
+
+/// The command count of an uninterrupted run from `world`.
+async fn commands(world: &Arc<Mutex<World>>, intent: Intent, sha256: &str) -> usize {
+    let w = fork(world);
+    let before = snapshot(&w).commands;
+    run(&w, intent, sha256, Cut::Never)
+        .await
+        .expect("clean run");
+    snapshot(&w).commands - before
+}
+
+/// Interrupts `intent` at every command (before it runs, and right after it ran), then runs
+/// `roll` (to `target`) and `rollback` (from `target`) again from each resulting state.
+async fn walk(
+    start: &Arc<Mutex<World>>,
+    intent: Intent,
+    sha256: &str,
+    origin: &str,
+    target: &str,
+) -> usize {
+    let n = commands(start, intent, sha256).await;
+    assert!(n > 5, "a run makes several commands ({n})");
+    let mut points = 0;
+    for k in 1..=n {
+        for cut in [Cut::Before(k), Cut::After(k)] {
+            let cut_world = fork(start);
+            let base = snapshot(&cut_world).commands;
+            let at = match cut {
+                Cut::Before(k) => Cut::Before(base + k),
+                Cut::After(k) => Cut::After(base + k),
+                Cut::Never => Cut::Never,
+            };
+            let first = run(&cut_world, intent, sha256, at).await;
+            assert!(
+                first.is_err(),
+                "{intent:?} cut at {cut:?} should have lost its connection: {first:?}"
+            );
+            points += 1;
+
+            let again = fork(&cut_world);
+            let out = run(&again, Intent::Upgrade, target, Cut::Never).await;
+            let context = format!("{intent:?} cut at {cut:?}, then roll");
+            assert!(out.is_ok(), "{context}: {out:?}");
+            assert_settled(&again, target, &context);
+
+            let back = fork(&cut_world);
+            let out = run(&back, Intent::Rollback, target, Cut::Never).await;
+            let context = format!("{intent:?} cut at {cut:?}, then rollback");
+            match out {
+                Ok(Outcome::RolledBack { .. }) => {}
+                // Cut before the upgrade touched anything: nothing to go back from.
+                Ok(Outcome::NotApplicable { .. })
+                    if snapshot(&back).running().as_deref() == Some(origin) => {}
+                other => panic!("{context}: {other:?}"),
+            }
+            assert_settled(&back, origin, &context);
+        }
+    }
+    points
+}
+
+#[tokio::test]
+async fn every_interruption_point_converges() {
+    let (a, b) = (sha('a'), sha('b'));
+    let mut points = 0;
+
+    // An upgrade A -> B.
+    let fresh = world_at(&a);
+    points += walk(&fresh, Intent::Upgrade, &b, &a, &b).await;
+
+    // A rollback while two masters live (the upgrade waits for its commit).
+    let deferred = world_at(&a);
+    let out = run(&deferred, Intent::UpgradeDeferCommit, &b, Cut::Never).await;
+    assert!(matches!(out, Ok(Outcome::AwaitingCommit { .. })), "{out:?}");
+    assert_eq!(snapshot(&deferred).masters(), 2);
+    points += walk(&deferred, Intent::Rollback, &b, &a, &b).await;
+
+    // A rollback after commit (a reverse upgrade to the version before).
+    let committed = world_at(&a);
+    let out = run(&committed, Intent::Upgrade, &b, Cut::Never).await;
+    assert!(matches!(out, Ok(Outcome::Upgraded { .. })), "{out:?}");
+    points += walk(&committed, Intent::Rollback, &b, &a, &b).await;
+
+    println!("walked {points} interruption points, each followed by roll and by rollback");
+    assert!(points > 60, "walked only {points} points");
+}
+
+#[tokio::test]
+async fn rollback_walks_back_through_the_history_and_never_forward() {
+    let (a, b, c) = (sha('a'), sha('b'), sha('c'));
+    let w = world_at(&a);
+    assert!(matches!(
+        run(&w, Intent::Upgrade, &b, Cut::Never).await,
+        Ok(Outcome::Upgraded { .. })
+    ));
+    assert!(matches!(
+        run(&w, Intent::Upgrade, &c, Cut::Never).await,
+        Ok(Outcome::Upgraded { .. })
+    ));
+    assert_settled(&w, &c, "at C");
+    let out = run(&w, Intent::Rollback, &c, Cut::Never).await;
+    assert!(matches!(out, Ok(Outcome::RolledBack { .. })), "{out:?}");
+    assert_settled(&w, &b, "C back to B");
+    // Issue 10's scenario 1: the host is on B; rolling B back goes to A, never to C.
+    let out = run(&w, Intent::Rollback, &b, Cut::Never).await;
+    assert!(matches!(out, Ok(Outcome::RolledBack { .. })), "{out:?}");
+    assert_settled(&w, &a, "B back to A");
+    // Nothing earlier: a no-op that says so.
+    let out = run(&w, Intent::Rollback, &a, Cut::Never).await;
+    match out {
+        Ok(Outcome::NotApplicable { reason }) => {
+            assert!(reason.contains("no earlier version"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_settled(&w, &a, "still A");
+    // A rollback of a version the host does not run leaves it alone.
+    let out = run(&w, Intent::Rollback, &c, Cut::Never).await;
+    assert!(matches!(out, Ok(Outcome::NotApplicable { .. })), "{out:?}");
+    assert_settled(&w, &a, "still A after a rollback of C");
+}
+
+#[tokio::test]
+async fn a_host_changed_outside_ngfleet_is_refused_by_rollback_and_restarted_by_roll() {
+    let (a, b) = (sha('a'), sha('b'));
+    let w = world_at(&a);
+    // No record: rollback of what runs refuses, and changes nothing.
+    let out = run(&w, Intent::Rollback, &a, Cut::Never).await;
+    match out {
+        Err(UpgradeError::Refused { reason, .. }) => {
+            assert!(reason.contains("no ngfleet state record"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(snapshot(&w).record(), None);
+    // roll starts a history from what runs; then rollback goes back to it.
+    assert!(run(&w, Intent::Upgrade, &b, Cut::Never).await.is_ok());
+    let record = snapshot(&w).record().expect("record");
+    assert!(
+        record.contains(&format!("history {a}\nhistory {b}\n")),
+        "{record}"
+    );
+    assert!(matches!(
+        run(&w, Intent::Rollback, &b, Cut::Never).await,
+        Ok(Outcome::RolledBack { .. })
+    ));
+    assert_settled(&w, &a, "back on A");
+}
+
+#[tokio::test]
+async fn failures_go_back_to_where_the_host_started() {
+    let (a, b) = (sha('a'), sha('b'));
+    for (behaviour, words) in [
+        (Behaviour::Exits, "exited at start"),
+        (Behaviour::Hangs, "did not become ready"),
+    ] {
+        let w = world_at(&a);
+        w.lock().expect("w").behaviour(&b, behaviour);
+        let out = run(&w, Intent::Upgrade, &b, Cut::Never).await;
+        match out {
+            Ok(Outcome::RolledBack { reason }) => assert!(reason.contains(words), "{reason}"),
+            other => panic!("{behaviour:?}: {other:?}"),
+        }
+        assert_settled(&w, &a, &format!("{behaviour:?}"));
+    }
+}
+
+#[tokio::test]
+async fn a_slow_client_is_not_a_failure() {
+    let (a, b) = (sha('a'), sha('b'));
+    let w = world_at(&a);
+    w.lock().expect("w").slow_clients = true;
+    let out = run(&w, Intent::Upgrade, &b, Cut::Never).await;
+    assert!(matches!(out, Ok(Outcome::Upgraded { .. })), "{out:?}");
+    {
+        let s = snapshot(&w);
+        assert_eq!(s.running(), Some(b.clone()));
+        assert!(s.serving());
+        // The old master finishes its connection, then exits by itself.
+        assert_eq!(s.masters(), 2);
+        assert!(s.has_oldbin());
+    }
+    // A second roll to the same target sees it arrived; a roll elsewhere would wait.
+    assert!(matches!(
+        run(&w, Intent::Upgrade, &b, Cut::Never).await,
+        Ok(Outcome::AlreadyAtTarget)
+    ));
+    let out = run(&w, Intent::Rollback, &b, Cut::Never).await;
+    match out {
+        Err(UpgradeError::Refused { reason, .. }) => {
+            assert!(reason.contains("still finishing connections"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    w.lock().expect("w").release_slow_clients();
+    assert_settled(&w, &b, "after the slow client ended");
+
+    // `fail` keeps the old behaviour: the host goes back.
+    let w = world_at(&a);
+    w.lock().expect("w").slow_clients = true;
+    let out = run_with(&w, Intent::Upgrade, &b, Cut::Never, OnDrainTimeout::Fail).await;
+    assert!(matches!(out, Ok(Outcome::RolledBack { .. })), "{out:?}");
+    assert_eq!(snapshot(&w).running(), Some(a.clone()));
+
+    // `terminate` cuts the old workers and commits.
+    let w = world_at(&a);
+    w.lock().expect("w").slow_clients = true;
+    let out = run_with(
+        &w,
+        Intent::Upgrade,
+        &b,
+        Cut::Never,
+        OnDrainTimeout::Terminate,
+    )
+    .await;
+    assert!(matches!(out, Ok(Outcome::Upgraded { .. })), "{out:?}");
+    assert_settled(&w, &b, "terminate");
+}
+
+#[tokio::test]
+async fn a_second_controller_is_refused() {
+    let (a, b) = (sha('a'), sha('b'));
+    let w = world_at(&a);
+    // A first controller holds the lock (its run is cut after it took the lock, but this
+    // session is kept alive by hand).
+    let holder = SimSession::new(Arc::clone(&w), 999_999, Cut::Never);
+    let cmd = super::scripts::lock(
+        &super::scripts::Layout {
+            binary: "/srv/sbin/nginx".parse().expect("path"),
+        },
+        "other controller",
+    );
+    let claim = super::remote::Remote::hold(&holder, &cmd, "locked", Duration::from_secs(1))
+        .await
+        .expect("hold");
+    assert!(matches!(claim, super::remote::Claim::Held(_)));
+    let out = run(&w, Intent::Upgrade, &b, Cut::Never).await;
+    match out {
+        Err(UpgradeError::Locked { owner, .. }) => assert_eq!(owner, "other controller"),
+        other => panic!("{other:?}"),
+    }
+    assert_settled(&w, &a, "untouched");
+}
