@@ -12,15 +12,33 @@ use crate::support::repo;
 /// the benchmark's, so tests take 1..=38 and give them back on drop).
 static IDS: Mutex<[bool; 39]> = Mutex::new([false; 39]);
 
-fn take_id() -> u32 {
+/// Takes a free id, starting the search at `from`: free in this process and, as far as this
+/// machine shows, not used by a lab of another process (another worktree's tests, the demo):
+/// bridge `ngfbr<id>` absent, or recorded as this process's own directory for that id (a
+/// leftover of an earlier run, which `scripts/lab up` tears down).
+fn take_id(from: u32) -> u32 {
     loop {
         if let Ok(mut ids) = IDS.lock()
-            && let Some(free) = (1..39).find(|&i| !ids[i])
+            && let Some(free) = (0..38)
+                .map(|k| 1 + (from.saturating_sub(1) + k) % 38)
+                .find(|&i| !ids[i as usize] && !foreign_bridge(i))
         {
-            ids[free] = true;
-            return free as u32;
+            ids[free as usize] = true;
+            return free;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn lab_dir(id: u32) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("lab-{id}"))
+}
+
+/// Whether bridge `ngfbr<id>` exists and belongs to a lab in another directory.
+fn foreign_bridge(id: u32) -> bool {
+    match fs::read_to_string(format!("/sys/class/net/ngfbr{id}/ifalias")) {
+        Ok(alias) => alias.trim() != format!("ngfleet-lab:{}", lab_dir(id).display()),
+        Err(_) => false,
     }
 }
 
@@ -36,6 +54,7 @@ pub struct LabHost {
     pub name: String,
     pub address: String,
     pub ssh_port: u16,
+    pub http_port: u16,
     pub dir: PathBuf,
 }
 
@@ -52,6 +71,58 @@ impl LabHost {
             .parse()
             .ok()
     }
+
+    /// The host's nginx binary (`nginx_binary` in the inventory).
+    pub fn binary(&self) -> PathBuf {
+        self.dir.join("sbin/nginx")
+    }
+
+    /// `address:port` of the host's nginx, from this machine.
+    pub fn http(&self) -> String {
+        format!("{}:{}", self.address, self.http_port)
+    }
+
+    /// The live nginx masters of this host, read from /proc on this machine (lab hosts share
+    /// its pid namespace): processes titled `nginx: master process` whose title names the
+    /// host's directory, zombies excluded. Sorted.
+    pub fn masters(&self) -> Vec<u32> {
+        let mine = format!("{}/", self.dir.display());
+        let mut pids: Vec<u32> = fs::read_dir("/proc")
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        pids.retain(|&pid| {
+            let title = fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+                .unwrap_or_default();
+            title.starts_with("nginx: master process") && title.contains(&mine) && alive(pid)
+        });
+        pids.sort_unstable();
+        pids
+    }
+}
+
+/// Polls `cond` every 50 ms for at most `limit`; whether it came true.
+pub fn wait_until(limit: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let started = std::time::Instant::now();
+    loop {
+        if cond() {
+            return true;
+        }
+        if started.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A process counts as gone when it is absent or a zombie.
+pub fn alive(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.rsplit(") ").next().unwrap_or("").starts_with('Z'))
+        .unwrap_or(false)
 }
 
 pub struct Lab {
@@ -61,44 +132,57 @@ pub struct Lab {
 }
 
 impl Lab {
-    /// Brings up `n` hosts, or returns `None` (saying why) when this machine cannot run a
-    /// lab at all: not root and no sshd/nginx installed. As root, a failure is a failure.
-    pub fn up(n: usize) -> Option<Lab> {
+    /// Brings up `n` hosts, or panics saying why: a lab test never passes without a lab. A
+    /// machine that cannot run a lab at all (not root, and sshd or nginx missing) is a failure
+    /// too. An id that another process took meanwhile is retried with the next one.
+    pub fn up(n: usize) -> Lab {
         let root = is_root();
         let tools = Path::new("/usr/sbin/sshd").exists() && Path::new("/usr/sbin/nginx").exists();
-        if !root && !tools {
-            eprintln!("SKIP: this machine cannot run a lab (not root, and sshd or nginx missing)");
-            return None;
-        }
-        let id = take_id();
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("lab-{id}"));
-        let out = Command::new(repo().join("scripts/lab"))
-            .args(["up", &n.to_string(), "--id", &id.to_string()])
-            .arg("--dir")
-            .arg(&dir)
-            .output()
-            .expect("run scripts/lab");
         assert!(
-            out.status.success(),
-            "scripts/lab up failed:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+            root || tools,
+            "this machine cannot run a lab: not root (the lab script installs packages as root), \
+             and /usr/sbin/sshd or /usr/sbin/nginx is missing: install openssh-server and nginx, \
+             or run the lab tests as root"
         );
-        let hosts = fs::read_to_string(dir.join("hosts.tsv"))
-            .expect("hosts.tsv")
-            .lines()
-            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-            .map(|l| {
-                let f: Vec<&str> = l.split('\t').collect();
-                LabHost {
-                    name: f[0].to_owned(),
-                    address: f[2].to_owned(),
-                    ssh_port: f[3].parse().expect("port"),
-                    dir: PathBuf::from(f[5]),
-                }
-            })
-            .collect();
-        Some(Lab { dir, hosts, id })
+        let mut from = 1;
+        for attempt in 1..=5 {
+            let id = take_id(from);
+            let dir = lab_dir(id);
+            let out = Command::new(repo().join("scripts/lab"))
+                .args(["up", &n.to_string(), "--id", &id.to_string()])
+                .arg("--dir")
+                .arg(&dir)
+                .output()
+                .expect("run scripts/lab");
+            if out.status.success() {
+                let hosts = read_hosts(&dir);
+                assert_eq!(hosts.len(), n, "hosts.tsv of the lab in {}", dir.display());
+                return Lab { dir, hosts, id };
+            }
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            give_back(id);
+            // Another process's lab took this id between our check and `up`: try the next.
+            let taken = stderr.contains("is in use")
+                || stderr.contains("seems in use")
+                || stderr.contains("File exists");
+            assert!(
+                taken && attempt < 5,
+                "scripts/lab up {n} --id {id} failed (attempt {attempt}):\n{}\n{stderr}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+            from = id + 1;
+        }
+        unreachable!("the loop returns or panics")
+    }
+
+    /// Partitions `host`: its link goes down, packets to and from it are dropped (no reset).
+    pub fn link_down(&self, host: &str) {
+        self.run(&["link-down", host]);
+    }
+
+    /// Ends the partition of `host`.
+    pub fn link_up(&self, host: &str) {
+        self.run(&["link-up", host]);
     }
 
     pub fn inventory(&self) -> String {
@@ -183,10 +267,121 @@ impl Drop for Lab {
     }
 }
 
+fn read_hosts(dir: &Path) -> Vec<LabHost> {
+    fs::read_to_string(dir.join("hosts.tsv"))
+        .expect("hosts.tsv")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            LabHost {
+                name: f[0].to_owned(),
+                address: f[2].to_owned(),
+                ssh_port: f[3].parse().expect("port"),
+                http_port: f[4].parse().expect("port"),
+                dir: PathBuf::from(f[5]),
+            }
+        })
+        .collect()
+}
+
 fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
+}
+
+/// The lab's partition: a new connection to a host whose link is down stalls (a timeout, not
+/// "refused" or "no route to host", even after ARP would have given up), other hosts are not
+/// affected, an established connection stalls and resumes after link-up.
+#[test]
+fn link_down_partitions_one_host_until_link_up() {
+    use std::io::{ErrorKind, Read, Write};
+    use std::net::{SocketAddr, TcpStream};
+    use std::time::{Duration, Instant};
+
+    let lab = Lab::up(2);
+    let h = lab.host("lab-01").clone();
+    let web: SocketAddr = h.http().parse().expect("addr");
+    let ssh: SocketAddr = format!("{}:{}", h.address, h.ssh_port)
+        .parse()
+        .expect("addr");
+    let other: SocketAddr = format!(
+        "{}:{}",
+        lab.host("lab-02").address,
+        lab.host("lab-02").ssh_port
+    )
+    .parse()
+    .expect("addr");
+    let request = b"GET /health HTTP/1.1\r\nHost: lab\r\n\r\n";
+    let mut held = TcpStream::connect_timeout(&web, Duration::from_secs(3)).expect("connect");
+    let mut buf = [0u8; 4096];
+    held.set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    held.write_all(request).expect("request");
+    let n = held.read(&mut buf).expect("response before the partition");
+    assert!(
+        String::from_utf8_lossy(&buf[..n]).ends_with("ok"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+
+    lab.link_down("lab-01");
+    assert!(
+        lab.run(&["status"])
+            .lines()
+            .any(|l| l.starts_with("lab-01") && l.ends_with(" down"))
+    );
+    // Forget what this machine learned about the host's address (pinned entries stay): were
+    // the neighbour entries not pinned, ARP would give up after about 3 s and the connect
+    // would fail with "no route to host" instead of stalling.
+    let flushed = std::process::Command::new("ip")
+        .args(["neigh", "flush", "to", &h.address])
+        .status();
+    assert!(flushed.is_ok_and(|s| s.success()), "ip neigh flush");
+    let t = Instant::now();
+    let err = TcpStream::connect_timeout(&ssh, Duration::from_secs(5))
+        .expect_err("no connection while down");
+    assert_eq!(
+        err.kind(),
+        ErrorKind::TimedOut,
+        "a stall, not a refusal or no route: {err}"
+    );
+    assert!(
+        t.elapsed() >= Duration::from_millis(4900),
+        "{:?}",
+        t.elapsed()
+    );
+    TcpStream::connect_timeout(&other, Duration::from_secs(3)).expect("lab-02 is not partitioned");
+    held.write_all(request)
+        .expect("request while down (buffered)");
+    held.set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let stalled = held.read(&mut buf).expect_err("no answer while down");
+    assert!(
+        matches!(stalled.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+        "{stalled}"
+    );
+
+    lab.link_up("lab-01");
+    // The request is retransmitted (with backoff) and answered on the same connection.
+    held.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let n = held
+        .read(&mut buf)
+        .expect("the held connection resumes after link-up");
+    assert!(
+        String::from_utf8_lossy(&buf[..n]).ends_with("ok"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    TcpStream::connect_timeout(&ssh, Duration::from_secs(3))
+        .expect("new connections work after link-up");
+    assert!(
+        lab.run(&["status"])
+            .lines()
+            .any(|l| l.starts_with("lab-01") && l.ends_with(" up"))
+    );
 }

@@ -83,13 +83,18 @@ pub struct Load {
     tasks: Vec<JoinHandle<()>>,
 }
 
-type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
+pub type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
 
 async fn connect(addr: &str) -> Result<Sender, String> {
     let stream = tokio::time::timeout(Duration::from_secs(3), TcpStream::connect(addr))
         .await
         .map_err(|_| format!("connect {addr}: timeout"))?
         .map_err(|e| format!("connect {addr}: {e}"))?;
+    handshake(stream, addr).await
+}
+
+/// An HTTP/1 client on a connected stream; the connection is driven by a spawned task.
+pub async fn handshake(stream: TcpStream, addr: &str) -> Result<Sender, String> {
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| format!("handshake {addr}: {e}"))?;
@@ -272,7 +277,7 @@ async fn ngfleet(lab: &Lab, verb: &str, spec: &std::path::Path) -> std::process:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn roll_and_rollback_under_load_drop_no_request() {
-    let Some(lab) = Lab::up(3) else { return };
+    let lab = Lab::up(3);
     let old = lab.version("nginx-old");
     let new = lab.version("nginx-new");
     let t = tempfile::tempdir().expect("tmp");
@@ -332,7 +337,7 @@ async fn roll_and_rollback_under_load_drop_no_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_plain_stop_and_start_drops_requests() {
-    let Some(lab) = Lab::up(1) else { return };
+    let lab = Lab::up(1);
     let h = lab.host("lab-01").clone();
     let targets = addrs(&lab);
     let load = Load::start(&targets);

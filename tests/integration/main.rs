@@ -9,6 +9,8 @@ mod lab;
 mod load;
 mod plan;
 mod rollout;
+mod safety;
+mod slow;
 mod status;
 mod upgrade;
 mod upload;

@@ -139,7 +139,7 @@ timeouts: {connect: 5s, command: 20s, start: 5s, drain: 10s, quit: 5s}
 
 #[test]
 fn a_full_rollout_respects_the_order_and_the_wave_barriers() {
-    let Some(lab) = Lab::up(10) else { return };
+    let lab = Lab::up(10);
     let spec = format!(
         "{BASE}gates:\n  - http: {{url: \"http://127.0.0.1:{{{{ lab_http_port }}}}/health\", body: ok}}\n"
     );
@@ -191,7 +191,7 @@ fn a_full_rollout_respects_the_order_and_the_wave_barriers() {
 
 #[test]
 fn a_failing_canary_touches_no_other_host() {
-    let Some(lab) = Lab::up(4) else { return };
+    let lab = Lab::up(4);
     let spec = format!(
         "{BASE}gates:\n  - local: {{run: \"test {{{{ inventory_hostname }}}} != lab-01\", retries: 1}}\n"
     );
@@ -220,7 +220,7 @@ fn fail_lab03(extra: &str) -> String {
 
 #[test]
 fn a_failure_in_the_second_batch_with_batch_rollback() {
-    let Some(lab) = Lab::up(10) else { return };
+    let lab = Lab::up(10);
     let mut roll = Roll::new(&lab, &fail_lab03("max_failed: 0\nrollback: batch\n"));
     let ran = roll.run("roll", &[]);
     assert_eq!(ran.code, 1, "{}\n{}", ran.stdout, ran.stderr);
@@ -241,7 +241,7 @@ fn a_failure_in_the_second_batch_with_batch_rollback() {
 
 #[test]
 fn a_failure_in_the_second_batch_with_rollout_rollback() {
-    let Some(lab) = Lab::up(7) else { return };
+    let lab = Lab::up(7);
     let mut roll = Roll::new(&lab, &fail_lab03("max_failed: 0\nrollback: rollout\n"));
     let ran = roll.run("roll", &[]);
     assert_eq!(ran.code, 1, "{}\n{}", ran.stdout, ran.stderr);
@@ -253,7 +253,7 @@ fn a_failure_in_the_second_batch_with_rollout_rollback() {
 
 #[test]
 fn a_budget_of_one_goes_on_past_one_failure() {
-    let Some(lab) = Lab::up(7) else { return };
+    let lab = Lab::up(7);
     let mut roll = Roll::new(&lab, &fail_lab03("max_failed: 1\n"));
     let ran = roll.run("roll", &[]);
     assert_eq!(ran.code, 1, "one host failed: {}", ran.stdout);
@@ -265,7 +265,7 @@ fn a_budget_of_one_goes_on_past_one_failure() {
 
 #[test]
 fn until_rollout_passes_restores_the_whole_fleet_on_a_late_failure() {
-    let Some(lab) = Lab::up(7) else { return };
+    let lab = Lab::up(7);
     let spec = format!(
         "{BASE}keep_old_master: until_rollout_passes\nrollback: rollout\ngates:\n  - local: {{run: \"test {{{{ inventory_hostname }}}} != lab-06\", retries: 1}}\n"
     );
@@ -286,7 +286,7 @@ fn until_rollout_passes_restores_the_whole_fleet_on_a_late_failure() {
 
 #[test]
 fn a_window_closing_mid_rollout_pauses_and_a_rerun_finishes() {
-    let Some(lab) = Lab::up(4) else { return };
+    let lab = Lab::up(4);
     let now = jiff::Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::UTC);
     let into_minute = now.second() as u64;
     let spec = format!(
@@ -320,7 +320,7 @@ fn wait_for(journal: &Path, limit: Duration, pred: impl Fn(&serde_json::Value) -
 
 #[test]
 fn sigint_mid_wave_leaves_no_two_masters_and_a_rerun_completes() {
-    let Some(lab) = Lab::up(8) else { return };
+    let lab = Lab::up(8);
     let mut roll = Roll::new(&lab, &format!("{BASE}soak: 1s\n"));
     let (mut child, journal) = roll.spawn(&[]);
     assert!(wait_for(&journal, Duration::from_secs(30), |e| e["event"]
@@ -343,7 +343,7 @@ fn sigint_mid_wave_leaves_no_two_masters_and_a_rerun_completes() {
 
 #[test]
 fn a_controller_killed_mid_wave_converges_on_the_next_run() {
-    let Some(lab) = Lab::up(8) else { return };
+    let lab = Lab::up(8);
     let mut roll = Roll::new(&lab, &format!("{BASE}soak: 2s\n"));
     let (mut child, journal) = roll.spawn(&[]);
     assert!(wait_for(&journal, Duration::from_secs(30), |e| e["event"]
@@ -360,7 +360,7 @@ fn a_controller_killed_mid_wave_converges_on_the_next_run() {
 
 #[test]
 fn pause_without_a_terminal_or_yes_is_refused_before_anything() {
-    let Some(lab) = Lab::up(2) else { return };
+    let lab = Lab::up(2);
     let mut roll = Roll::new(&lab, "hosts: lab\ncanary: {hosts: 1, then: pause}\n");
     let ran = roll.run("roll", &[]);
     assert_eq!(ran.code, 2);
@@ -377,7 +377,7 @@ fn pause_without_a_terminal_or_yes_is_refused_before_anything() {
 
 #[test]
 fn rollback_takes_the_fleet_back_and_leaves_others_alone() {
-    let Some(lab) = Lab::up(4) else { return };
+    let lab = Lab::up(4);
     let mut roll = Roll::new(&lab, BASE);
     assert_eq!(roll.run("roll", &["--limit", "lab-01:lab-02"]).code, 0);
     assert_eq!(on(&lab, "nginx-new"), ["lab-01", "lab-02"]);

@@ -103,7 +103,7 @@ pub fn status(lab: &Lab) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrades_a_host_and_keeps_a_backup() {
-    let Some(lab) = Lab::up(1) else { return };
+    let lab = Lab::up(1);
     let host = lab.host("lab-01").clone();
     let old_sha = sha(&lab.dir.join("versions/nginx-old"));
     let new_sha = sha(&lab.dir.join("versions/nginx-new"));
@@ -211,7 +211,7 @@ fn alive(pid: u32) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_new_binaries_are_refused_and_change_nothing() {
-    let Some(lab) = Lab::up(1) else { return };
+    let lab = Lab::up(1);
     let before = snapshot(&lab);
     // An ELF for another machine: the host's nginx with e_machine set to aarch64 (183).
     let mut foreign = fs::read(lab.dir.join("versions/nginx-new")).expect("read");
@@ -250,7 +250,7 @@ async fn broken_new_binaries_are_refused_and_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_binary_that_fails_at_start_or_hangs_is_rolled_back() {
-    let Some(lab) = Lab::up(1) else { return };
+    let lab = Lab::up(1);
     let (pid, exe, disk) = snapshot(&lab);
     let run = upgrade(&lab, "lab-01", "nginx-exit1-usr2-elf").await;
     assert!(
@@ -345,7 +345,7 @@ pub async fn run_with_gate_and_events(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_gate_after_winch_rolls_back_both_masters() {
-    let Some(lab) = Lab::up(1) else { return };
+    let lab = Lab::up(1);
     let before = snapshot(&lab);
     let run = run_with_gate(&lab, "nginx-unhealthy-elf", &LabHealth { lab: &lab }).await;
     let reason = rolled_back(&run);
@@ -364,7 +364,7 @@ async fn a_failed_gate_after_winch_rolls_back_both_masters() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollback_after_commit_returns_to_the_backup() {
-    let Some(lab) = Lab::up(1) else { return };
+    let lab = Lab::up(1);
     let old_sha = sha(&lab.dir.join("versions/nginx-old"));
     let run = upgrade(&lab, "lab-01", "nginx-new").await;
     let Ok(Outcome::Upgraded { backup, .. }) = run.result else {
@@ -390,7 +390,7 @@ fn local(lab: &Lab, version: &str) -> Source {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deferred_commit_keeps_the_old_master_until_committed_or_rolled_back() {
-    let Some(lab) = Lab::up(1) else { return };
+    let lab = Lab::up(1);
     let before = snapshot(&lab);
     let source = local(&lab, "nginx-new");
     let run = run_intent(&lab, "lab-01", &source, Intent::UpgradeDeferCommit).await;
@@ -464,7 +464,7 @@ impl Gate for KillNewMaster<'_> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_master_killed_after_winch_leaves_no_orphan() {
-    let Some(lab) = Lab::up(1) else { return };
+    let lab = Lab::up(1);
     let before = snapshot(&lab);
     let gate = KillNewMaster {
         lab: &lab,
@@ -514,7 +514,7 @@ impl Gate for CutConnection<'_> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_connection_mid_upgrade_converges_on_the_next_connection() {
-    let Some(lab) = Lab::up(1) else { return };
+    let lab = Lab::up(1);
     let gate = CutConnection {
         lab: &lab,
         done: AtomicBool::new(false),
@@ -546,7 +546,7 @@ async fn a_dead_connection_mid_upgrade_converges_on_the_next_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_controller_is_refused_by_the_lock() {
-    let Some(lab) = Lab::up(1) else { return };
+    let lab = Lab::up(1);
     let before = snapshot(&lab);
     let text = fs::read_to_string(lab.inventory()).expect("inventory");
     let inventory = Inventory::parse("inventory.yaml", &text).expect("inventory");
@@ -583,7 +583,7 @@ async fn a_second_controller_is_refused_by_the_lock() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_master_started_through_path_is_refused() {
-    let Some(lab) = Lab::up(1) else { return };
+    let lab = Lab::up(1);
     let host = lab.host("lab-01").clone();
     let old = host.master_pid().expect("pid");
     std::process::Command::new("kill")
@@ -621,7 +621,7 @@ async fn a_master_started_through_path_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pid_file_naming_another_process_is_refused() {
-    let Some(lab) = Lab::up(1) else { return };
+    let lab = Lab::up(1);
     let mut sleeper = std::process::Command::new("sleep")
         .arg("300")
         .spawn()
@@ -645,7 +645,7 @@ async fn a_pid_file_naming_another_process_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_step_works_through_sudo() {
-    let Some(lab) = Lab::up(1) else { return };
+    let lab = Lab::up(1);
     let text = fs::read_to_string(lab.inventory()).expect("inventory");
     let with_become = text.replace("  vars:\n", "  vars:\n    ansible_become: true\n");
     assert_ne!(with_become, text);
