@@ -216,7 +216,13 @@ fn show_status(global: &GlobalArgs, args: &TargetArgs, out: &mut dyn Write) -> R
     out.write_all(text.as_bytes()).map_err(Error::Output)?;
     let all_steady = statuses
         .iter()
-        .all(|s| s.state == crate::host::classify::HostState::Steady);
+        .all(|s| {
+            matches!(
+                s.state,
+                crate::host::classify::HostState::Steady
+                    | crate::host::classify::HostState::Draining(_)
+            )
+        });
     Ok(if all_steady {
         Exit::Success
     } else {

@@ -3,7 +3,9 @@
 
 use std::fmt;
 
+use super::direction::draining;
 use super::observe::{Master, Observation};
+use super::record::OpStep;
 
 /// Where a host stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -12,6 +14,12 @@ pub enum HostState {
     Steady,
     /// An `.oldbin` and two live masters, the new one a child of the old one.
     Upgrading,
+    /// The new master serves; the old master of a committed upgrade is still finishing
+    /// connections with this many workers (it exits by itself when they end).
+    Draining(usize),
+    /// One master serves, but the binary on disk is not the one it runs (an install that
+    /// was not followed by USR2, or a change outside ngfleet). Never `steady`.
+    DiskDiffers,
     /// No live master: the pid file is missing, or names a process that is gone.
     NoMaster,
     /// The host could not be reached or probed.
@@ -27,6 +35,8 @@ impl HostState {
         match self {
             HostState::Steady => "steady",
             HostState::Upgrading => "upgrading",
+            HostState::Draining(_) => "draining",
+            HostState::DiskDiffers => "disk-differs",
             HostState::NoMaster => "no-master",
             HostState::Unreachable => "unreachable",
             HostState::Inconsistent(_) => "inconsistent",
@@ -45,6 +55,7 @@ impl fmt::Display for HostState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HostState::Inconsistent(reason) => write!(f, "inconsistent ({reason})"),
+            HostState::Draining(n) => write!(f, "draining ({n} old worker(s) finishing connections)"),
             other => f.write_str(other.name()),
         }
     }
@@ -58,14 +69,28 @@ fn alive(m: Option<&Master>) -> Option<&Master> {
 pub fn classify(obs: &Observation) -> HostState {
     let master = alive(obs.master.as_ref());
     let old = alive(obs.old_master.as_ref());
+    let running = master.and_then(|m| m.exe_sha256.as_deref());
+    let on_disk = obs.binary.as_ref().and_then(|b| b.sha256.as_deref());
+    let op_committing = match obs.record.record().map(|r| r.op.as_ref()) {
+        Some(None) => true,
+        Some(Some(op)) => op.step == OpStep::Commit,
+        None => false,
+    };
     match (master, old, obs.oldbin) {
-        (Some(m), None, None) if m.workers() > 0 => HostState::Steady,
+        (Some(m), None, None) if m.workers() > 0 => match (running, on_disk) {
+            (Some(r), Some(d)) if r != d => HostState::DiskDiffers,
+            _ => HostState::Steady,
+        },
         (Some(m), None, None) => {
             HostState::Inconsistent(format!("master {} has no workers", m.pid))
         }
         (None, None, None) => HostState::NoMaster,
         (Some(new), Some(old), Some(_)) if new.pid != old.pid && new.ppid == Some(old.pid) => {
-            HostState::Upgrading
+            if op_committing && draining(old) {
+                HostState::Draining(old.workers())
+            } else {
+                HostState::Upgrading
+            }
         }
         (Some(new), Some(old), Some(_)) if new.pid != old.pid => HostState::Inconsistent(format!(
             "two masters ({} and old {}) but the new one is not a child of the old one",
@@ -169,5 +194,33 @@ mod tests {
             idle,
             HostState::Inconsistent("master 20 has no workers".into())
         );
+    }
+
+    #[test]
+    fn disk_differs_and_draining_are_their_own_states() {
+        let mut m = master(10, 1, 1);
+        m.exe_sha256 = Some("aaaa".into());
+        let mut o = obs(Some(m), None);
+        o.binary = Some(crate::host::observe::DiskBinary {
+            sha256: Some("bbbb".into()),
+            version: None,
+            size: None,
+        });
+        assert_eq!(classify(&o), HostState::DiskDiffers);
+
+        let mut old = master(10, 1, 0);
+        old.children.push(Child {
+            pid: 11,
+            state: ProcState::Alive('S'),
+            title: "nginx: worker process is shutting down".into(),
+        });
+        let mut both = obs(Some(master(20, 10, 1)), Some(old));
+        // Without a record (or mid-operation) it is an upgrade in progress.
+        assert_eq!(classify(&both), HostState::Upgrading);
+        both.record = crate::host::observe::RecordSeen::Read(
+            crate::host::record::Record::starting_at("aaaa"),
+        );
+        assert_eq!(classify(&both), HostState::Draining(1));
+        assert_eq!(classify(&both).name(), "draining");
     }
 }
