@@ -3,6 +3,7 @@
 pub mod classify;
 pub mod decide;
 pub mod event;
+pub mod lock;
 pub mod observe;
 pub mod probe;
 pub mod scripts;

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 
 use super::decide::{self, Entry, Start};
 use super::event::{Event, Status, Step};
+use super::lock;
 use super::observe::{Master, Observation};
 use super::probe::{self, Depth, ProbeError};
 use super::scripts::{self, Layout, SignalTarget};
 use crate::model::inventory::Host;
-use crate::ssh::{HoldOutcome, Session, SshError, SshErrorKind, Target, Transport};
+use crate::ssh::{Heartbeat, HoldOutcome, Session, SshError, SshErrorKind, Target, Transport};
 
 /// Where the new binary comes from.
 #[derive(Clone, Debug)]
@@ -153,9 +154,10 @@ pub enum UpgradeError {
 }
 
 impl UpgradeError {
-    /// A lost connection: re-running the procedure on a new connection is safe.
+    /// A lost connection or lock: re-running the procedure on a new connection (which takes
+    /// the lock again) is safe.
     pub fn is_disconnect(&self) -> bool {
-        matches!(self, UpgradeError::Ssh(e) if matches!(e.kind(), SshErrorKind::Disconnected | SshErrorKind::Timeout { .. }))
+        matches!(self, UpgradeError::Ssh(e) if matches!(e.kind(), SshErrorKind::Disconnected | SshErrorKind::Timeout { .. } | SshErrorKind::HoldLost { .. }))
     }
 }
 
@@ -214,12 +216,16 @@ impl Procedure<'_> {
     pub async fn run(&self) -> Result<Outcome, UpgradeError> {
         let t = Instant::now();
         self.emit(Step::Lock, Status::Started, t);
-        let cmd = scripts::lock(&self.layout(), self.owner);
-        let held = match self
-            .session
-            .hold(&cmd, "locked", self.deadlines.command)
-            .await?
-        {
+        let layout = self.layout();
+        let beat = Heartbeat::DEFAULT;
+        let taken = lock::take(
+            self.session,
+            &layout,
+            self.owner,
+            beat,
+            self.deadlines.command,
+        );
+        let held = match taken.await? {
             HoldOutcome::Held(h) => h,
             HoldOutcome::Refused(out) => {
                 let text = out.stdout_lossy().trim().to_owned();
@@ -240,7 +246,12 @@ impl Procedure<'_> {
             }
         };
         self.emit(Step::Lock, Status::Done, t);
-        let result = self.locked().await;
+        // A controller that has lost its lock does nothing more on the host.
+        let result = tokio::select! {
+            biased;
+            result = self.locked() => result,
+            lost = held.lost() => Err(lost.into()),
+        };
         held.release().await;
         result
     }

@@ -37,6 +37,8 @@ pub struct LabHost {
     pub address: String,
     pub ssh_port: u16,
     pub dir: PathBuf,
+    /// The host's network namespace (`ngfK-I`), or `None` in loopback mode.
+    pub netns: Option<String>,
 }
 
 impl LabHost {
@@ -95,6 +97,7 @@ impl Lab {
                     address: f[2].to_owned(),
                     ssh_port: f[3].parse().expect("port"),
                     dir: PathBuf::from(f[5]),
+                    netns: Some(f[1]).filter(|ns| *ns != "-").map(str::to_owned),
                 }
             })
             .collect();
@@ -169,6 +172,38 @@ impl Lab {
         }
         self.run(&["sshd-stop", host]);
         self.run(&["sshd-start", host]);
+    }
+}
+
+impl Lab {
+    /// Takes `host`'s link down (its veth on the bridge side): packets to and from it are
+    /// dropped and no connection is closed, as in a network partition. Needs netns mode.
+    pub fn cut_link(&self, host: &str) {
+        self.set_link(host, "down");
+    }
+
+    /// Brings `host`'s link back up after [`Lab::cut_link`].
+    pub fn restore_link(&self, host: &str) {
+        self.set_link(host, "up");
+    }
+
+    fn set_link(&self, host: &str, state: &str) {
+        let ns = self
+            .host(host)
+            .netns
+            .clone()
+            .expect("a partition needs a netns lab (run the tests as root)");
+        // scripts/lab names the bridge side of host i's veth pair `ngfKvI` (netns `ngfK-I`).
+        let veth = ns.replacen('-', "v", 1);
+        let out = Command::new("ip")
+            .args(["link", "set", &veth, state])
+            .output()
+            .expect("run ip");
+        assert!(
+            out.status.success(),
+            "ip link set {veth} {state}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
