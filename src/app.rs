@@ -6,7 +6,7 @@ use std::io::Write;
 use clap::CommandFactory;
 
 use crate::cli::{
-    Cli, Command, GlobalArgs, InputArgs, PlanArgs, RollArgs, RollbackArgs, TargetArgs,
+    Cli, Command, GlobalArgs, InputArgs, PlanArgs, RollArgs, RollbackArgs, TargetArgs, UnlockArgs,
 };
 use crate::error::{Error, Exit};
 use crate::fleet::ControllerEnv;
@@ -17,6 +17,7 @@ use crate::plan::{self, Plan};
 use crate::report;
 use crate::ssh::{Credentials, HostKeyPolicy, Transport, TransportConfig};
 use crate::status::{self, Limits, Progress};
+use crate::unlock;
 use std::io::IsTerminal;
 use std::sync::Arc;
 
@@ -37,6 +38,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit, Error> {
         Command::Status(args) => show_status(&cli.global, &args, out),
         Command::Roll(args) => roll(&cli.global, &args, out),
         Command::Rollback(args) => rollback(&cli.global, &args, out),
+        Command::Unlock(args) => unlock(&cli.global, &args, out),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "ngfleet", out);
             Ok(Exit::Success)
@@ -214,20 +216,75 @@ fn show_status(global: &GlobalArgs, args: &TargetArgs, out: &mut dyn Write) -> R
         report::status::text(&statuses)
     };
     out.write_all(text.as_bytes()).map_err(Error::Output)?;
-    let all_steady = statuses
-        .iter()
-        .all(|s| {
-            matches!(
-                s.state,
-                crate::host::classify::HostState::Steady
-                    | crate::host::classify::HostState::Draining(_)
-            )
-        });
+    let all_steady = statuses.iter().all(|s| {
+        matches!(
+            s.state,
+            crate::host::classify::HostState::Steady
+                | crate::host::classify::HostState::Draining(_)
+        )
+    });
     Ok(if all_steady {
         Exit::Success
     } else {
         Exit::Failed
     })
+}
+
+/// `unlock`: show each selected host's lock and its holder; break the held ones once
+/// confirmed (`--yes`, or `y` on the terminal). Exit 1 when a held lock stays held or a host
+/// cannot be read; exit 2, before contacting anything, without `--yes` or a terminal.
+fn unlock(global: &GlobalArgs, args: &UnlockArgs, out: &mut dyn Write) -> Result<Exit, Error> {
+    if !args.yes && !std::io::stdin().is_terminal() {
+        return Err(Error::Invalid(
+            "unlock breaks locks only when confirmed, but there is no terminal to ask: give --yes"
+                .into(),
+        ));
+    }
+    let inputs = inputs::load(&args.input)?;
+    let limit = args
+        .limit
+        .as_deref()
+        .map(str::parse::<Pattern>)
+        .transpose()?;
+    let selected = plan::select(&inputs.inventory, &inputs.spec, limit.as_ref())?;
+    let hosts = selected.iter().map(|&h| inputs.inventory.host(h)).collect();
+    let (transport, env) = connect_setup(global, &inputs.spec);
+    let deadline = inputs.spec.timeouts.command.get();
+    let forks = usize::from(global.forks);
+    let rt = runtime()?;
+    let found = rt.block_on(unlock::inspect(hosts, &env, &transport, deadline, forks));
+    out.write_all(unlock::listing(&found).as_bytes())
+        .map_err(Error::Output)?;
+    let held = found.iter().filter(|f| f.is_held()).count();
+    let unread = found.iter().filter(|f| f.state.is_err()).count();
+    let confirmed = held > 0 && (args.yes || confirm(held)?);
+    let broken = if confirmed {
+        rt.block_on(unlock::break_held(&found, deadline, forks))
+    } else {
+        Vec::new()
+    };
+    rt.block_on(unlock::close(found));
+    if held > 0 && !confirmed {
+        writeln!(out, "nothing changed").map_err(Error::Output)?;
+    }
+    out.write_all(unlock::results(&broken).as_bytes())
+        .map_err(Error::Output)?;
+    let all_broken = broken.len() == held && broken.iter().all(|(_, r)| r.is_ok());
+    Ok(if all_broken && unread == 0 {
+        Exit::Success
+    } else {
+        Exit::Failed
+    })
+}
+
+/// Asks on the terminal whether to break `held` locks; only `y` or `yes` says so.
+fn confirm(held: usize) -> Result<bool, Error> {
+    eprint!("break {held} lock(s)? [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(Error::Prompt)?;
+    Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
 }
 
 /// `roll`: the rollout.

@@ -59,6 +59,8 @@ pub enum Command {
     Roll(RollArgs),
     /// Take hosts back to the binary they ran before.
     Rollback(RollbackArgs),
+    /// Show who holds each host's lock and break the held ones (after confirmation).
+    Unlock(UnlockArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -141,6 +143,18 @@ pub struct RollbackArgs {
     pub journal: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Ansible host pattern narrowing the spec's `hosts` (e.g. `web:&eu:!web-03`).
+    #[arg(short, long, value_name = "PATTERN")]
+    pub limit: Option<String>,
+    /// Break the held locks without asking (required without a terminal).
+    #[arg(short, long)]
+    pub yes: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,6 +190,23 @@ mod tests {
         };
         assert!(roll.yes && roll.ignore_windows);
         assert_eq!(roll.target.limit.as_deref(), Some("web:!web-03"));
+    }
+
+    #[test]
+    fn unlock_takes_its_flags() {
+        let cli = Cli::try_parse_from(["ngfleet", "unlock", "-i", "inv.yaml", "-l", "web", "-y"])
+            .expect("parses");
+        let Command::Unlock(unlock) = cli.command else {
+            panic!("expected unlock");
+        };
+        assert!(unlock.yes);
+        assert_eq!(unlock.limit.as_deref(), Some("web"));
+        assert_eq!(unlock.input.inventory, PathBuf::from("inv.yaml"));
+        let asks = Cli::try_parse_from(["ngfleet", "unlock", "-i", "inv.yaml"]).expect("parses");
+        assert!(matches!(
+            asks.command,
+            Command::Unlock(UnlockArgs { yes: false, .. })
+        ));
     }
 
     #[test]

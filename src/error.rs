@@ -9,7 +9,8 @@ pub enum Exit {
     /// Everything asked for was done.
     Success = 0,
     /// The rollout failed and every failed host was restored; for `status`: some host is
-    /// unreachable or not steady.
+    /// unreachable or not steady; for `unlock`: a held lock was not broken (declined,
+    /// refused, unreachable).
     Failed = 1,
     /// Invalid input: usage, inventory, spec or binary. Nothing was changed.
     InvalidInput = 2,
@@ -48,6 +49,8 @@ pub enum Error {
     Runtime(#[source] std::io::Error),
     #[error("failed to write output")]
     Output(#[source] std::io::Error),
+    #[error("failed to read the answer from the terminal")]
+    Prompt(#[source] std::io::Error),
 }
 
 impl From<PlanError> for Error {
@@ -65,7 +68,7 @@ impl Error {
             | Error::Limit(_)
             | Error::Invalid(_)
             | Error::Journal { .. } => Exit::InvalidInput,
-            Error::Output(_) | Error::Runtime(_) => Exit::Failed,
+            Error::Output(_) | Error::Runtime(_) | Error::Prompt(_) => Exit::Failed,
         }
     }
 }

@@ -16,3 +16,4 @@ pub mod report;
 pub mod rollout;
 pub mod ssh;
 pub mod status;
+pub mod unlock;

@@ -55,7 +55,9 @@ impl fmt::Display for HostState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HostState::Inconsistent(reason) => write!(f, "inconsistent ({reason})"),
-            HostState::Draining(n) => write!(f, "draining ({n} old worker(s) finishing connections)"),
+            HostState::Draining(n) => {
+                write!(f, "draining ({n} old worker(s) finishing connections)")
+            }
             other => f.write_str(other.name()),
         }
     }

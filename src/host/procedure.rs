@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use super::decide::{self, Start};
 use super::direction::{self, Aim, Commit, Goal, Move, Resolved};
 use super::event::{Event, Status, Step};
+use super::lock;
 use super::observe::{Master, Observation};
 use super::probe::{self, Depth, ProbeError};
 use super::record::{Op, OpKind, OpStep, Record, short};
@@ -16,7 +17,7 @@ use super::remote::{Claim, Remote};
 use super::scripts::{self, Layout, SignalTarget};
 use super::upgrade::{Intent, Job, Outcome, Phase, ProcessChecksOnly, Source, UpgradeError};
 use crate::model::spec::OnDrainTimeout;
-use crate::ssh::RemoteCommand;
+use crate::ssh::{Heartbeat, RemoteCommand};
 
 /// One run of the procedure on one host, over one connection.
 pub struct Procedure<'a> {
@@ -100,10 +101,10 @@ impl Procedure<'_> {
     pub async fn run(&self) -> Result<Outcome, UpgradeError> {
         let t = Instant::now();
         self.emit(Step::Lock, Status::Started, t);
-        let cmd = scripts::lock(&self.layout(), &self.job.settings.owner);
+        let cmd = lock::lock(&self.layout(), &self.job.settings.owner, Heartbeat::DEFAULT);
         let lease = match self
             .remote
-            .hold(&cmd, "locked", self.deadlines().command)
+            .hold(&cmd, lock::READY, self.deadlines().command)
             .await?
         {
             Claim::Held(lease) => lease,
@@ -126,7 +127,12 @@ impl Procedure<'_> {
             }
         };
         self.emit(Step::Lock, Status::Done, t);
-        let result = self.steer().await;
+        // A controller that has lost its lock does nothing more on the host.
+        let result = tokio::select! {
+            biased;
+            result = self.steer() => result,
+            lost = lease.lost() => Err(lost.into()),
+        };
         lease.release().await;
         result
     }

@@ -21,6 +21,10 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Duplex for T {}
 
 /// A held lock: alive while the holder's command runs on the host.
 pub trait Lease: Send + Sync {
+    /// Resolves when the lock is lost (the holder ended, or its heartbeats went unanswered):
+    /// from then on the controller must not act on the host.
+    fn lost(&self) -> BoxFuture<'_, SshError>;
+
     /// Ends the holder (the lock is released on the host).
     fn release(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
@@ -66,6 +70,10 @@ pub trait Remote: Sync {
 }
 
 impl Lease for Held {
+    fn lost(&self) -> BoxFuture<'_, SshError> {
+        Box::pin(Held::lost(self))
+    }
+
     fn release(self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::pin(async move { Held::release(*self).await })
     }

@@ -55,23 +55,6 @@ impl Layout {
     }
 }
 
-/// Takes the per-host lock and holds it while the channel stays open. Prints `locked`, or
-/// `busy OWNER` and exits 75 when another live controller holds it. Because the holder is
-/// the session's own process, a controller that dies releases the lock with its connection.
-const LOCK: &str = r#"
-exec 9>>"$1" || exit 70
-if ! flock -n 9; then printf 'busy %s\n' "$(head -c 200 "$1" | tr '\n' ' ')"; exit 75; fi
-: > "$1"; printf '%s\n' "$2" >> "$1"
-echo locked
-cat > /dev/null
-"#;
-
-pub fn lock(layout: &Layout, owner: &str) -> RemoteCommand {
-    RemoteCommand::script(LOCK, [layout.lock(), owner.to_owned()])
-        .privileged()
-        .labelled("lock")
-}
-
 /// Facts about an uploaded file: ELF magic, ELF machine, host machine, and `-t` with the
 /// running master's own arguments (only for an ELF).
 const CHECK_NEW: &str = r#"

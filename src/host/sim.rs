@@ -718,6 +718,10 @@ struct SimLease {
 }
 
 impl Lease for SimLease {
+    fn lost(&self) -> BoxFuture<'_, SshError> {
+        Box::pin(std::future::pending())
+    }
+
     fn release(self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::pin(async move {
             let mut w = self.world.lock().unwrap_or_else(|p| p.into_inner());

@@ -172,9 +172,10 @@ pub enum UpgradeError {
 }
 
 impl UpgradeError {
-    /// A lost connection: re-running the procedure on a new connection is safe.
+    /// A lost connection or lock: re-running the procedure on a new connection (which takes
+    /// the lock again) is safe.
     pub fn is_disconnect(&self) -> bool {
-        matches!(self, UpgradeError::Ssh(e) if matches!(e.kind(), SshErrorKind::Disconnected | SshErrorKind::Timeout { .. }))
+        matches!(self, UpgradeError::Ssh(e) if matches!(e.kind(), SshErrorKind::Disconnected | SshErrorKind::Timeout { .. } | SshErrorKind::HoldLost { .. }))
     }
 }
 

@@ -371,11 +371,12 @@ async fn a_second_controller_is_refused() {
     // A first controller holds the lock (its run is cut after it took the lock, but this
     // session is kept alive by hand).
     let holder = SimSession::new(Arc::clone(&w), 999_999, Cut::Never);
-    let cmd = super::scripts::lock(
+    let cmd = super::lock::lock(
         &super::scripts::Layout {
             binary: "/srv/sbin/nginx".parse().expect("path"),
         },
         "other controller",
+        crate::ssh::Heartbeat::DEFAULT,
     );
     let claim = super::remote::Remote::hold(&holder, &cmd, "locked", Duration::from_secs(1))
         .await

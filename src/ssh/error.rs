@@ -175,6 +175,8 @@ pub enum SshErrorKind {
     Timeout { after: Duration },
     /// The connection is gone.
     Disconnected,
+    /// A held command's lease ended (see [`crate::ssh::Held`]): `reason` says how.
+    HoldLost { reason: String },
     /// The uploaded file's sha256 on the host differs from what was sent.
     ChecksumMismatch { expected: String, found: String },
     /// An argument (`$index`; 0 is the script) cannot be passed safely.
@@ -281,6 +283,7 @@ impl fmt::Display for Message<'_> {
                 other => write!(f, "{other} timed out after {}", human_duration(*after)),
             },
             SshErrorKind::Disconnected => f.write_str("connection lost"),
+            SshErrorKind::HoldLost { reason } => write!(f, "{step} lost: {reason}"),
             SshErrorKind::ChecksumMismatch { expected, found } => write!(
                 f,
                 "checksum mismatch after {step}: expected sha256 {expected}, found {found}"
@@ -378,6 +381,17 @@ mod tests {
         );
         let lost = SshError::new("web-02", Step::Exec("x".into()), SshErrorKind::Disconnected);
         assert_eq!(text(&lost), "web-02: connection lost");
+        let gone = SshError::new(
+            "web-02",
+            Step::Exec("lock".into()),
+            SshErrorKind::HoldLost {
+                reason: "no heartbeat answered for 25s".into(),
+            },
+        );
+        assert_eq!(
+            text(&gone),
+            "web-02: lock lost: no heartbeat answered for 25s"
+        );
         let hs = SshError::new(
             "web-02",
             Step::Handshake,

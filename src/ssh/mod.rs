@@ -19,7 +19,7 @@ mod upload;
 pub use auth::{AgentSource, Credentials, PASSPHRASE_ENV, PassphraseSource};
 pub use command::{ArgumentError, RemoteCommand};
 pub use error::{ArgumentProblem, CredentialProblem, ErrorSource, SshError, SshErrorKind, Step};
-pub use hold::{Held, HoldOutcome};
+pub use hold::{Heartbeat, Held, HoldOutcome};
 pub use host_key::HostKeyPolicy;
 pub use session::{ExecOutput, ExitStatus, Session};
 pub use target::{JumpHost, Privilege, Target};

@@ -20,6 +20,7 @@ fn help_documents_the_exit_codes() {
         "status",
         "roll",
         "rollback",
+        "unlock",
         "--known-hosts",
         "--accept-new",
         "--forks",
@@ -31,6 +32,21 @@ fn help_documents_the_exit_codes() {
             out.stdout
         );
     }
+}
+
+#[test]
+fn unlock_without_yes_or_a_terminal_refuses_before_connecting() {
+    // 192.0.2.1 is TEST-NET-1: had it tried to connect, it would have timed out and said so.
+    let out = Test::new()
+        .file(
+            "inv.yaml",
+            "all:\n  hosts:\n    web-01:\n      ansible_host: 192.0.2.1\n",
+        )
+        .args(["unlock", "-i", "inv.yaml"])
+        .code(2)
+        .run();
+    assert!(out.stderr.contains("give --yes"), "{}", out.stderr);
+    assert_eq!(out.stdout, "");
 }
 
 #[test]

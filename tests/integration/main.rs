@@ -7,6 +7,7 @@ mod cli;
 mod gates;
 mod lab;
 mod load;
+mod lock;
 mod plan;
 mod rollout;
 mod safety;

@@ -557,7 +557,11 @@ async fn a_second_controller_is_refused_by_the_lock() {
     let layout = ngfleet::host::scripts::Layout {
         binary: h.nginx.binary.clone(),
     };
-    let lock = ngfleet::host::scripts::lock(&layout, "other-controller pid=4242");
+    let lock = ngfleet::host::lock::lock(
+        &layout,
+        "other-controller pid=4242",
+        ngfleet::ssh::Heartbeat::DEFAULT,
+    );
     let held = match session
         .hold(&lock, "locked", Duration::from_secs(10))
         .await
