@@ -78,6 +78,11 @@ pub fn classify(obs: &Observation) -> HostState {
         Some(Some(op)) => op.step == OpStep::Commit,
         None => false,
     };
+    if let Some(pid) = obs.orphans.first() {
+        return HostState::Inconsistent(format!(
+            "worker {pid} of a killed master still accepts connections (orphaned)"
+        ));
+    }
     match (master, old, obs.oldbin) {
         (Some(m), None, None) if m.workers() > 0 => match (running, on_disk) {
             (Some(r), Some(d)) if r != d => HostState::DiskDiffers,

@@ -185,6 +185,8 @@ pub enum Move {
     RestoreDisk {
         sha: String,
     },
+    /// Workers of a killed master still accept on the shared sockets: kill them first.
+    KillOrphans(Vec<u32>),
     /// The old master of a committed upgrade is still finishing connections.
     AwaitDrain {
         old: Master,
@@ -217,6 +219,9 @@ pub fn draining(m: &Master) -> bool {
 
 /// The next move toward `aim`.
 pub fn next(obs: &Observation, aim: &Aim, run: &str, controller: &str) -> Move {
+    if !obs.orphans.is_empty() {
+        return Move::KillOrphans(obs.orphans.clone());
+    }
     let record = match &obs.record {
         RecordSeen::Read(r) => Some(r),
         RecordSeen::Missing => None,

@@ -13,6 +13,7 @@ use super::record::Record;
 /// Output: one `key value` pair per line. `cmdline` is hex of the NUL-separated argv, so
 /// arguments with spaces survive.
 pub const PROBE_SCRIPT: &str = r#"
+# shellcheck disable=SC2086 # the fields of /proc/PID/stat are split on purpose
 pidfile=$1
 binary=$2
 mode=${3:-full}
@@ -77,6 +78,17 @@ if [ -f "$dir/.$base.ngfleet-state" ]; then head -c 8192 "$dir/.$base.ngfleet-st
 if [ -f "$dir/.$base.ngfleet-lock" ]; then
   if flock -n "$dir/.$base.ngfleet-lock" true 2>/dev/null; then say lock.held no; else say lock.held yes; fi
   say lock.owner "$(head -c 200 "$dir/.$base.ngfleet-lock" | tr '\n' ' ')"
+fi
+if [ "$mode" = full ]; then
+  # Workers of this binary whose master is gone (a killed new master's) still accept.
+  for s in /proc/[0-9]*/stat; do
+    read -r line 2>/dev/null < "$s" || continue
+    r=${line##*) }; set -- $r
+    [ "$2" = 1 ] || continue
+    d=${s%/stat}
+    case "$(tr '\0' ' ' 2>/dev/null < "$d/cmdline")" in "nginx: worker process"*) ;; *) continue;; esac
+    case "$(readlink "$d/exe" 2>/dev/null)" in "$binary"|"$binary (deleted)") say orphan "${d#/proc/}";; esac
+  done
 fi
 say free_kb "$(df -Pk "$dir" 2>/dev/null | awk 'NR==2 {print $4}')"
 say end ok
@@ -217,6 +229,9 @@ pub struct Observation {
     pub unit: Option<Unit>,
     /// ngfleet's state record beside the binary.
     pub record: RecordSeen,
+    /// Workers of this binary whose master is gone (re-parented to PID 1): they still accept
+    /// on the shared sockets. Full probes only.
+    pub orphans: Vec<u32>,
 }
 
 /// The state record as the probe found it.
@@ -304,6 +319,7 @@ pub fn parse(stdout: &str) -> Result<Observation, ObserveError> {
             }
             "free_kb" => obs.free_kb = value.parse().ok(),
             "record" => record_lines.push(value),
+            "orphan" => obs.orphans.push(value.parse().map_err(|_| malformed())?),
             "unit.name" => {
                 obs.unit = Some(Unit {
                     name: value.to_owned(),

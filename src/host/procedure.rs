@@ -347,6 +347,14 @@ impl Procedure<'_> {
                     self.restore_disk(&obs, &sha).await?;
                     Flow::Continue
                 }
+                Move::KillOrphans(pids) => {
+                    course.changed = true;
+                    for pid in pids {
+                        self.signal(Step::Rollback, pid, "KILL", SignalTarget::Worker)
+                            .await?;
+                    }
+                    Flow::Continue
+                }
                 Move::AwaitDrain { old } => {
                     self.await_drain(&old).await?;
                     Flow::Continue

@@ -189,7 +189,9 @@ pub enum SignalTarget {
 const SIGNAL: &str = r#"
 pid=$1 sig=$2 kind=$3 parent=$4
 read -r stat 2>/dev/null < "/proc/$pid/stat" || { echo gone; exit 3; }
-rest=${stat##*) }; set -- $rest
+rest=${stat##*) }
+# shellcheck disable=SC2086 # the fields of /proc/PID/stat, split on purpose
+set -- $rest
 [ "$1" = Z ] && { echo gone; exit 3; }
 ppid=$2
 title=$(tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline")
@@ -238,9 +240,48 @@ pub fn error_log_tail(candidates: &[String]) -> RemoteCommand {
         .labelled("read error log")
 }
 
+/// Runs `shellcheck -s sh` on a script as the shell gets it; panics with its findings.
+#[cfg(test)]
+pub(crate) fn shellcheck(name: &str, script: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join(format!("{name}.sh"));
+    std::fs::write(&path, script).expect("write");
+    let out = std::process::Command::new("shellcheck")
+        .args(["-s", "sh"])
+        .arg(&path)
+        .output()
+        .expect(
+            "shellcheck must be installed to test the remote scripts (scripts/test installs it)",
+        );
+    assert!(
+        out.status.success(),
+        "shellcheck {name}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every remote script of the upgrade passes `shellcheck -s sh`.
+    #[test]
+    fn scripts_pass_shellcheck() {
+        for (name, script) in [
+            ("check_new", CHECK_NEW),
+            ("install", INSTALL),
+            ("restore", RESTORE),
+            ("stage_copy", STAGE_COPY),
+            ("write_record", WRITE_RECORD),
+            ("signal", SIGNAL),
+            ("cleanup", CLEANUP),
+            ("error_log", ERROR_LOG),
+            ("probe", crate::host::observe::PROBE_SCRIPT),
+        ] {
+            shellcheck(name, script);
+        }
+    }
 
     fn layout(path: &str) -> Layout {
         Layout {

@@ -118,6 +118,13 @@ impl World {
         self.locals.insert(path.to_owned(), sha.to_owned());
     }
 
+    /// Sends `sig` to the master named by the pid file, as someone on the host would.
+    pub fn signal_master(&mut self, sig: &str) {
+        if let Some(pid) = self.pid_in(PID_FILE) {
+            self.signal(pid, sig);
+        }
+    }
+
     /// Ends the slow clients: shutting-down workers exit.
     pub fn release_slow_clients(&mut self) {
         self.slow_clients = false;
@@ -467,6 +474,13 @@ impl World {
         if let Some(text) = self.text("/srv/sbin/.nginx.ngfleet-state") {
             for line in text.lines() {
                 let _ = writeln!(out, "record {line}");
+            }
+        }
+        if full {
+            for (pid, p) in &self.procs {
+                if p.ppid == 1 && matches!(p.kind, Kind::Worker { .. }) {
+                    let _ = writeln!(out, "orphan {pid}");
+                }
             }
         }
         out.push_str("free_kb 1000000\nend ok\n");

@@ -389,3 +389,23 @@ async fn a_second_controller_is_refused() {
     }
     assert_settled(&w, &a, "untouched");
 }
+
+#[tokio::test]
+async fn orphans_of_a_killed_new_master_are_found_and_killed() {
+    let (a, b) = (sha('a'), sha('b'));
+    for (intent, want) in [(Intent::Upgrade, &b), (Intent::Rollback, &a)] {
+        let w = world_at(&a);
+        let out = run(&w, Intent::UpgradeDeferCommit, &b, Cut::Never).await;
+        assert!(matches!(out, Ok(Outcome::AwaitingCommit { .. })), "{out:?}");
+        // Someone kills the new master with SIGKILL: its worker is orphaned and still accepts.
+        w.lock().expect("w").signal_master("KILL");
+        assert!(snapshot(&w).strays() > 0, "an orphan is left");
+        let out = run(&w, intent, &b, Cut::Never).await;
+        assert!(out.is_ok(), "{intent:?}: {out:?}");
+        assert_settled(
+            &w,
+            want,
+            &format!("{intent:?} after the new master was killed"),
+        );
+    }
+}

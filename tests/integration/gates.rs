@@ -232,7 +232,7 @@ async fn a_gate_failing_after_commit_rolls_back_to_the_backup() {
     let run = run_with_gate_and_events(&lab, "nginx-new", &gates(&spec), &hook).await;
     let reason = rolled_back(&run);
     assert!(
-        reason.contains("gate failed after commit, rolled back to the backup"),
+        reason.contains("gate failed after commit, rolled back to the version before"),
         "{reason}"
     );
     let (_, exe, disk) = snapshot(&lab);
