@@ -4,6 +4,7 @@ pub mod classify;
 pub mod decide;
 pub mod direction;
 pub mod event;
+mod forward;
 pub mod lock;
 pub mod observe;
 pub mod probe;
