@@ -183,15 +183,20 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
         .map_err(Error::Runtime)
 }
 
+/// The inputs, and the hosts the spec's `hosts` and `--limit` select.
+fn load_selected(
+    input: &crate::cli::InputArgs,
+    limit: Option<&str>,
+) -> Result<(inputs::Inputs, Vec<usize>), Error> {
+    let inputs = inputs::load(input)?;
+    let limit = limit.map(str::parse::<Pattern>).transpose()?;
+    let selected = plan::select(&inputs.inventory, &inputs.spec, limit.as_ref())?;
+    Ok((inputs, selected))
+}
+
 /// `status`: observe every selected host; exit 1 when any is unreachable or not steady.
 fn show_status(global: &GlobalArgs, args: &TargetArgs, out: &mut dyn Write) -> Result<Exit, Error> {
-    let inputs = inputs::load(&args.input)?;
-    let limit = args
-        .limit
-        .as_deref()
-        .map(str::parse::<Pattern>)
-        .transpose()?;
-    let selected = plan::select(&inputs.inventory, &inputs.spec, limit.as_ref())?;
+    let (inputs, selected) = load_selected(&args.input, args.limit.as_deref())?;
     let hosts = selected.iter().map(|&h| inputs.inventory.host(h)).collect();
     let (transport, env) = connect_setup(global, &inputs.spec);
     let progress = if global.quiet || args.json {
@@ -240,13 +245,7 @@ fn unlock(global: &GlobalArgs, args: &UnlockArgs, out: &mut dyn Write) -> Result
                 .into(),
         ));
     }
-    let inputs = inputs::load(&args.input)?;
-    let limit = args
-        .limit
-        .as_deref()
-        .map(str::parse::<Pattern>)
-        .transpose()?;
-    let selected = plan::select(&inputs.inventory, &inputs.spec, limit.as_ref())?;
+    let (inputs, selected) = load_selected(&args.input, args.limit.as_deref())?;
     let hosts = selected.iter().map(|&h| inputs.inventory.host(h)).collect();
     let (transport, env) = connect_setup(global, &inputs.spec);
     let deadline = inputs.spec.timeouts.command.get();

@@ -299,14 +299,10 @@ async fn a_controller_that_loses_its_lock_stops_and_takes_it_again() {
         "the step in flight when the lock was lost was abandoned"
     );
     assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
-    let locks = run
-        .events
-        .iter()
-        .filter(|e| {
-            e.step == ngfleet::host::event::Step::Lock
-                && e.status == ngfleet::host::event::Status::Done
-        })
-        .count();
-    assert_eq!(locks, 2, "the lock was taken again on a new connection");
+    assert_eq!(
+        run.locks_taken(),
+        2,
+        "the lock was taken again on a new connection"
+    );
     assert!(is_free(&lock_path(&lab, "lab-01")));
 }

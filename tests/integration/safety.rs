@@ -763,6 +763,26 @@ fn a_crash_right_after_install_is_seen_and_recovered_both_ways() {
     assert_settled(&lab, "lab-01", OLD, "lab-01 untouched by lab-02's roll");
 }
 
+/// Starts `roll` with `spec` and waits until lab-01 sits in its gates with two masters.
+fn roll_into_the_gate<'l>(lab: &'l Lab, h: &LabHost, spec: &str) -> (Controller<'l>, Running) {
+    let mut c = Controller::new(lab, spec);
+    let mut run = c.spawn("roll", NEW, &[]);
+    let gating = run.wait_for(Duration::from_secs(60), |e| {
+        is_step(e, "lab-01", "gate", "started")
+    });
+    let two = gating && wait_until(Duration::from_secs(5), || on_host(h).masters.len() == 2);
+    if !two {
+        let ran = run.kill();
+        panic!(
+            "the roll did not reach its gates with two masters: {:?}\n{}",
+            on_host(h),
+            ran.show()
+        );
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    (c, run)
+}
+
 /// Scenario 4: a host lost after WINCH (sshd and its sessions gone) cannot be restored: the run
 /// says `unrestored` (exit 3) with what it last saw, the host keeps both masters, and once it is
 /// reachable again `rollback` converges it.
@@ -772,21 +792,7 @@ fn a_host_lost_mid_gate_is_unrestored_not_restored() {
     let h = lab.host("lab-01").clone();
     let old_master = h.master_pid().expect("master");
     let spec = format!("{SPEC}soak: 120s\ngates:\n  - command: \"true\"\n");
-    let mut c = Controller::new(&lab, &spec);
-    let mut run = c.spawn("roll", NEW, &[]);
-    let gating = run.wait_for(Duration::from_secs(60), |e| {
-        is_step(e, "lab-01", "gate", "started")
-    });
-    let two = gating && wait_until(Duration::from_secs(5), || on_host(&h).masters.len() == 2);
-    if !two {
-        let ran = run.kill();
-        panic!(
-            "the roll did not reach its gates with two masters: {:?}\n{}",
-            on_host(&h),
-            ran.show()
-        );
-    }
-    std::thread::sleep(Duration::from_secs(1));
+    let (mut c, mut run) = roll_into_the_gate(&lab, &h, &spec);
     lab.run(&["sshd-stop", "lab-01"]);
     let ran = run.wait(RUN_LIMIT);
     ran.expect(3, "failed");
@@ -823,21 +829,7 @@ fn a_partition_leaves_no_stale_lock_behind() {
     let lab = Lab::up(1);
     let h = lab.host("lab-01").clone();
     let spec = format!("{SPEC}soak: 300s\ngates:\n  - command: \"true\"\n");
-    let mut c = Controller::new(&lab, &spec);
-    let mut run = c.spawn("roll", NEW, &[]);
-    let gating = run.wait_for(Duration::from_secs(60), |e| {
-        is_step(e, "lab-01", "gate", "started")
-    });
-    let two = gating && wait_until(Duration::from_secs(5), || on_host(&h).masters.len() == 2);
-    if !two {
-        let ran = run.kill();
-        panic!(
-            "the roll did not reach its gates with two masters: {:?}\n{}",
-            on_host(&h),
-            ran.show()
-        );
-    }
-    std::thread::sleep(Duration::from_secs(1));
+    let (mut c, mut run) = roll_into_the_gate(&lab, &h, &spec);
     lab.link_down("lab-01");
     std::thread::sleep(Duration::from_secs(40));
     lab.link_up("lab-01");

@@ -38,6 +38,19 @@ pub struct Run {
     pub events: Vec<Event>,
 }
 
+impl Run {
+    /// How many times the run took the host's lock (once per connection).
+    pub fn locks_taken(&self) -> usize {
+        self.events
+            .iter()
+            .filter(|e| {
+                e.step == ngfleet::host::event::Step::Lock
+                    && e.status == ngfleet::host::event::Status::Done
+            })
+            .count()
+    }
+}
+
 fn sha(path: &std::path::Path) -> String {
     ngfleet::inputs::sha256_file(path).expect("sha256")
 }
@@ -527,15 +540,11 @@ async fn a_dead_connection_mid_upgrade_converges_on_the_next_connection() {
         run.events
     );
     assert!(gate.done.load(Ordering::SeqCst));
-    let locks = run
-        .events
-        .iter()
-        .filter(|e| {
-            e.step == ngfleet::host::event::Step::Lock
-                && e.status == ngfleet::host::event::Status::Done
-        })
-        .count();
-    assert_eq!(locks, 2, "a second connection took the lock again");
+    assert_eq!(
+        run.locks_taken(),
+        2,
+        "a second connection took the lock again"
+    );
     let v = status(&lab);
     assert_eq!(v["hosts"][0]["state"], "steady");
     assert_eq!(
