@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::direction::draining;
+use super::direction::{accepting, draining};
 use super::observe::{Master, Observation};
 use super::record::OpStep;
 
@@ -93,7 +93,7 @@ pub fn classify(obs: &Observation) -> HostState {
         }
         (None, None, None) => HostState::NoMaster,
         (Some(new), Some(old), Some(_)) if new.pid != old.pid && new.ppid == Some(old.pid) => {
-            if op_committing && draining(old) {
+            if op_committing && draining(old) && accepting(new) > 0 {
                 HostState::Draining(old.workers())
             } else {
                 HostState::Upgrading

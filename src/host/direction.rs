@@ -24,6 +24,16 @@ pub enum Commit {
     Deferred,
 }
 
+/// Why a run goes where it goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Drive {
+    /// The operator's goal: an interrupted rollback is finished, never undone (undoing it
+    /// would land on the version being left without its gates having passed).
+    Asked,
+    /// The run turned back after a judged failure: straight back to where it came from.
+    TurnedBack,
+}
+
 /// Where this run takes the host.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Aim {
@@ -32,6 +42,7 @@ pub struct Aim {
     /// What a new operation toward it is.
     pub kind: OpKind,
     pub commit: Commit,
+    pub drive: Drive,
 }
 
 /// The goal resolved against the host.
@@ -68,6 +79,7 @@ pub fn resolve(goal: &Goal, obs: &Observation, commit: Commit) -> Resolved {
                 sha: target.clone(),
                 kind: OpKind::Upgrade,
                 commit,
+                drive: Drive::Asked,
             });
         }
         Goal::Rollback { from } => from,
@@ -77,6 +89,7 @@ pub fn resolve(goal: &Goal, obs: &Observation, commit: Commit) -> Resolved {
             sha: sha.to_owned(),
             kind: OpKind::Rollback,
             commit: Commit::Now,
+            drive: Drive::Asked,
         })
     };
     let record = match &obs.record {
@@ -86,11 +99,26 @@ pub fn resolve(goal: &Goal, obs: &Observation, commit: Commit) -> Resolved {
             return Resolved::Refuse(format!("the state record is unreadable: {why}"));
         }
     };
-    match record.and_then(|r| r.op.as_ref()) {
+    if let Some(op) = record.and_then(|r| r.op.as_ref()) {
+        // Only an operation that takes on the version being rolled back is ours to settle.
+        let taking_on = match op.kind {
+            OpKind::Upgrade => &op.to,
+            OpKind::Rollback => &op.from,
+        };
+        if !from.is_empty() && taking_on != from {
+            return Resolved::Skip(format!(
+                "an {} from {} to {} is in flight, not one of {}: left alone",
+                op.kind.name(),
+                short(&op.from),
+                short(&op.to),
+                short(from)
+            ));
+        }
         // An interrupted upgrade is undone; an interrupted rollback is finished.
-        Some(op) if op.kind == OpKind::Upgrade => return back(&op.from),
-        Some(op) => return back(&op.to),
-        None => {}
+        return match op.kind {
+            OpKind::Upgrade => back(&op.from),
+            OpKind::Rollback => back(&op.to),
+        };
     }
     let Some(running) = live(obs.master.as_ref()).map(sha) else {
         return Resolved::Refuse("no live nginx master named by the pid file".into());
@@ -196,15 +224,22 @@ pub enum Move {
 
 /// Whether an operation in flight is finished (toward its `to`) for this aim.
 pub fn forward(op: &Op, aim: &Aim) -> bool {
-    if op.to == aim.sha {
-        true
-    } else if op.from == aim.sha {
-        false
-    } else {
-        // Toward a third version: an interrupted upgrade is undone first, an interrupted
-        // rollback is finished first (it was asked for).
-        op.kind == OpKind::Rollback
+    match (aim.drive, op.kind) {
+        (Drive::TurnedBack, _) => op.to == aim.sha,
+        // A rollback that was asked for is finished first, whatever comes next: undoing it
+        // would put the version being left back in service without its gates.
+        (Drive::Asked, OpKind::Rollback) => true,
+        // An upgrade is finished when it goes where this run goes, else undone first.
+        (Drive::Asked, OpKind::Upgrade) => op.to == aim.sha,
     }
+}
+
+/// Workers that accept connections (not ones finishing their last connections).
+pub fn accepting(m: &Master) -> usize {
+    m.children
+        .iter()
+        .filter(|c| c.is_worker() && !c.title.contains("is shutting down"))
+        .count()
 }
 
 /// The old master of a committed upgrade, still finishing connections: it has workers, and
@@ -260,9 +295,14 @@ fn settled(
     let history_ok = record.is_some_and(|r| r.current() == Some(running));
     match (old, obs.oldbin) {
         (None, None) => {}
-        (Some(o), Some(_)) if m.ppid == Some(o.pid) && draining(o) && history_ok => {
+        (Some(o), Some(_))
+            if m.ppid == Some(o.pid) && draining(o) && accepting(m) > 0 && history_ok =>
+        {
             if running == aim.sha && on_disk == running {
-                return Move::Arrived;
+                if obs.staged.is_empty() {
+                    return Move::Arrived;
+                }
+                return Move::Cleanup(obs.staged.clone());
             }
             return Move::AwaitDrain { old: o.clone() };
         }
@@ -407,8 +447,12 @@ fn in_flight(obs: &Observation, record: &Record, op: &Op, aim: &Aim) -> Move {
                     short(&op.to)
                 ));
             }
+            let quitting = accepting(new) == 0 && draining(new);
             let (old, new) = (o.clone(), new.clone());
             match op.step {
+                // QUIT may have reached the new master: it is on its way out, go back.
+                OpStep::Revert => Move::Revert { old, new },
+                _ if quitting => Move::Revert { old, new },
                 // QUIT may have reached the old master: no signal path back is left.
                 OpStep::Commit => Move::Commit { old, new },
                 _ if !fwd => Move::Revert { old, new },

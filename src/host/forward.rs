@@ -210,7 +210,12 @@ impl Procedure<'_> {
     }
 
     /// Rewrites the record's operation at a later step (before the step is taken).
-    async fn advance(&self, obs: &Observation, op: &Op, step: OpStep) -> Result<(), UpgradeError> {
+    pub(super) async fn advance(
+        &self,
+        obs: &Observation,
+        op: &Op,
+        step: OpStep,
+    ) -> Result<(), UpgradeError> {
         let record = obs.record.record().cloned().unwrap_or_default();
         if record.op.as_ref().is_some_and(|o| o.step == step) {
             return Ok(());

@@ -1,5 +1,7 @@
 //! One host's nginx: what a probe observes on it, and how that is judged.
 
+#[cfg(test)]
+mod adversity_tests;
 pub mod classify;
 pub mod decide;
 pub mod direction;

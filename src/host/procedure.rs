@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::direction::{self, Aim, Commit, Goal, Move, Resolved};
+use super::direction::{self, Aim, Commit, Drive, Goal, Move, Resolved};
 use super::event::{Event, Status, Step};
 use super::lock;
 use super::observe::Observation;
@@ -226,7 +226,9 @@ impl Procedure<'_> {
             self.job.intent,
             Intent::Upgrade | Intent::UpgradeDeferCommit
         );
-        if rolling && op.kind == OpKind::Upgrade && course.failure.is_none() {
+        // The spec's gates describe the binary being rolled out, and nothing else.
+        let ours = op.to == self.job.source.sha256();
+        if rolling && ours && op.kind == OpKind::Upgrade && course.failure.is_none() {
             self.job.gate
         } else {
             &ProcessChecksOnly
@@ -235,7 +237,7 @@ impl Procedure<'_> {
 
     /// The loop: observe, decide, act, until the host arrives or the run must stop.
     async fn steer(&self) -> Result<Outcome, UpgradeError> {
-        let mut obs = self.observe().await?;
+        let obs = self.observe().await?;
         let (goal, commit) = self.goal();
         let aim = match direction::resolve(&goal, &obs, commit) {
             Resolved::Aim(aim) => aim,
@@ -253,22 +255,49 @@ impl Procedure<'_> {
                 .await
                 .map_err(|reason| self.remote_error(Step::Gate, reason))?;
         }
-        let origin = obs
-            .master
-            .as_ref()
-            .and_then(|m| m.exe_sha256.clone())
-            .unwrap_or_default();
+        // Where the host comes from: the origin of an operation in flight, else what runs.
+        let origin = match obs.record.record().and_then(|r| r.op.as_ref()) {
+            Some(op) => op.from.clone(),
+            None => obs
+                .master
+                .as_ref()
+                .and_then(|m| m.exe_sha256.clone())
+                .unwrap_or_default(),
+        };
         let mut course = Course {
             aim,
             failure: None,
             failed_going_back: None,
             changed: false,
         };
+        let result = self.drive(&goal, &mut course, &origin, obs).await;
+        match result {
+            // Refused after the host was changed is not "refused before any change": the
+            // error must be judged by what the host looks like.
+            Err(UpgradeError::Refused { host, reason }) if course.changed => {
+                Err(UpgradeError::Remote {
+                    host,
+                    step: Step::Observe,
+                    reason,
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// The moves, until the host arrives.
+    async fn drive(
+        &self,
+        goal: &Goal,
+        course: &mut Course,
+        origin: &str,
+        mut obs: Observation,
+    ) -> Result<Outcome, UpgradeError> {
         let (run, owner) = (&self.job.settings.run_id, &self.job.settings.owner);
         for _ in 0..MAX_MOVES {
             let op = obs.record.record().and_then(|r| r.op.clone());
             let flow = match direction::next(&obs, &course.aim, run, owner) {
-                Move::Arrived => return self.arrived(&goal, &course, &origin),
+                Move::Arrived => return self.arrived(goal, course, origin),
                 Move::Hold { old, new } => {
                     return Ok(Outcome::AwaitingCommit {
                         old_pid: old.pid,
@@ -303,39 +332,43 @@ impl Procedure<'_> {
                     if let Some(note) = note {
                         self.note(Step::Record, note);
                     }
-                    let gate = self.gate_for(&op, &course);
+                    let gate = self.gate_for(&op, course);
                     self.begin(&obs, &master, &op, &base, gate).await?
                 }
                 Move::Start { master } => {
                     let op = op.clone().ok_or_else(|| self.refused("no operation"))?;
                     course.changed = true;
-                    self.start(&obs, &master, &op, self.gate_for(&op, &course))
+                    self.start(&obs, &master, &op, self.gate_for(&op, course))
                         .await?
                 }
                 Move::Drain { old, new } => {
                     let op = op.clone().ok_or_else(|| self.refused("no operation"))?;
                     course.changed = true;
-                    let gate = self.gate_for(&op, &course);
+                    let gate = self.gate_for(&op, course);
                     self.drain(&obs, &old, &new, &op, &course.aim, gate).await?
                 }
                 Move::Commit { old, new } => {
                     let op = op.clone().ok_or_else(|| self.refused("no operation"))?;
                     course.changed = true;
-                    let gate = self.gate_for(&op, &course);
+                    let gate = self.gate_for(&op, course);
                     self.commit(&obs, &old, &new, &op, gate).await?
                 }
                 Move::Revert { old, new } => {
+                    let op = op.clone().ok_or_else(|| self.refused("no operation"))?;
                     course.changed = true;
-                    self.revert(&old, &new).await?
+                    self.revert(&obs, &op, &old, &new).await?
                 }
                 Move::KillHung { old, children } => {
                     course.changed = true;
                     self.kill_hung(&old, &children).await?;
-                    match course.failure {
-                        None => Flow::Failed(
-                            "found a new binary that never became ready; killed it".into(),
-                        ),
-                        Some(_) => Flow::Continue,
+                    // A failure of this run only when this run was taking that binary on.
+                    let ours = op
+                        .as_ref()
+                        .is_some_and(|op| direction::forward(op, &course.aim));
+                    if ours && course.failure.is_none() {
+                        Flow::Failed("found a new binary that never became ready; killed it".into())
+                    } else {
+                        Flow::Continue
                     }
                 }
                 Move::RestoreDisk { sha } => {
@@ -357,7 +390,7 @@ impl Procedure<'_> {
                 }
             };
             if let Flow::Failed(reason) = flow {
-                self.turn_back(&mut course, op.as_ref(), &obs, reason);
+                self.turn_back(course, op.as_ref(), &obs, reason);
             }
             obs = self.observe().await?;
         }
@@ -389,6 +422,7 @@ impl Procedure<'_> {
             sha: back_to,
             kind: OpKind::Rollback,
             commit: Commit::Now,
+            drive: Drive::TurnedBack,
         };
     }
 

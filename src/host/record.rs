@@ -37,6 +37,8 @@ pub enum OpStep {
     Passed,
     /// About to send QUIT to the old master: from here there is no signal path back.
     Commit,
+    /// About to send QUIT to the new master: from here the two-master rollback is finished.
+    Revert,
 }
 
 impl OpStep {
@@ -46,6 +48,7 @@ impl OpStep {
             OpStep::Start => "start",
             OpStep::Passed => "passed",
             OpStep::Commit => "commit",
+            OpStep::Revert => "revert",
         }
     }
 
@@ -55,6 +58,7 @@ impl OpStep {
             "start" => OpStep::Start,
             "passed" => OpStep::Passed,
             "commit" => OpStep::Commit,
+            "revert" => OpStep::Revert,
             _ => return None,
         })
     }

@@ -5,10 +5,11 @@
 use std::time::Instant;
 
 use super::decide;
+use super::direction::accepting;
 use super::event::{Status, Step};
 use super::observe::{Master, Observation};
 use super::procedure::{Flow, Procedure};
-use super::record::short;
+use super::record::{Op, OpStep, short};
 use super::scripts::{self, SignalTarget};
 use super::upgrade::UpgradeError;
 
@@ -24,28 +25,38 @@ impl Procedure<'_> {
     /// Rollback while two masters exist: old workers back (HUP), new master out (QUIT, then
     /// TERM, then KILL), its orphaned workers killed, until the old master alone is named by
     /// the pid file.
-    pub(super) async fn revert(&self, old: &Master, new: &Master) -> Result<Flow, UpgradeError> {
+    pub(super) async fn revert(
+        &self,
+        obs: &Observation,
+        op: &Op,
+        old: &Master,
+        new: &Master,
+    ) -> Result<Flow, UpgradeError> {
         let t = Instant::now();
         self.emit(Step::Rollback, Status::Started, t);
         let evidence = self.error_log(old).await;
         if !evidence.is_empty() {
             self.note(Step::Rollback, format!("new master {}{evidence}", new.pid));
         }
-        self.signal(Step::Rollback, old.pid, "HUP", SignalTarget::Master)
-            .await?;
+        // HUP only an old master that no longer accepts (after WINCH): one that still has its
+        // workers would start a second set.
+        if accepting(old) == 0 {
+            self.signal(Step::Rollback, old.pid, "HUP", SignalTarget::Master)
+                .await?;
+        }
         let serving = self
             .poll(self.deadlines().start, |obs| {
                 decide::old_serving(obs, old.pid).then_some(obs.clone())
             })
             .await?;
-        let obs = serving.map_err(|_| {
+        let now = serving.map_err(|_| {
             self.unrestored(
                 Step::Rollback,
                 format!("old master {} did not start workers after HUP", old.pid),
             )
         })?;
         let mut new_workers = workers_of(new);
-        for pid in decide::find(&obs, new.pid)
+        for pid in decide::find(&now, new.pid)
             .map(workers_of)
             .unwrap_or_default()
         {
@@ -53,6 +64,8 @@ impl Procedure<'_> {
                 new_workers.push(pid);
             }
         }
+        // From the first QUIT to the new master on, the rollback is finished whatever comes.
+        self.advance(obs, op, OpStep::Revert).await?;
         let quit = self.deadlines().quit;
         let mut gone = false;
         for (sig, share) in [("QUIT", 2), ("TERM", 4), ("KILL", 4)] {

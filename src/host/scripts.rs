@@ -88,7 +88,10 @@ pub fn check_new(staged: &str, master_args: &[String]) -> RemoteCommand {
 const INSTALL: &str = r#"
 tmp=$1 bin=$2 backup=$3 want=$4; shift 4
 chown --reference="$bin" "$tmp" && chmod --reference="$bin" "$tmp" || exit 71
-if [ ! -e "$backup" ]; then ln -- "$bin" "$backup" 2>/dev/null || cp -p -- "$bin" "$backup" || exit 72; fi
+if [ ! -e "$backup" ]; then
+  # A copy (across filesystems) goes to a temp name first: a cut copy is never a backup.
+  ln -- "$bin" "$backup" 2>/dev/null || { cp -p -- "$bin" "$backup.tmp" && mv -f -- "$backup.tmp" "$backup"; } || exit 72
+fi
 touch -- "$backup"
 for old in "$bin".ngfleet-backup.*; do
   [ -e "$old" ] || continue

@@ -54,6 +54,14 @@ enum Kind {
     Hung,
 }
 
+/// How a master went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Exit {
+    Graceful,
+    /// SIGKILL: no clean-up of its own.
+    Killed,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Proc {
     ppid: u32,
@@ -245,8 +253,15 @@ impl World {
                     *noaccept = true;
                 }
             }
-            // Rollback path: old workers again, config not re-read.
-            (Kind::Master { new_binary, .. }, "HUP") if new_binary.is_some() => {
+            // Rollback path: old workers again, config not re-read (ignored while quitting).
+            (
+                Kind::Master {
+                    new_binary,
+                    quitting: false,
+                    ..
+                },
+                "HUP",
+            ) if new_binary.is_some() => {
                 self.spawn_worker(pid);
                 if let Some((noaccept, ..)) = self.master_mut(pid) {
                     *noaccept = false;
@@ -372,6 +387,12 @@ impl World {
     }
 
     fn exit_master(&mut self, pid: u32) {
+        self.master_gone(pid, Exit::Graceful);
+    }
+
+    /// A master gone: its orphans re-parented; as the new binary, its old master takes the
+    /// pid file back; gracefully, it removes its own pid file (a killed one leaves it stale).
+    fn master_gone(&mut self, pid: u32, how: Exit) {
         let Some(proc) = self.procs.remove(&pid) else {
             return;
         };
@@ -393,6 +414,9 @@ impl World {
             self.pid_file_back(proc.ppid);
             return;
         }
+        if how == Exit::Killed {
+            return;
+        }
         let oldbin = format!("{PID_FILE}.oldbin");
         if self.pid_in(&oldbin) == Some(pid) {
             // The old master committed: its pid file (now .oldbin) goes with it.
@@ -404,7 +428,7 @@ impl World {
 
     fn killed(&mut self, pid: u32) {
         match self.procs.get(&pid).map(|p| p.kind.clone()) {
-            Some(Kind::Master { .. }) => self.exit_master(pid),
+            Some(Kind::Master { .. }) => self.master_gone(pid, Exit::Killed),
             Some(Kind::Hung) => {
                 let ppid = self.procs.remove(&pid).map(|p| p.ppid).unwrap_or(0);
                 self.pid_file_back(ppid);

@@ -216,8 +216,9 @@ impl UpgradeError {
     }
 }
 
-/// A failed host, judged by a last observation: steady, one master, disk == running and no
-/// operation in flight keeps the error; anything else (or no observation) is unrestored.
+/// A failed host, judged by a last observation: steady (one master with workers, no
+/// `.oldbin`, disk == running) or draining (the same, with a committed old master finishing
+/// its connections) keeps the error; anything else (or no observation) is unrestored.
 async fn judge(
     transport: &Transport,
     target: &Target,
@@ -242,7 +243,8 @@ async fn judge(
     match seen {
         Err(why) => unrestored(format!("could not observe the host ({why})")),
         Ok(obs) => match classify::classify(&obs) {
-            HostState::Steady => error,
+            // Serving one version (an old master finishing its last connections is fine).
+            HostState::Steady | HostState::Draining(_) => error,
             state => unrestored(state.to_string()),
         },
     }

@@ -16,11 +16,11 @@ use super::upgrade::{
 use crate::model::inventory::{Host, Inventory};
 use crate::model::spec::OnDrainTimeout;
 
-fn sha(c: char) -> String {
+pub(super) fn sha(c: char) -> String {
     std::iter::repeat_n(c, 64).collect()
 }
 
-fn host() -> Host {
+pub(super) fn host() -> Host {
     let inv = Inventory::parse(
         "sim.yaml",
         "all:\n  hosts:\n    sim:\n      nginx_binary: /srv/sbin/nginx\n      nginx_pid_file: /srv/logs/nginx.pid\n",
@@ -29,7 +29,7 @@ fn host() -> Host {
     inv.host(0).clone()
 }
 
-fn settings(on_drain_timeout: OnDrainTimeout) -> Settings {
+pub(super) fn settings(on_drain_timeout: OnDrainTimeout) -> Settings {
     let ms = Duration::from_millis;
     Settings {
         deadlines: Deadlines {
@@ -45,10 +45,10 @@ fn settings(on_drain_timeout: OnDrainTimeout) -> Settings {
     }
 }
 
-static SESSIONS: AtomicU64 = AtomicU64::new(1);
+pub(super) static SESSIONS: AtomicU64 = AtomicU64::new(1);
 
 /// One run of the procedure on the simulated host.
-async fn run_with(
+pub(super) async fn run_with(
     world: &Arc<Mutex<World>>,
     intent: Intent,
     sha256: &str,
@@ -88,7 +88,7 @@ async fn run_with(
     procedure.run().await
 }
 
-async fn run(
+pub(super) async fn run(
     world: &Arc<Mutex<World>>,
     intent: Intent,
     sha256: &str,
@@ -97,7 +97,7 @@ async fn run(
     run_with(world, intent, sha256, cut, OnDrainTimeout::Proceed).await
 }
 
-fn world_at(sha: &str) -> Arc<Mutex<World>> {
+pub(super) fn world_at(sha: &str) -> Arc<Mutex<World>> {
     let mut w = World::steady(sha);
     for c in ['a', 'b', 'c', 'd'] {
         w.local(&format!("/local/{}", &self::sha(c)[..4]), &self::sha(c));
@@ -105,17 +105,17 @@ fn world_at(sha: &str) -> Arc<Mutex<World>> {
     Arc::new(Mutex::new(w))
 }
 
-fn snapshot(world: &Arc<Mutex<World>>) -> World {
+pub(super) fn snapshot(world: &Arc<Mutex<World>>) -> World {
     world.lock().expect("world").clone()
 }
 
-fn fork(world: &Arc<Mutex<World>>) -> Arc<Mutex<World>> {
+pub(super) fn fork(world: &Arc<Mutex<World>>) -> Arc<Mutex<World>> {
     Arc::new(Mutex::new(snapshot(world)))
 }
 
 /// The host runs `want`, on disk too, one serving master, nothing left over, and its record
 /// says so.
-fn assert_settled(world: &Arc<Mutex<World>>, want: &str, context: &str) {
+pub(super) fn assert_settled(world: &Arc<Mutex<World>>, want: &str, context: &str) {
     let w = snapshot(world);
     let short = |s: Option<String>| s.map(|s| s[..4].to_owned());
     assert_eq!(
