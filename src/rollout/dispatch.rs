@@ -324,7 +324,10 @@ impl Dispatcher<'_> {
                 self.reporter.emit(RolloutEvent::Halted { reason });
                 let touched = ledger.lock().map(|l| l.touched.clone()).unwrap_or_default();
                 let targets = policy::rollback_targets(self.spec.rollback, &wave.hosts, &touched);
-                reverted = self.revert(&targets, wave.index).await;
+                reverted = self.revert(&targets, wave.index, &ledger).await;
+                // A host the halt wanted back is never committed forward, even when going
+                // back failed (it is then failed or unrestored, as its last observation says).
+                awaiting.retain(|h| !targets.contains(h));
                 break;
             }
             // A wave passed: commit what waited for it.
@@ -394,18 +397,27 @@ impl Dispatcher<'_> {
     }
 
     /// Rolls `hosts` back (newest first, `parallel` at a time); returns the ones restored.
-    /// (Within a roll, the source is the binary being taken away.)
-    async fn revert(&self, hosts: &[usize], wave: usize) -> Vec<usize> {
+    /// A host whose rollback failed keeps that result in the ledger, never its earlier
+    /// "upgraded". (Within a roll, the source is the binary being taken away.)
+    async fn revert(&self, hosts: &[usize], wave: usize, ledger: &Mutex<Ledger>) -> Vec<usize> {
         let results = stream::iter(hosts.iter().copied())
             .map(|h| async move { (h, self.host(h, wave, Intent::Rollback).await) })
             .buffer_unordered(self.spec.parallel.max(1))
             .collect::<Vec<_>>()
             .await;
-        results
-            .into_iter()
-            .filter(|(_, (r, _, _))| !matches!(r, HostResult::Failed | HostResult::Unrestored))
-            .map(|(h, _)| h)
-            .collect()
+        let mut restored = Vec::new();
+        let mut l = ledger.lock().unwrap_or_else(|p| p.into_inner());
+        for (h, (result, error, _)) in results {
+            if matches!(result, HostResult::Failed | HostResult::Unrestored) {
+                l.touched.push((h, result));
+                if let Some(e) = error {
+                    l.errors.push((h, e));
+                }
+            } else {
+                restored.push(h);
+            }
+        }
+        restored
     }
 
     async fn ask_to_continue(&self) -> bool {
