@@ -119,7 +119,9 @@ async fn get(sender: &mut Sender, addr: &str, close: bool) -> Sent {
     };
     match tokio::time::timeout(Duration::from_secs(5), sender.send_request(req)).await {
         Err(_) => Sent::Error(format!("{addr}: timeout")),
-        Ok(Err(e)) if e.is_incomplete_message() || e.is_canceled() || e.is_closed() => {
+        Ok(Err(e))
+            if e.is_incomplete_message() || e.is_canceled() || e.is_closed() || reset(&e) =>
+        {
             Sent::ClosedBeforeResponse(format!("{addr}: {e}"))
         }
         Ok(Err(e)) => Sent::Error(format!("{addr}: {e}")),
@@ -134,6 +136,21 @@ async fn get(sender: &mut Sender, addr: &str, close: bool) -> Sent {
             }
         }
     }
+}
+
+/// A connection reset before any response byte: the server closed an idle keep-alive
+/// connection (nginx does at graceful shutdown) as the request arrived, so the kernel answered
+/// the unread request with RST. Like a closed connection, this is retried on a reused
+/// connection (RFC 9112 §9.3.1: the request was not processed); never on a new one.
+fn reset(e: &hyper::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::ConnectionReset;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// Requests on one keep-alive connection, reconnecting when the server closes it.
