@@ -47,9 +47,7 @@ pub async fn inspect(
     forks: usize,
 ) -> Vec<Found> {
     for_each_bounded(hosts, forks, |host| async move {
-        let layout = Layout {
-            binary: host.nginx.binary.clone(),
-        };
+        let layout = Layout::plain(host.nginx.binary.clone());
         let found = |session, state| Found {
             name: host.name.clone(),
             layout: layout.clone(),
@@ -155,9 +153,7 @@ mod tests {
     fn found(name: &str, state: Result<LockState, UnlockError>) -> Found {
         Found {
             name: name.into(),
-            layout: Layout {
-                binary: "/usr/sbin/nginx".parse().expect("path"),
-            },
+            layout: Layout::plain("/usr/sbin/nginx".parse().expect("path")),
             session: None,
             state,
         }

@@ -32,8 +32,8 @@ impl Procedure<'_> {
     ) -> Result<Flow, UpgradeError> {
         let t = Instant::now();
         self.emit(Step::Preflight, Status::Started, t);
-        let layout = self.layout();
-        let source = self.source_for(op)?;
+        let layout = self.layout_at(obs);
+        let source = self.source_for(&layout, op)?;
         let size = match &source {
             Source::Local { size, .. } => *size,
             Source::Remote { .. } => obs.binary.as_ref().and_then(|b| b.size).unwrap_or(0),
@@ -52,7 +52,7 @@ impl Procedure<'_> {
             self.emit(Step::Preflight, Status::Failed(reason.clone()), t);
             return Err(self.refused(reason));
         }
-        self.cleanup(&obs.staged).await?;
+        self.cleanup(obs).await?;
         self.emit(Step::Preflight, Status::Done, t);
         if let Err(reason) = gate
             .check(self.remote, self.job.host, Phase::Pre, None)
@@ -104,12 +104,12 @@ impl Procedure<'_> {
 
     /// Where the binary of `op.to` comes from: the controller's file for a new version, the
     /// backup beside the binary for a version the host ran before.
-    fn source_for(&self, op: &Op) -> Result<Source, UpgradeError> {
+    fn source_for(&self, layout: &Layout, op: &Op) -> Result<Source, UpgradeError> {
         match self.job.source {
             Source::Local { sha256, .. } if *sha256 == op.to => Ok(self.job.source.clone()),
             _ if op.kind == OpKind::Rollback || op.to != self.job.source.sha256() => {
                 Ok(Source::Remote {
-                    path: self.layout().backup(&op.to),
+                    path: layout.backup(&op.to),
                     sha256: op.to.clone(),
                 })
             }

@@ -238,9 +238,7 @@ mod tests {
     use crate::ssh::Privilege;
 
     fn layout() -> Layout {
-        Layout {
-            binary: "/usr/sbin/nginx".parse().expect("path"),
-        }
+        Layout::plain("/usr/sbin/nginx".parse().expect("path"))
     }
 
     #[test]

@@ -62,18 +62,22 @@ if pid=$(readpid "$pidfile"); then
   fi
 else say pidfile none; fi
 if old=$(readpid "$pidfile.oldbin"); then say oldbin "$old"; proc oldmaster "$old"; else say oldbin none; fi
-if [ -f "$binary" ]; then
+# A symlinked binary: the file it points to is what runs and what is replaced.
+file=$binary
+if [ -L "$binary" ]; then file=$(readlink -f -- "$binary") && say bin.file "$file"; fi
+if [ -f "$file" ]; then
   if [ "$mode" = full ]; then
-    sum=$(sha256sum < "$binary") && say bin.sha256 "${sum%% *}"
-    say bin.version "$(timeout 5 "$binary" -v 2>&1 | head -n 1)"
+    sum=$(sha256sum < "$file") && say bin.sha256 "${sum%% *}"
+    say bin.version "$(timeout 5 "$file" -v 2>&1 | head -n 1)"
   fi
-  say bin.size "$(stat -c %s "$binary")"
+  say bin.size "$(stat -c %s "$file")"
 else
   say bin.missing yes
 fi
+fdir=${file%/*}; fbase=${file##*/}
+for f in "$fdir/.$fbase.ngfleet-stage."*; do [ -e "$f" ] && say stage "$f"; done
+for f in "$file.ngfleet-backup."*; do [ -f "$f" ] && say backup "$(stat -c %Y "$f") $f"; done
 dir=${binary%/*}; base=${binary##*/}
-for f in "$dir/.$base.ngfleet-stage."*; do [ -e "$f" ] && say stage "$f"; done
-for f in "$binary.ngfleet-backup."*; do [ -f "$f" ] && say backup "$(stat -c %Y "$f") $f"; done
 if [ -f "$dir/.$base.ngfleet-state" ]; then head -c 8192 "$dir/.$base.ngfleet-state" | sed 's/^/record /'; fi
 if [ -f "$dir/.$base.ngfleet-lock" ]; then
   if flock -n "$dir/.$base.ngfleet-lock" true 2>/dev/null; then say lock.held no; else say lock.held yes; fi
@@ -87,10 +91,10 @@ if [ "$mode" = full ]; then
     [ "$2" = 1 ] || continue
     d=${s%/stat}
     case "$(tr '\0' ' ' 2>/dev/null < "$d/cmdline")" in "nginx: worker process"*) ;; *) continue;; esac
-    case "$(readlink "$d/exe" 2>/dev/null)" in "$binary"|"$binary (deleted)") say orphan "${d#/proc/}";; esac
+    case "$(readlink "$d/exe" 2>/dev/null)" in "$file"|"$file (deleted)") say orphan "${d#/proc/}";; esac
   done
 fi
-say free_kb "$(df -Pk "$dir" 2>/dev/null | awk 'NR==2 {print $4}')"
+say free_kb "$(df -Pk "$fdir" 2>/dev/null | awk 'NR==2 {print $4}')"
 say end ok
 "#;
 
@@ -229,6 +233,8 @@ pub struct Observation {
     pub unit: Option<Unit>,
     /// ngfleet's state record beside the binary.
     pub record: RecordSeen,
+    /// The file `nginx_binary` resolves to, when it is a symlink.
+    pub binary_file: Option<String>,
     /// Workers of this binary whose master is gone (re-parented to PID 1): they still accept
     /// on the shared sockets. Full probes only.
     pub orphans: Vec<u32>,
@@ -319,6 +325,7 @@ pub fn parse(stdout: &str) -> Result<Observation, ObserveError> {
             }
             "free_kb" => obs.free_kb = value.parse().ok(),
             "record" => record_lines.push(value),
+            "bin.file" => obs.binary_file = Some(value.to_owned()),
             "orphan" => obs.orphans.push(value.parse().map_err(|_| malformed())?),
             "unit.name" => {
                 obs.unit = Some(Unit {

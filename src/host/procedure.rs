@@ -52,9 +52,17 @@ impl Procedure<'_> {
         &self.job.host.name
     }
 
+    /// The layout by the configured path (the lock and the record).
     pub(super) fn layout(&self) -> Layout {
-        Layout {
-            binary: self.job.host.nginx.binary.clone(),
+        Layout::plain(self.job.host.nginx.binary.clone())
+    }
+
+    /// The layout as the host shows it: a symlinked binary's file is what gets replaced.
+    pub(super) fn layout_at(&self, obs: &Observation) -> Layout {
+        let binary = self.job.host.nginx.binary.clone();
+        match obs.binary_file.as_deref().map(str::parse) {
+            Some(Ok(file)) => Layout { binary, file },
+            _ => Layout::plain(binary),
         }
     }
 
@@ -243,7 +251,7 @@ impl Procedure<'_> {
             Resolved::Aim(aim) => aim,
             Resolved::Skip(reason) => {
                 // Our own leftovers (an upload cut short) go, whatever the host runs.
-                self.cleanup(&obs.staged).await?;
+                self.cleanup(&obs).await?;
                 return Ok(Outcome::NotApplicable { reason });
             }
             Resolved::Refuse(reason) => return Err(self.refused(reason)),
@@ -312,8 +320,8 @@ impl Procedure<'_> {
                         reason,
                     });
                 }
-                Move::Cleanup(paths) => {
-                    self.cleanup(&paths).await?;
+                Move::Cleanup(_) => {
+                    self.cleanup(&obs).await?;
                     Flow::Continue
                 }
                 Move::Write { record, note } => {
@@ -462,9 +470,11 @@ impl Procedure<'_> {
         }
     }
 
-    pub(super) async fn cleanup(&self, paths: &[String]) -> Result<(), UpgradeError> {
-        let layout = self.layout();
-        let ours: Vec<String> = paths
+    /// Removes the staged temp files the observation lists (ours only).
+    pub(super) async fn cleanup(&self, obs: &Observation) -> Result<(), UpgradeError> {
+        let layout = self.layout_at(obs);
+        let ours: Vec<String> = obs
+            .staged
             .iter()
             .filter(|p| layout.is_stage(p))
             .cloned()

@@ -147,17 +147,15 @@ impl Procedure<'_> {
     ) -> Result<(), UpgradeError> {
         let t = Instant::now();
         self.emit(Step::Restore, Status::Started, t);
-        let backup = self.layout().backup(sha);
+        let layout = self.layout_at(obs);
+        let backup = layout.backup(sha);
         if !obs.backups.iter().any(|b| b.path == backup) {
             let reason = format!("no backup {backup} to restore");
             self.emit(Step::Restore, Status::Failed(reason.clone()), t);
             return Err(self.unrestored(Step::Restore, reason));
         }
-        self.exec(
-            Step::Restore,
-            &scripts::restore(&self.layout(), &backup, sha),
-        )
-        .await?;
+        self.exec(Step::Restore, &scripts::restore(&layout, &backup, sha))
+            .await?;
         self.emit(Step::Restore, Status::Done, t);
         Ok(())
     }

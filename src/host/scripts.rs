@@ -6,51 +6,65 @@ use super::record::Record;
 use crate::model::values::RemotePath;
 use crate::ssh::RemoteCommand;
 
-/// Paths ngfleet keeps beside a host's nginx binary.
+/// Paths ngfleet keeps beside a host's nginx binary. When `nginx_binary` is a symlink, the
+/// file it points to is what is replaced (staged, backed up and renamed over in *its*
+/// directory), so the link and the layout around it stay exactly as they were; the lock and
+/// the record stay beside the configured path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
+    /// `nginx_binary` as configured (what the master was started as).
     pub binary: RemotePath,
+    /// The file it resolves to (the same path when it is not a symlink).
+    pub file: RemotePath,
+}
+
+fn dir_base(path: &RemotePath) -> (&str, &str) {
+    let p = path.as_str();
+    let base = p.rsplit('/').next().unwrap_or(p);
+    (path.parent().trim_end_matches('/'), base)
 }
 
 impl Layout {
-    fn dir_base(&self) -> (&str, &str) {
-        let path = self.binary.as_str();
-        let base = path.rsplit('/').next().unwrap_or(path);
-        (self.binary.parent(), base)
+    /// The layout of a binary that is not a symlink.
+    pub fn plain(binary: RemotePath) -> Layout {
+        Layout {
+            file: binary.clone(),
+            binary,
+        }
     }
 
     /// `DIR/.nginx.ngfleet-lock`: held (flock) by a live controller session.
     pub fn lock(&self) -> String {
-        let (dir, base) = self.dir_base();
-        format!("{}/.{base}.ngfleet-lock", dir.trim_end_matches('/'))
-    }
-
-    /// `DIR/.nginx.ngfleet-stage.TAG`: where a new binary is uploaded, same directory so the
-    /// final rename is atomic.
-    pub fn stage(&self, tag: &str) -> String {
-        let (dir, base) = self.dir_base();
-        format!("{}/.{base}.ngfleet-stage.{tag}", dir.trim_end_matches('/'))
+        let (dir, base) = dir_base(&self.binary);
+        format!("{dir}/.{base}.ngfleet-lock")
     }
 
     /// `DIR/.nginx.ngfleet-state`: the host's record (history and operation in flight).
     pub fn record(&self) -> String {
-        let (dir, base) = self.dir_base();
-        format!("{}/.{base}.ngfleet-state", dir.trim_end_matches('/'))
+        let (dir, base) = dir_base(&self.binary);
+        format!("{dir}/.{base}.ngfleet-state")
     }
 
-    /// `nginx.ngfleet-backup.SHA16`: the binary that ran before, named by its checksum.
+    /// `FILEDIR/.nginx.ngfleet-stage.TAG`: where a new binary is uploaded, in the same
+    /// directory as the file it replaces so the final rename is atomic.
+    pub fn stage(&self, tag: &str) -> String {
+        let (dir, base) = dir_base(&self.file);
+        format!("{dir}/.{base}.ngfleet-stage.{tag}")
+    }
+
+    /// `FILE.ngfleet-backup.SHA16`: the binary that ran before, named by its checksum.
     pub fn backup(&self, sha256: &str) -> String {
         format!(
             "{}.ngfleet-backup.{}",
-            self.binary.as_str(),
+            self.file.as_str(),
             &sha256[..sha256.len().min(16)]
         )
     }
 
     /// Whether `path` is one of our staged temp files for this binary.
     pub fn is_stage(&self, path: &str) -> bool {
-        let (dir, base) = self.dir_base();
-        let prefix = format!("{}/.{base}.ngfleet-stage.", dir.trim_end_matches('/'));
+        let (dir, base) = dir_base(&self.file);
+        let prefix = format!("{dir}/.{base}.ngfleet-stage.");
         path.starts_with(&prefix) && !path[prefix.len()..].contains('/')
     }
 }
@@ -114,7 +128,7 @@ pub fn install(
 ) -> RemoteCommand {
     let args = [
         staged.to_owned(),
-        layout.binary.as_str().to_owned(),
+        layout.file.as_str().to_owned(),
         backup.to_owned(),
         sha256.to_owned(),
     ];
@@ -140,7 +154,7 @@ pub fn restore(layout: &Layout, backup: &str, sha256: &str) -> RemoteCommand {
         RESTORE,
         [
             backup.to_owned(),
-            layout.binary.as_str().to_owned(),
+            layout.file.as_str().to_owned(),
             sha256.to_owned(),
         ],
     )
@@ -287,9 +301,7 @@ mod tests {
     }
 
     fn layout(path: &str) -> Layout {
-        Layout {
-            binary: path.parse().expect("path"),
-        }
+        Layout::plain(path.parse().expect("path"))
     }
 
     #[test]
@@ -306,5 +318,23 @@ mod tests {
         assert!(!l.is_stage("/usr/sbin/.nginx.ngfleet-stage.x/../../etc"));
         let root = layout("/nginx");
         assert_eq!(root.lock(), "/.nginx.ngfleet-lock");
+        // A symlinked binary: the file it points to is staged, backed up and replaced in its
+        // own directory; the lock and the record stay beside the link.
+        let linked = Layout {
+            binary: "/usr/sbin/nginx".parse().expect("path"),
+            file: "/opt/nginx/nginx-1.22.1".parse().expect("path"),
+        };
+        assert_eq!(linked.lock(), "/usr/sbin/.nginx.ngfleet-lock");
+        assert_eq!(linked.record(), "/usr/sbin/.nginx.ngfleet-state");
+        assert_eq!(
+            linked.stage("a1"),
+            "/opt/nginx/.nginx-1.22.1.ngfleet-stage.a1"
+        );
+        assert_eq!(
+            linked.backup("0123456789abcdef0123"),
+            "/opt/nginx/nginx-1.22.1.ngfleet-backup.0123456789abcdef"
+        );
+        assert!(linked.is_stage("/opt/nginx/.nginx-1.22.1.ngfleet-stage.x"));
+        assert!(!linked.is_stage("/usr/sbin/.nginx.ngfleet-stage.x"));
     }
 }

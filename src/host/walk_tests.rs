@@ -372,9 +372,7 @@ async fn a_second_controller_is_refused() {
     // session is kept alive by hand).
     let holder = SimSession::new(Arc::clone(&w), 999_999, Cut::Never);
     let cmd = super::lock::lock(
-        &super::scripts::Layout {
-            binary: "/srv/sbin/nginx".parse().expect("path"),
-        },
+        &super::scripts::Layout::plain("/srv/sbin/nginx".parse().expect("path")),
         "other controller",
         crate::ssh::Heartbeat::DEFAULT,
     );

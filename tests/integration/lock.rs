@@ -33,9 +33,7 @@ fn inventory_host(lab: &Lab, name: &str) -> Host {
 }
 
 fn layout(lab: &Lab, name: &str) -> Layout {
-    Layout {
-        binary: inventory_host(lab, name).nginx.binary.clone(),
-    }
+    Layout::plain(inventory_host(lab, name).nginx.binary.clone())
 }
 
 async fn connect(lab: &Lab, name: &str) -> Session {

@@ -563,9 +563,7 @@ async fn a_second_controller_is_refused_by_the_lock() {
     let env = ControllerEnv::from_process(None, HostKeyPolicy::Strict);
     let transport = Transport::new(TransportConfig::default(), Credentials::from_env());
     let session = transport.connect(&env.target(&h)).await.expect("connect");
-    let layout = ngfleet::host::scripts::Layout {
-        binary: h.nginx.binary.clone(),
-    };
+    let layout = ngfleet::host::scripts::Layout::plain(h.nginx.binary.clone());
     let lock = ngfleet::host::lock::lock(
         &layout,
         "other-controller pid=4242",
@@ -671,4 +669,39 @@ async fn every_step_works_through_sudo() {
     rolled_back(&back);
     let (_, exe, disk) = snapshot(&lab);
     assert_eq!((exe, disk), (before.1, before.2));
+}
+
+/// A symlinked `nginx_binary` (`sbin/nginx -> nginx-1.22.1`): the file it points to is
+/// replaced in its own directory, the link stays a link to the same name, the backup is a
+/// regular file, and a rollback restores exactly that layout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symlinked_binary_keeps_its_layout_through_upgrade_and_rollback() {
+    let lab = Lab::up(1);
+    let sbin = lab.host("lab-01").dir.join("sbin");
+    let old_sha = sha(&lab.dir.join("versions/nginx-old"));
+    let new_sha = sha(&lab.dir.join("versions/nginx-new"));
+    fs::rename(sbin.join("nginx"), sbin.join("nginx-1.22.1")).expect("rename");
+    std::os::unix::fs::symlink("nginx-1.22.1", sbin.join("nginx")).expect("symlink");
+    let layout = |want: &str, when: &str| {
+        let link = fs::read_link(sbin.join("nginx")).expect("still a symlink");
+        assert_eq!(link, std::path::Path::new("nginx-1.22.1"), "{when}");
+        assert_eq!(sha(&sbin.join("nginx-1.22.1")), want, "{when}: the file");
+        let v = status(&lab);
+        assert_eq!(v["hosts"][0]["state"], "steady", "{when}: {v}");
+        assert_eq!(v["hosts"][0]["exe_sha256"], want, "{when}: running");
+    };
+    layout(&old_sha, "before");
+
+    let run = upgrade(&lab, "lab-01", "nginx-new").await;
+    assert_upgraded(&run);
+    layout(&new_sha, "after the upgrade");
+    let backup = sbin.join(format!("nginx-1.22.1.ngfleet-backup.{}", &old_sha[..16]));
+    let meta = fs::symlink_metadata(&backup).expect("backup beside the file");
+    assert!(meta.file_type().is_file(), "the backup is a regular file");
+    assert_eq!(sha(&backup), old_sha);
+    assert!(staged_leftovers(&lab).is_empty());
+
+    let back = run_intent(&lab, "lab-01", &local(&lab, "nginx-new"), Intent::Rollback).await;
+    rolled_back(&back);
+    layout(&old_sha, "after the rollback");
 }
