@@ -9,13 +9,14 @@ use crate::cli::{
     Cli, Command, GlobalArgs, InputArgs, PlanArgs, RollArgs, RollbackArgs, TargetArgs, UnlockArgs,
 };
 use crate::error::{Error, Exit};
-use crate::fleet::ControllerEnv;
+use crate::fleet::{self, ControllerEnv};
 use crate::inputs::{self, InputError, Inputs};
 use crate::model::diagnostic::Diagnostics;
+use crate::model::inventory::Host;
 use crate::model::pattern::Pattern;
 use crate::plan::{self, Plan};
 use crate::report;
-use crate::ssh::{Credentials, HostKeyPolicy, Transport, TransportConfig};
+use crate::ssh::{Credentials, HostKeyPolicy, RecordedKeys, Transport, TransportConfig};
 use crate::status::{self, Limits, Progress};
 use crate::unlock;
 use std::io::IsTerminal;
@@ -33,7 +34,7 @@ use crate::rollout::stop::Stop;
 /// Runs one command, writing its normal output to `out`.
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit, Error> {
     match cli.command {
-        Command::Validate(args) => validate(&args, out),
+        Command::Validate(args) => validate(&cli.global, &args, out),
         Command::Plan(args) => show_plan(&args, out),
         Command::Status(args) => show_status(&cli.global, &args, out),
         Command::Roll(args) => roll(&cli.global, &args, out),
@@ -57,17 +58,24 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit, Error> {
     }
 }
 
-/// `validate`: both files, the selection, the plan and the binary; every problem at once.
-fn validate(args: &InputArgs, out: &mut dyn Write) -> Result<Exit, Error> {
+/// `validate`: both files, the selection, the plan, host key trust and the binary; every
+/// problem at once.
+fn validate(global: &GlobalArgs, args: &InputArgs, out: &mut dyn Write) -> Result<Exit, Error> {
     let inputs = inputs::load(args)?;
     let mut problems = Vec::new();
     match plan::plan(&inputs.inventory, &inputs.spec, None, 0) {
         Err(e) => problems.push(format!("{}: {e}", spec_name(&inputs))),
-        Ok(plan) => problems.extend(
-            gate_problems(&inputs, &plan.hosts)
-                .into_iter()
-                .map(|p| format!("{}: {p}", spec_name(&inputs))),
-        ),
+        Ok(plan) => {
+            problems.extend(
+                gate_problems(&inputs, &plan.hosts)
+                    .into_iter()
+                    .map(|p| format!("{}: {p}", spec_name(&inputs))),
+            );
+            let hosts = hosts_of(&inputs, &plan.hosts);
+            if let Err(e) = fleet::check_trust(&controller_env(global), &hosts) {
+                problems.push(format!("{}: {e}", inputs.inventory.file()));
+            }
+        }
     }
     if inputs.spec.binary.is_some()
         && let Err(e) = inputs::binary(None, &inputs.spec)
@@ -157,23 +165,55 @@ fn show_plan(args: &PlanArgs, out: &mut dyn Write) -> Result<Exit, Error> {
     Ok(Exit::Success)
 }
 
-/// The transport and controller environment for a run.
-fn connect_setup(
-    global: &GlobalArgs,
-    spec: &crate::model::spec::Spec,
-) -> (Transport, ControllerEnv) {
+/// What the command line and the process environment add to every host.
+fn controller_env(global: &GlobalArgs) -> ControllerEnv {
     let policy = if global.accept_new {
         HostKeyPolicy::AcceptNew
     } else {
         HostKeyPolicy::Strict
     };
+    ControllerEnv::from_process(global.known_hosts.clone(), policy)
+}
+
+fn hosts_of<'a>(inputs: &'a Inputs, selected: &[usize]) -> Vec<&'a Host> {
+    selected.iter().map(|&h| inputs.inventory.host(h)).collect()
+}
+
+/// What a command that connects to hosts needs.
+struct Connecting {
+    transport: Transport,
+    /// The keys the transport records under accept-new; the command shows each one.
+    keys: RecordedKeys,
+    env: ControllerEnv,
+}
+
+/// The transport and controller environment for a run on `hosts`, once their host key trust
+/// is judged safe (refused before anything connects otherwise). Says once, on stderr, when
+/// `StrictHostKeyChecking=no` is read as accept-new.
+fn connect_setup(
+    global: &GlobalArgs,
+    spec: &crate::model::spec::Spec,
+    hosts: &[&Host],
+) -> Result<Connecting, Error> {
+    let env = controller_env(global);
+    let trust = fleet::check_trust(&env, hosts)?;
+    if !trust.read_as_accept_new.is_empty() {
+        eprintln!(
+            "{}",
+            report::host_keys::read_as_accept_new(&trust.read_as_accept_new)
+        );
+    }
     let config = TransportConfig {
         connect_timeout: spec.timeouts.connect.get(),
         ..TransportConfig::default()
     };
-    let transport = Transport::new(config, Credentials::from_env());
-    let env = ControllerEnv::from_process(global.known_hosts.clone(), policy);
-    (transport, env)
+    let mut transport = Transport::new(config, Credentials::from_env());
+    let keys = transport.recorded_keys();
+    Ok(Connecting {
+        transport,
+        keys,
+        env,
+    })
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {
@@ -197,8 +237,12 @@ fn load_selected(
 /// `status`: observe every selected host; exit 1 when any is unreachable or not steady.
 fn show_status(global: &GlobalArgs, args: &TargetArgs, out: &mut dyn Write) -> Result<Exit, Error> {
     let (inputs, selected) = load_selected(&args.input, args.limit.as_deref())?;
-    let hosts = selected.iter().map(|&h| inputs.inventory.host(h)).collect();
-    let (transport, env) = connect_setup(global, &inputs.spec);
+    let hosts = hosts_of(&inputs, &selected);
+    let Connecting {
+        transport,
+        mut keys,
+        env,
+    } = connect_setup(global, &inputs.spec, &hosts)?;
     let progress = if global.quiet || args.json {
         Progress::Hidden
     } else {
@@ -211,6 +255,7 @@ fn show_status(global: &GlobalArgs, args: &TargetArgs, out: &mut dyn Write) -> R
         hosts,
         &env,
         &transport,
+        &mut keys,
         limits,
         usize::from(global.forks),
         progress,
@@ -246,12 +291,19 @@ fn unlock(global: &GlobalArgs, args: &UnlockArgs, out: &mut dyn Write) -> Result
         ));
     }
     let (inputs, selected) = load_selected(&args.input, args.limit.as_deref())?;
-    let hosts = selected.iter().map(|&h| inputs.inventory.host(h)).collect();
-    let (transport, env) = connect_setup(global, &inputs.spec);
+    let hosts = hosts_of(&inputs, &selected);
+    let Connecting {
+        transport,
+        mut keys,
+        env,
+    } = connect_setup(global, &inputs.spec, &hosts)?;
     let deadline = inputs.spec.timeouts.command.get();
     let forks = usize::from(global.forks);
     let rt = runtime()?;
-    let found = rt.block_on(unlock::inspect(hosts, &env, &transport, deadline, forks));
+    let found = rt.block_on(keys.show_while(
+        unlock::inspect(hosts, &env, &transport, deadline, forks),
+        |key| eprintln!("{}", report::host_keys::recorded_key(&key)),
+    ));
     out.write_all(unlock::listing(&found).as_bytes())
         .map_err(Error::Output)?;
     let held = found.iter().filter(|f| f.is_held()).count();
@@ -388,6 +440,12 @@ fn run_rollout(
     ctl: &RunControls,
     out: &mut dyn Write,
 ) -> Result<Exit, Error> {
+    // Host key trust is judged before anything is written or connected.
+    let Connecting {
+        transport,
+        mut keys,
+        env,
+    } = connect_setup(global, &inputs.spec, &hosts_of(inputs, &plan.hosts))?;
     let run_id = format!(
         "{}-{:06x}",
         jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ"),
@@ -426,7 +484,6 @@ fn run_rollout(
         waves: plan.waves.len(),
         journal: journal_text.clone(),
     });
-    let (transport, env) = connect_setup(global, &inputs.spec);
     let gates = SpecGates::new(
         inputs.spec.pre.clone(),
         inputs.spec.gates.clone(),
@@ -455,7 +512,10 @@ fn run_rollout(
     };
     let end = runtime()?.block_on(async {
         crate::rollout::stop::watch_signals(Arc::clone(&stop));
-        dispatcher.run().await
+        keys.show_while(dispatcher.run(), |key| {
+            reporter.emit(RolloutEvent::from(key));
+        })
+        .await
     });
     reporter.finish();
     let (result, exit) = crate::rollout::policy::result(end.stopped, end.tally);

@@ -32,7 +32,9 @@ pub struct GlobalArgs {
     /// known_hosts file to verify host keys against (overrides the inventory's).
     #[arg(long, global = true, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub known_hosts: Option<PathBuf>,
-    /// Record host keys of hosts never seen before. Changed keys are always refused.
+    /// Record host keys of hosts never seen before, printing each with its SHA256
+    /// fingerprint. Changed keys are always refused; a known_hosts that cannot remember keys
+    /// (/dev/null, a directory, unwritable) is refused before connecting.
     #[arg(long, global = true)]
     pub accept_new: bool,
     /// At most this many hosts are contacted at once.

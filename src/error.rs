@@ -12,7 +12,8 @@ pub enum Exit {
     /// unreachable or not steady; for `unlock`: a held lock was not broken (declined,
     /// refused, unreachable).
     Failed = 1,
-    /// Invalid input: usage, inventory, spec or binary. Nothing was changed.
+    /// Invalid input: usage, inventory, spec, binary, or host key trust that cannot be kept
+    /// (accept-new with a known_hosts that cannot remember keys). Nothing was changed.
     InvalidInput = 2,
     /// Halted with at least one host that could not be restored (named in the output).
     Unrestored = 3,
@@ -39,6 +40,8 @@ pub enum Error {
     Limit(#[from] crate::model::pattern::PatternError),
     #[error("{0}")]
     Invalid(String),
+    #[error(transparent)]
+    Trust(#[from] crate::fleet::TrustError),
     #[error("failed to create the journal {path}")]
     Journal {
         path: std::path::PathBuf,
@@ -67,6 +70,7 @@ impl Error {
             | Error::Plan(_)
             | Error::Limit(_)
             | Error::Invalid(_)
+            | Error::Trust(_)
             | Error::Journal { .. } => Exit::InvalidInput,
             Error::Output(_) | Error::Runtime(_) | Error::Prompt(_) => Exit::Failed,
         }

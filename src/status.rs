@@ -10,7 +10,8 @@ use crate::host::classify::{HostState, classify};
 use crate::host::observe::Observation;
 use crate::host::probe::{self, Depth, ProbeError};
 use crate::model::inventory::Host;
-use crate::ssh::Transport;
+use crate::report::host_keys;
+use crate::ssh::{RecordedKeys, Transport};
 
 /// One host's status line.
 #[derive(Clone, Debug)]
@@ -37,11 +38,13 @@ pub struct Limits {
     pub command: Duration,
 }
 
-/// Observes every host; results in the order given.
+/// Observes every host; results in the order given. Keys the transport records meanwhile
+/// are printed on stderr (above the bar) as they come.
 pub async fn status(
     hosts: Vec<&Host>,
     env: &ControllerEnv,
     transport: &Transport,
+    keys: &mut RecordedKeys,
     limits: Limits,
     forks: usize,
     progress: Progress,
@@ -57,7 +60,7 @@ pub async fn status(
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
-    let results = for_each_bounded(hosts, forks, |host| {
+    let observed = for_each_bounded(hosts, forks, |host| {
         let bar = bar.clone();
         async move {
             let result = observe_host(host, env, transport, limits).await;
@@ -65,8 +68,12 @@ pub async fn status(
             bar.set_message(format!("{} {}", result.name, result.state.name()));
             result
         }
-    })
-    .await;
+    });
+    let results = keys
+        .show_while(observed, |key| {
+            bar.suspend(|| eprintln!("{}", host_keys::recorded_key(&key)));
+        })
+        .await;
     bar.finish_and_clear();
     results
 }

@@ -68,9 +68,28 @@ pub enum HostKeyChecking {
     Default,
     /// `yes`: unknown keys are refused.
     Strict,
-    /// `accept-new`, or `no`/`off`, which ngfleet reads as `accept-new`: unknown keys are
-    /// recorded, changed keys are still refused. Host keys are never trusted silently.
+    /// `accept-new`: unknown keys are recorded (and shown), changed keys are refused.
     AcceptNew,
+    /// `no` (or `off`, `false`), which ngfleet reads as `accept-new`: keys are still checked
+    /// and remembered. Host keys are never trusted silently.
+    No,
+}
+
+/// A known_hosts path set in the inventory, and the variable that set it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KnownHostsFile {
+    /// As written (`~` is expanded by the controller).
+    pub path: String,
+    pub from: KnownHostsVar,
+}
+
+/// The inventory variable a known_hosts path comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum KnownHostsVar {
+    /// `ngfleet_known_hosts`.
+    Ngfleet,
+    /// `-o UserKnownHostsFile=` in `ansible_ssh_common_args`.
+    UserKnownHostsFile,
 }
 
 /// How to reach a host over SSH.
@@ -85,7 +104,7 @@ pub struct Connection {
     pub identity_file: Option<String>,
     pub become_: Become,
     /// `ngfleet_known_hosts`, else `UserKnownHostsFile` from `ansible_ssh_common_args`.
-    pub known_hosts: Option<String>,
+    pub known_hosts: Option<KnownHostsFile>,
     pub host_key_checking: HostKeyChecking,
     /// `ngfleet_jump`, else `ProxyJump`/`-J` from `ansible_ssh_common_args`.
     pub jump: Option<JumpHost>,
@@ -580,9 +599,8 @@ fn common_args(reader: &mut Reader<'_>, var: &Var, text: &str) -> CommonArgs {
                     "stricthostkeychecking" => {
                         out.checking = match value.to_ascii_lowercase().as_str() {
                             "yes" | "true" => Some(HostKeyChecking::Strict),
-                            "accept-new" | "no" | "off" | "false" => {
-                                Some(HostKeyChecking::AcceptNew)
-                            }
+                            "accept-new" => Some(HostKeyChecking::AcceptNew),
+                            "no" | "off" | "false" => Some(HostKeyChecking::No),
                             "ask" => Some(HostKeyChecking::Default),
                             _ => {
                                 reader.error(
@@ -646,8 +664,15 @@ fn connection(reader: &mut Reader<'_>, name: &str, vars: &Vars) -> Option<Connec
             None => CommonArgs::default(),
         },
     };
-    let known_hosts =
-        plain(reader, vars, "ngfleet_known_hosts", "a known_hosts path").or(args.known_hosts);
+    let known_hosts = plain(reader, vars, "ngfleet_known_hosts", "a known_hosts path")
+        .map(|path| KnownHostsFile {
+            path,
+            from: KnownHostsVar::Ngfleet,
+        })
+        .or(args.known_hosts.map(|path| KnownHostsFile {
+            path,
+            from: KnownHostsVar::UserKnownHostsFile,
+        }));
     let jump_var = vars.get("ngfleet_jump");
     let jump_text = match jump_var {
         Some(_) => plain(reader, vars, "ngfleet_jump", "a jump host"),
@@ -834,8 +859,14 @@ all:
         assert_eq!(c.user.as_deref(), Some("deploy"));
         assert_eq!(c.identity_file.as_deref(), Some("~/.ssh/id"));
         assert_eq!(c.become_, Become::Sudo);
-        assert_eq!(c.known_hosts.as_deref(), Some("/etc/kh"));
-        assert_eq!(c.host_key_checking, HostKeyChecking::AcceptNew);
+        assert_eq!(
+            c.known_hosts,
+            Some(KnownHostsFile {
+                path: "/etc/kh".into(),
+                from: KnownHostsVar::UserKnownHostsFile
+            })
+        );
+        assert_eq!(c.host_key_checking, HostKeyChecking::No);
         assert_eq!(
             c.jump.as_ref().map(ToString::to_string).as_deref(),
             Some("jump@bastion:2200")
@@ -846,7 +877,13 @@ all:
         let h2 = inv.find("web-02").expect("web-02");
         assert_eq!(h2.connection.address, "web-02");
         assert_eq!(h2.connection.port, Port::SSH);
-        assert_eq!(h2.connection.known_hosts.as_deref(), Some("/srv/kh"));
+        assert_eq!(
+            h2.connection.known_hosts,
+            Some(KnownHostsFile {
+                path: "/srv/kh".into(),
+                from: KnownHostsVar::Ngfleet
+            })
+        );
         assert_eq!(
             h2.connection
                 .jump

@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::ssh::RecordedKey;
+
 /// What became of one host in a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -53,6 +55,14 @@ pub enum RolloutEvent {
     WaitingForWindow {
         opens_at: String,
     },
+    /// A host key recorded under accept-new (also shown on stderr whatever the display).
+    HostKeyRecorded {
+        host: String,
+        endpoint: String,
+        key_type: String,
+        fingerprint: String,
+        file: String,
+    },
     WaveStarted {
         wave: usize,
         canary: bool,
@@ -86,6 +96,18 @@ pub enum RolloutEvent {
         hosts: Summary,
         journal: String,
     },
+}
+
+impl From<RecordedKey> for RolloutEvent {
+    fn from(key: RecordedKey) -> RolloutEvent {
+        RolloutEvent::HostKeyRecorded {
+            host: key.host,
+            endpoint: key.endpoint,
+            key_type: key.key_type,
+            fingerprint: key.fingerprint,
+            file: key.file.display().to_string(),
+        }
+    }
 }
 
 /// Host names by what became of them.

@@ -1,5 +1,6 @@
 //! The one sink for rollout events: every event goes to the journal, and to the operator as
 //! live progress bars (a terminal), timestamped lines (no terminal), or JSON lines (`--json`).
+//! A recorded host key is also shown on stderr whatever the display, `-q` included.
 //! It renders; it decides nothing.
 
 use std::collections::HashMap;
@@ -81,22 +82,30 @@ impl Reporter {
         {
             inner.journal_error = Some(format!("failed to write the journal: {e}"));
         }
+        // Shown on stderr in every display (above the bars when there are bars).
+        let on_stderr = matches!(event, RolloutEvent::HostKeyRecorded { .. });
         match inner.display {
             Display::Json => {
                 if let Ok(mut value) = serde_json::to_value(&event) {
                     if let Some(obj) = value.as_object_mut() {
-                        obj.insert("time".into(), serde_json::Value::String(time));
+                        obj.insert("time".into(), serde_json::Value::String(time.clone()));
                     }
                     println!("{value}");
                 }
             }
-            Display::Lines => {
+            Display::Lines if !on_stderr => {
                 if let Some(line) = line(&event) {
                     println!("{time} {line}");
                 }
             }
             Display::Bars => inner.bars_event(&event),
-            Display::Quiet => {}
+            Display::Lines | Display::Quiet => {}
+        }
+        if on_stderr
+            && inner.bars.is_none()
+            && let Some(line) = line(&event)
+        {
+            eprintln!("{line}");
         }
     }
 
@@ -237,6 +246,19 @@ fn line(event: &RolloutEvent) -> Option<String> {
         RolloutEvent::WaitingForWindow { opens_at } => {
             format!("outside the maintenance windows: waiting until {opens_at}")
         }
+        RolloutEvent::HostKeyRecorded {
+            host,
+            endpoint,
+            key_type,
+            fingerprint,
+            file,
+        } => super::host_keys::recorded(
+            host,
+            endpoint,
+            key_type,
+            fingerprint,
+            std::path::Path::new(file),
+        ),
         RolloutEvent::WaveStarted {
             wave,
             canary,

@@ -7,6 +7,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::known_hosts::Unrememberable;
+
 /// The underlying cause of an [`SshError`], if there is one.
 pub type ErrorSource = Box<dyn StdError + Send + Sync + 'static>;
 
@@ -160,6 +162,15 @@ pub enum SshErrorKind {
     HostKeyRevoked { file: PathBuf, line: usize },
     /// The known_hosts file could not be read or appended to.
     KnownHostsFile { file: PathBuf },
+    /// An unknown key was not accepted under accept-new: `file` cannot remember it.
+    HostKeyNotRemembered {
+        endpoint: String,
+        file: PathBuf,
+        why: Unrememberable,
+    },
+    /// An unknown key was not accepted under accept-new: nothing in this run shows
+    /// recorded keys ([`crate::ssh::Transport::recorded_keys`]).
+    HostKeyUnshown { endpoint: String },
     /// The server refused every credential we offered.
     AuthDenied { user: String, methods: String },
     /// No credential could be offered at all (no agent keys, no key files).
@@ -242,6 +253,19 @@ impl fmt::Display for Message<'_> {
             SshErrorKind::KnownHostsFile { file } => {
                 write!(f, "cannot use known_hosts file {}", file.display())
             }
+            SshErrorKind::HostKeyNotRemembered {
+                endpoint,
+                file,
+                why,
+            } => write!(
+                f,
+                "new host key for {endpoint} not accepted: {} {why} (give --known-hosts a real file)",
+                file.display()
+            ),
+            SshErrorKind::HostKeyUnshown { endpoint } => write!(
+                f,
+                "new host key for {endpoint} not accepted: this run has no way to show it"
+            ),
             SshErrorKind::AuthDenied { user, methods } => {
                 write!(f, "permission denied ({methods}) for user {user}")
             }
@@ -351,6 +375,32 @@ mod tests {
         assert_eq!(
             text(&unknown),
             "web-07: unknown host key for 10.0.0.7:22 (not in /path/known_hosts; use --accept-new to record it)"
+        );
+        let unremembered = SshError::new(
+            "web-07",
+            Step::Handshake,
+            SshErrorKind::HostKeyNotRemembered {
+                endpoint: "10.0.0.7:22".into(),
+                file: "/dev/null".into(),
+                why: Unrememberable::NotAFile {
+                    kind: "a character device",
+                },
+            },
+        );
+        assert_eq!(
+            text(&unremembered),
+            "web-07: new host key for 10.0.0.7:22 not accepted: /dev/null is a character device, not a file (give --known-hosts a real file)"
+        );
+        let unshown = SshError::new(
+            "web-07",
+            Step::Handshake,
+            SshErrorKind::HostKeyUnshown {
+                endpoint: "10.0.0.7:22".into(),
+            },
+        );
+        assert_eq!(
+            text(&unshown),
+            "web-07: new host key for 10.0.0.7:22 not accepted: this run has no way to show it"
         );
     }
 

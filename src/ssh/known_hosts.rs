@@ -1,7 +1,8 @@
 //! OpenSSH `known_hosts` files: looking a host's key up (plain, wildcard,
 //! negated and hashed `|1|` host patterns, `[host]:port` names, `@revoked`
-//! markers) with the real line number of a conflicting entry, and appending
-//! newly accepted keys.
+//! markers) with the real line number of a conflicting entry, appending
+//! newly accepted keys, and telling whether a path can remember a key at all
+//! (`/dev/null`, a directory or an unwritable place cannot).
 //!
 //! Why not `russh::keys::known_hosts::check_known_hosts_path`: it does match
 //! hashed entries and `[host]:port`, but (russh 0.65.1) it does not count
@@ -14,7 +15,8 @@
 
 use std::fs::OpenOptions;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
 
 use hmac::{Hmac, KeyInit, Mac};
 use russh::keys::ssh_encoding::base64::{Base64, Encoding};
@@ -132,6 +134,113 @@ impl KnownHosts {
                     && host_field_matches(&e.patterns, name)
             })
             .map(|e| e.line)
+    }
+}
+
+/// Why a known_hosts path cannot remember a key: a key "recorded" there is
+/// gone by the next connection, so accepting new keys would trust every key
+/// a host presents, a changed one included. Displayed after the path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unrememberable {
+    /// A character device (`/dev/null`), a directory, a fifo, ...
+    #[error("is {kind}, not a file")]
+    NotAFile { kind: &'static str },
+    /// An existing file that cannot be read and appended to.
+    #[error("cannot be read and written ({reason})")]
+    Unwritable { reason: String },
+    /// A missing file whose nearest existing ancestor is not a directory.
+    #[error("cannot be created: {} is not a directory", .ancestor.display())]
+    NoDirectory { ancestor: PathBuf },
+    /// A missing file whose nearest existing directory is not writable.
+    #[error("cannot be created in {} ({reason})", .dir.display())]
+    CannotCreate { dir: PathBuf, reason: String },
+    /// A key appended to it was not there when the file was read back.
+    #[error("did not keep a key written to it")]
+    Forgot,
+}
+
+/// Whether `path` can remember a key [`learn`] appends: an existing regular
+/// file (symlinks followed) that this process may read and write, or a
+/// missing one that can be created (its nearest existing ancestor is a
+/// writable directory). Looks only; creates nothing.
+pub fn can_remember(path: &Path) -> Result<(), Unrememberable> {
+    use rustix::fs::{Access, access};
+    match std::fs::metadata(path) {
+        Ok(meta) => {
+            let kind = meta.file_type();
+            if !kind.is_file() {
+                return Err(Unrememberable::NotAFile {
+                    kind: file_kind(kind),
+                });
+            }
+            access(path, Access::READ_OK | Access::WRITE_OK).map_err(|e| {
+                Unrememberable::Unwritable {
+                    reason: io::Error::from(e).to_string(),
+                }
+            })
+        }
+        Err(e) if missing(&e) => {
+            for ancestor in path.ancestors().skip(1) {
+                let dir = if ancestor.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    ancestor
+                };
+                match std::fs::metadata(dir) {
+                    Ok(meta) if meta.is_dir() => {
+                        return access(dir, Access::WRITE_OK | Access::EXEC_OK).map_err(|e| {
+                            Unrememberable::CannotCreate {
+                                dir: dir.to_owned(),
+                                reason: io::Error::from(e).to_string(),
+                            }
+                        });
+                    }
+                    Ok(_) => {
+                        return Err(Unrememberable::NoDirectory {
+                            ancestor: dir.to_owned(),
+                        });
+                    }
+                    Err(e) if missing(&e) => {}
+                    Err(e) => {
+                        return Err(Unrememberable::CannotCreate {
+                            dir: dir.to_owned(),
+                            reason: e.to_string(),
+                        });
+                    }
+                }
+            }
+            Err(Unrememberable::CannotCreate {
+                dir: path.to_owned(),
+                reason: "no existing directory above it".into(),
+            })
+        }
+        Err(e) => Err(Unrememberable::Unwritable {
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// Not there, or below something that is not a directory (which the walk up finds).
+fn missing(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    )
+}
+
+fn file_kind(kind: std::fs::FileType) -> &'static str {
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_fifo() {
+        "a fifo"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
     }
 }
 
@@ -446,5 +555,81 @@ mod tests {
             HostKeyStatus::Known { line: 3 }
         );
         let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn what_cannot_remember_a_key() {
+        let not_a_file = |kind| Err(Unrememberable::NotAFile { kind });
+        assert_eq!(
+            can_remember(Path::new("/dev/null")),
+            not_a_file("a character device")
+        );
+        let dir = std::env::temp_dir().join(format!("ngssh-kh-remember-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(std::fs::create_dir_all(&dir).is_ok());
+        assert_eq!(can_remember(&dir), not_a_file("a directory"));
+        let to_null = dir.join("to-null");
+        assert!(std::os::unix::fs::symlink("/dev/null", &to_null).is_ok());
+        assert_eq!(can_remember(&to_null), not_a_file("a character device"));
+        let fifo = dir.join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        assert_eq!(can_remember(&fifo), not_a_file("a fifo"));
+        // A regular file, and a missing one in directories still to be made.
+        let file = dir.join("known_hosts");
+        assert!(std::fs::write(&file, "").is_ok());
+        assert_eq!(can_remember(&file), Ok(()));
+        assert_eq!(can_remember(&dir.join("a/b/known_hosts")), Ok(()));
+        assert_eq!(can_remember(Path::new("relative-missing-kh")), Ok(()));
+        // Below a regular file nothing can be created.
+        assert_eq!(
+            can_remember(&file.join("sub/known_hosts")),
+            Err(Unrememberable::NoDirectory {
+                ancestor: file.clone()
+            })
+        );
+        assert_eq!(
+            can_remember(Path::new("/dev/null/known_hosts")),
+            Err(Unrememberable::NoDirectory {
+                ancestor: "/dev/null".into()
+            })
+        );
+        // The message reads after the path.
+        assert_eq!(
+            format!(
+                "/dev/null {}",
+                not_a_file("a character device").unwrap_err()
+            ),
+            "/dev/null is a character device, not a file"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_unwritable_place_cannot_remember() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        // Permission bits do not stop root (the lab tests run as root), so use a directory
+        // procfs keeps read-only for everyone.
+        let denied = can_remember(Path::new("/proc/1/known_hosts"));
+        assert!(
+            matches!(&denied, Err(Unrememberable::CannotCreate { dir, .. }) if dir == Path::new("/proc/1")),
+            "{denied:?}"
+        );
+        // A read-only file is judged as this process may use it: root may write it (and
+        // `learn` would), anyone else may not.
+        let file = std::env::temp_dir().join(format!("ngssh-kh-ro-{}", std::process::id()));
+        assert!(std::fs::write(&file, "").is_ok());
+        let perms = std::fs::Permissions::from_mode(0o444);
+        assert!(std::fs::set_permissions(&file, perms).is_ok());
+        let root = std::fs::metadata(&file).map(|m| m.uid() == 0);
+        let verdict = can_remember(&file);
+        match root {
+            Ok(true) => assert_eq!(verdict, Ok(()), "root"),
+            _ => assert!(
+                matches!(&verdict, Err(Unrememberable::Unwritable { .. })),
+                "{verdict:?}"
+            ),
+        }
+        let _ = std::fs::remove_file(&file);
     }
 }

@@ -20,7 +20,7 @@ use super::auth::{self, Credentials, Login};
 use super::deadline::Deadline;
 use super::error::{SshError, SshErrorKind, Step};
 use super::host_key::{
-    ClientHandler, HandlerError, HostKeyCheck, HostKeyPolicy, Rejection,
+    ClientHandler, HandlerError, HostKeyCheck, HostKeyPolicy, KeySender, RecordedKeys, Rejection,
     preferred_host_key_algorithms,
 };
 use super::known_hosts::KnownHosts;
@@ -123,6 +123,8 @@ pub struct Transport {
     known_hosts_lock: Arc<Mutex<()>>,
     /// Per-bastion (`host:port`) handshake slots.
     bastion_slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Where keys recorded under `AcceptNew` go to be shown.
+    shown: Option<KeySender>,
 }
 
 /// One SSH hop: where, as whom, and which known_hosts entry to check.
@@ -143,7 +145,19 @@ impl Transport {
             credentials,
             known_hosts_lock: Arc::new(Mutex::new(())),
             bastion_slots: Mutex::new(HashMap::new()),
+            shown: None,
         }
+    }
+
+    /// The keys this transport records under `AcceptNew`, each as it is
+    /// recorded, for the caller to show. A transport records no key unless
+    /// this receiver is alive: without it an unknown key is refused, even
+    /// under `AcceptNew`, since it could not be shown. A second call replaces
+    /// the first receiver.
+    pub fn recorded_keys(&mut self) -> RecordedKeys {
+        let (tx, rx) = RecordedKeys::channel();
+        self.shown = Some(tx);
+        rx
     }
 
     pub fn config(&self) -> &TransportConfig {
@@ -321,11 +335,13 @@ impl Transport {
         let known = known_algorithms(hop.known_hosts, hop.host, hop.port).await;
         let config = Arc::new(self.russh_config(&known));
         let handler = ClientHandler::new(HostKeyCheck {
+            name: hop.name.to_owned(),
             host: hop.host.to_owned(),
             port: hop.port,
             file: hop.known_hosts.to_path_buf(),
             policy: hop.host_key_policy,
             lock: Arc::clone(&self.known_hosts_lock),
+            shown: self.shown.clone(),
         });
         let mut handle = deadline
             .run(client::connect_stream(config, stream, handler))
@@ -401,6 +417,16 @@ fn handshake_error(hop: &Hop<'_>, e: HandlerError) -> SshError {
         HandlerError::HostKey(Rejection::Unreadable(source) | Rejection::NotRecorded(source)) => {
             at(SshErrorKind::KnownHostsFile { file }).with_source(source)
         }
+        HandlerError::HostKey(Rejection::CannotRemember(why)) => {
+            at(SshErrorKind::HostKeyNotRemembered {
+                endpoint: endpoint(hop.host, hop.port),
+                file,
+                why,
+            })
+        }
+        HandlerError::HostKey(Rejection::Unshown) => at(SshErrorKind::HostKeyUnshown {
+            endpoint: endpoint(hop.host, hop.port),
+        }),
         HandlerError::Ssh(russh::Error::IO(source)) => at(SshErrorKind::Io).with_source(source),
         HandlerError::Ssh(
             source @ (russh::Error::Disconnect | russh::Error::HUP | russh::Error::SendError),
