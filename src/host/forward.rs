@@ -350,6 +350,26 @@ impl Procedure<'_> {
     ) -> Result<Flow, UpgradeError> {
         let t = Instant::now();
         self.emit(Step::Commit, Status::Started, t);
+        let resuming = obs
+            .record
+            .record()
+            .and_then(|r| r.op.as_ref())
+            .is_some_and(|o| o.step == OpStep::Commit);
+        if !resuming {
+            // Never commit to a new master that is no longer there to serve: QUIT would leave
+            // no nginx at all.
+            let now = self.observe_at(Depth::Quick).await?;
+            let alive = decide::find(&now, new.pid)
+                .is_some_and(|m| direction::accepting(m) > 0 && now.pid_file == Some(m.pid));
+            if !alive {
+                let reason = format!(
+                    "new master {} is gone or has no workers before commit",
+                    new.pid
+                );
+                self.emit(Step::Commit, Status::Failed(reason.clone()), t);
+                return Ok(Flow::Failed(reason));
+            }
+        }
         self.advance(obs, op, OpStep::Commit).await?;
         self.signal(Step::Commit, old.pid, "QUIT", SignalTarget::Master)
             .await?;
