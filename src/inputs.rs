@@ -173,7 +173,7 @@ pub fn local_gate_problems(
         let crate::model::gate::Check::Local(t) = &gate.check else {
             continue;
         };
-        let Ok(line) = t.render(|v| host.template_var(v)) else {
+        let Ok(line) = t.render_shell(|v| host.template_var(v)) else {
             continue;
         };
         let Some(program) = shlex::split(&line).and_then(|w| w.into_iter().next()) else {

@@ -1,6 +1,10 @@
 //! The spec's gates as a [`Gate`] for the upgrade procedure: each gate tried up to `retries`
-//! times, `interval` apart, each try bounded by `timeout`; a failure says which gate, what it
-//! saw, and how many tries it made.
+//! times, `interval` apart, each try bounded by `timeout`; a failure says which gate (as
+//! expanded for the host), what it saw, and how many tries it made.
+//!
+//! Inventory values never reach a shell unquoted: `command` and `local` lines are expanded
+//! with each value as one quoted word ([`Template::render_shell`]); URLs and hosts are parsed,
+//! and an `error_log` path is a positional argument of a fixed script.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,7 +15,7 @@ use tokio::net::TcpStream;
 use super::http;
 use crate::host::remote::Remote;
 use crate::host::upgrade::{Gate, GateFuture, Phase};
-use crate::model::gate::{BodyMatch, Check, GateDef, HttpCheck, Via};
+use crate::model::gate::{BodyMatch, Check, GateDef, HttpCheck, Via, render_problem};
 use crate::model::inventory::Host;
 use crate::model::template::Template;
 use crate::ssh::RemoteCommand;
@@ -36,9 +40,16 @@ impl SpecGates {
     }
 }
 
+/// A URL, host or path for `host`: each value as it is.
 fn render(t: &Template, host: &Host) -> Result<String, String> {
     t.render(|v| host.template_var(v))
-        .map_err(|v| format!("host {} has no variable `{v}`", host.name))
+        .map_err(|e| render_problem(&host.name, &e))
+}
+
+/// A `command` or `local` line for `host`: each value one quoted shell word.
+fn render_shell(t: &Template, host: &Host) -> Result<String, String> {
+    t.render_shell(|v| host.template_var(v))
+        .map_err(|e| render_problem(&host.name, &e))
 }
 
 impl Gate for SpecGates {
@@ -114,7 +125,7 @@ impl SpecGates {
         }
         Err(format!(
             "gate {}: {saw} on {tries}/{tries} tries over {:.1}s",
-            gate.check,
+            gate.check.expanded(|v| host.template_var(v)),
             started.elapsed().as_secs_f64()
         ))
     }
@@ -147,8 +158,8 @@ impl SpecGates {
                 }
             }
             Check::Command(t) => {
-                let cmd =
-                    RemoteCommand::script(COMMAND, [render(t, host)?]).labelled("gate command");
+                let cmd = RemoteCommand::script(COMMAND, [render_shell(t, host)?])
+                    .labelled("gate command");
                 let out = session
                     .exec(&cmd, gate.timeout.get())
                     .await
@@ -160,7 +171,7 @@ impl SpecGates {
                 }
             }
             Check::Local(t) => {
-                let line = render(t, host)?;
+                let line = render_shell(t, host)?;
                 let mut cmd = tokio::process::Command::new("sh");
                 cmd.arg("-c").arg(&line).kill_on_drop(true);
                 for (name, var) in host.vars.iter() {
@@ -289,7 +300,8 @@ async fn http_once(check: &HttpCheck, session: &dyn Remote, host: &Host) -> Resu
     Ok(())
 }
 
-/// `$1` is the spec author's command, run by a shell on the host as the login user.
+/// `$1` is the spec author's command with each template already one quoted word, run by a
+/// shell on the host as the login user.
 const COMMAND: &str = r#"eval "$1""#;
 
 /// Lines of `$1` after byte `$2` that contain any of `$3…` (fixed strings), at most 5.

@@ -4,6 +4,9 @@
 //! Forms: `http: {url, status, body, body_regex, header, via, insecure}`, `tcp: {port, host,
 //! via}`, `command: "…"` (on the host), `local: "…"` (on the controller), `error_log: {path,
 //! deny}`, `version: "nginx/1.22.9"`. Mapping forms also take `timeout`, `retries`, `interval`.
+//!
+//! Templates in `command` and `local` lines expand to one quoted shell word each; one that
+//! stands where such a word would not stay literal (inside quotes, say) is refused here.
 
 use std::fmt;
 
@@ -12,8 +15,9 @@ use yaml_serde::Value;
 use super::duration::HumanDuration;
 use super::keypath::KeyPath;
 use super::reader::{Reader, describe, scalar_text};
-use super::template::Template;
-use super::values::Port;
+use super::shellword;
+use super::template::{RenderError, Template};
+use super::values::{Port, RemotePath};
 
 const KINDS: &[&str] = &["http", "tcp", "command", "local", "error_log", "version"];
 const COMMON: &[&str] = &["timeout", "retries", "interval"];
@@ -65,9 +69,11 @@ pub enum Check {
         port: Port,
         via: Via,
     },
-    /// A shell command on the host, as the login user; exit 0 passes.
+    /// A shell command on the host, as the login user; exit 0 passes. Each template expands to
+    /// one quoted shell word.
     Command(Template),
-    /// A shell command on the controller with the host's vars in its environment.
+    /// A shell command on the controller with the host's vars in its environment. Each
+    /// template expands to one quoted shell word.
     Local(Template),
     /// Lines written since this host's upgrade began must not contain any `deny` string.
     ErrorLog {
@@ -98,6 +104,22 @@ impl Check {
             Check::Command(t) | Check::Local(t) => vec![t],
             Check::ErrorLog { path, .. } => vec![path],
             Check::Version(_) => Vec::new(),
+        }
+    }
+
+    /// The check as it runs on a host, for messages: URLs, hosts and paths expanded as they
+    /// are, `command` and `local` lines as the shell gets them (each value one quoted word). A
+    /// template that cannot be expanded is shown as written.
+    pub fn expanded(&self, lookup: impl Fn(&str) -> Option<String>) -> String {
+        let plain = |t: &Template| t.render(&lookup).unwrap_or_else(|_| t.to_string());
+        let shell = |t: &Template| t.render_shell(&lookup).unwrap_or_else(|_| t.to_string());
+        match self {
+            Check::Http(h) => format!("http {}", plain(&h.url)),
+            Check::Tcp { host, port, .. } => format!("tcp {}:{port}", plain(host)),
+            Check::Command(t) => format!("command {}", shell(t)),
+            Check::Local(t) => format!("local {}", shell(t)),
+            Check::ErrorLog { path, .. } => format!("error_log {}", plain(path)),
+            Check::Version(v) => format!("version {v}"),
         }
     }
 }
@@ -327,6 +349,12 @@ fn read_gate(r: &mut Reader<'_>, kind: &str, options: &Value, origin: KeyPath) -
         "error_log" => {
             let (v, at) = required("path")?;
             let path = template(r, &at, v)?;
+            if path.is_plain()
+                && let Err(e) = path.to_string().parse::<RemotePath>()
+            {
+                r.error(&at, e.to_string());
+                return None;
+            }
             let deny = match get("deny") {
                 None => vec!["[emerg]".into(), "[alert]".into(), "[crit]".into()],
                 Some(v) => {
@@ -349,7 +377,7 @@ fn read_gate(r: &mut Reader<'_>, kind: &str, options: &Value, origin: KeyPath) -
             let key = short_key.unwrap_or("expect");
             let (v, at) = required(key)?;
             let text = r.text(&at, v, "a string")?;
-            simple(r, other, key, &text, &origin)?
+            simple(r, other, key, &text, &at)?
         }
     };
     gate.check = check;
@@ -362,10 +390,21 @@ fn simple(r: &mut Reader<'_>, kind: &str, _key: &str, text: &str, at: &KeyPath) 
         return None;
     }
     Some(match kind {
-        "command" => Check::Command(parse_template(r, at, text)?),
-        "local" => Check::Local(parse_template(r, at, text)?),
+        "command" => Check::Command(shell_line(r, at, text)?),
+        "local" => Check::Local(shell_line(r, at, text)?),
         _ => Check::Version(text.trim().to_owned()),
     })
+}
+
+/// A `command` or `local` line: a template whose every `{{ var }}` stands where one quoted
+/// shell word stays literal.
+fn shell_line(r: &mut Reader<'_>, at: &KeyPath, text: &str) -> Option<Template> {
+    let line = parse_template(r, at, text)?;
+    let misplaced = shellword::misplaced(&line);
+    for m in &misplaced {
+        r.error(at, m.to_string());
+    }
+    misplaced.is_empty().then_some(line)
 }
 
 fn parse_template(r: &mut Reader<'_>, at: &KeyPath, text: &str) -> Option<Template> {
@@ -421,29 +460,64 @@ fn statuses(r: &mut Reader<'_>, at: &KeyPath, value: &Value) -> Option<Vec<u16>>
     (!out.is_empty()).then_some(out)
 }
 
-/// What keeps `gates` from running on `host` at all: a template variable the host lacks, or a
-/// URL that is invalid once expanded. Pure; checked for every selected host before anything
-/// runs.
+/// What keeps `gates` from running on `host` at all: a template variable the host lacks, a
+/// value no shell word can carry (NUL; a newline in a `command` line, which the host's command
+/// cannot take), a URL that is invalid once expanded, or an `error_log` path that is not an
+/// absolute path once expanded. Pure; checked for every selected host before anything runs.
 pub fn host_problems(gates: &[GateDef], host: &super::inventory::Host) -> Vec<String> {
     let mut out = Vec::new();
+    let lookup = |v: &str| host.template_var(v);
     for gate in gates {
+        let problem = |p: String| format!("{}: host {}: {p}", gate.origin, host.name);
         for t in gate.check.templates() {
-            match t.render(|v| host.template_var(v)) {
-                Err(var) => out.push(format!(
-                    "{}: host {} has no variable `{var}`",
-                    gate.origin, host.name
-                )),
-                Ok(text) => {
-                    if let Check::Http(_) = gate.check
-                        && let Some(problem) = url_problem(&text)
-                    {
-                        out.push(format!("{}: host {}: {problem}", gate.origin, host.name));
+            let rendered = match gate.check {
+                Check::Command(_) | Check::Local(_) => t.render_shell(lookup),
+                _ => t.render(lookup),
+            };
+            let text = match rendered {
+                Ok(text) => text,
+                Err(e) => {
+                    out.push(format!(
+                        "{}: {}",
+                        gate.origin,
+                        render_problem(&host.name, &e)
+                    ));
+                    continue;
+                }
+            };
+            match &gate.check {
+                Check::Http(_) => {
+                    if let Some(p) = url_problem(&text) {
+                        out.push(problem(p));
                     }
                 }
+                Check::Command(_) => {
+                    for var in t.vars() {
+                        if lookup(var).is_some_and(|v| v.contains('\n')) {
+                            out.push(problem(format!(
+                                "variable `{var}` contains a newline, which a command gate cannot pass to the host"
+                            )));
+                        }
+                    }
+                }
+                Check::ErrorLog { .. } if !t.is_plain() => {
+                    if let Err(e) = text.parse::<RemotePath>() {
+                        out.push(problem(format!("error_log path: {e}")));
+                    }
+                }
+                _ => {}
             }
         }
     }
     out
+}
+
+/// Why a template cannot be expanded for `host`, as a sentence about the host.
+pub fn render_problem(host: &str, e: &RenderError) -> String {
+    match e {
+        RenderError::Missing(var) => format!("host {host} has no variable `{var}`"),
+        other => format!("host {host}: {other}"),
+    }
 }
 
 /// A URL must be absolute http(s) with a host.
@@ -562,6 +636,108 @@ gates:
                 "g.yaml:8:33: gates[6].error_log.deny: deny must list at least one string",
                 "g.yaml:9:42: gates[7].http.body_regex: invalid regular expression: regex parse error:\n    (\n    ^\nerror: unclosed group",
                 "g.yaml:10:35: gates[8].version.retries: retries must be at least 1",
+            ]
+        );
+    }
+
+    #[test]
+    fn templates_inside_quotes_in_command_and_local_are_refused() {
+        assert_eq!(
+            problems(
+                "\
+gates:
+  - command: \"test -n \\\"{{ docroot }}\\\"\"
+  - local: {run: \"./check '{{ inventory_hostname }}'\", retries: 1}
+  - command: \"test -n {{ docroot }} && echo `cat {{ f }}`\"
+  - command: \"test -d {{ docroot }}\"
+  - local: \"./check {{ inventory_hostname }} \\\"$lab_http_port\\\"\"
+"
+            ),
+            [
+                "g.yaml:2:14: gates[0].command: `{{ docroot }}` is inside double quotes: drop the quotes, ngfleet quotes each expansion as one shell word",
+                "g.yaml:3:18: gates[1].local.run: `{{ inventory_hostname }}` is inside single quotes: drop the quotes, ngfleet quotes each expansion as one shell word",
+                "g.yaml:4:14: gates[2].command: `{{ f }}` is inside backquotes, which undo ngfleet's quoting of each expansion: use `$( … )`",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_error_log_path_is_absolute() {
+        assert_eq!(
+            problems("gates:\n  - error_log: {path: logs/error.log}\n"),
+            [
+                "g.yaml:2:23: gates[0].error_log.path: expected an absolute path, found \"logs/error.log\""
+            ]
+        );
+    }
+
+    fn host(vars: &str) -> crate::model::inventory::Host {
+        let text = format!("all:\n  hosts:\n    web-01:\n{vars}");
+        crate::model::inventory::Inventory::parse("inv.yaml", &text)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .find("web-01")
+            .expect("host")
+            .clone()
+    }
+
+    #[test]
+    fn values_a_gate_cannot_carry_are_host_problems() {
+        let g = gates(
+            "\
+gates:
+  - command: \"test -d {{ docroot }}\"
+  - local: \"test -n {{ token }}\"
+  - error_log: {path: \"{{ logs }}/error.log\"}
+  - http: {url: \"http://{{ inventory_hostname }}:{{ port }}/\"}
+",
+        );
+        let h = host(
+            "      docroot: \"/srv/a\\nb\"\n      token: \"a\\0b\"\n      logs: \"var/log\"\n",
+        );
+        assert_eq!(
+            host_problems(&g, &h),
+            [
+                "gates[0].command: host web-01: variable `docroot` contains a newline, which a command gate cannot pass to the host",
+                "gates[1].local: host web-01: variable `token` contains a NUL byte, which no shell word can carry",
+                "gates[2].error_log: host web-01: error_log path: expected an absolute path, found \"var/log/error.log\"",
+                "gates[3].http: host web-01 has no variable `port`",
+            ]
+        );
+        let fine = host(
+            "      docroot: \"/var/www; touch /tmp/x\"\n      token: \"$(id)\"\n      logs: /var/log/nginx\n      port: 80\n",
+        );
+        assert_eq!(host_problems(&g, &fine), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_check_is_shown_as_expanded_for_the_host() {
+        let g = gates(
+            "\
+gates:
+  - http: {url: \"http://127.0.0.1:{{ lab_http_port }}/health\"}
+  - command: \"test -d {{ docroot }}\"
+  - local: \"./lb-healthy {{ inventory_hostname }}\"
+  - tcp: {host: \"{{ ansible_host }}\", port: 443}
+  - error_log: {path: \"{{ logs }}/error.log\"}
+  - command: \"test -n {{ missing }}\"
+",
+        );
+        let h = host(
+            "      ansible_host: 10.0.0.7\n      lab_http_port: 8080\n      docroot: \"/var/www; touch /tmp/x\"\n      logs: /var/log/nginx\n",
+        );
+        let shown: Vec<String> = g
+            .iter()
+            .map(|g| g.check.expanded(|v| h.template_var(v)))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "http http://127.0.0.1:8080/health",
+                "command test -d '/var/www; touch /tmp/x'",
+                "local ./lb-healthy web-01",
+                "tcp 10.0.0.7:443",
+                "error_log /var/log/nginx/error.log",
+                "command test -n {{ missing }}",
             ]
         );
     }

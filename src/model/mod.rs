@@ -9,6 +9,7 @@ pub mod inventory;
 pub mod keypath;
 pub mod pattern;
 pub mod reader;
+pub mod shellword;
 pub mod source;
 pub mod spec;
 pub mod template;

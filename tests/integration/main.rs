@@ -13,6 +13,7 @@ mod rollout;
 mod safety;
 mod slow;
 mod status;
+mod templates;
 mod trust;
 mod upgrade;
 mod upload;

@@ -328,6 +328,17 @@ pub async fn run_with_gate_and_events(
     let text = fs::read_to_string(lab.inventory()).expect("inventory");
     let inventory = Inventory::parse("inventory.yaml", &text).expect("inventory");
     let h = inventory.find("lab-01").expect("host").clone();
+    run_host_with_gate(lab, &h, version, gate, hook).await
+}
+
+/// Upgrades `h` (a lab host as some inventory describes it) to `version` under `gate`.
+pub async fn run_host_with_gate(
+    lab: &Lab,
+    h: &Host,
+    version: &str,
+    gate: &dyn Gate,
+    hook: &(dyn Fn(&Event) + Sync),
+) -> Run {
     let env = ControllerEnv::from_process(None, HostKeyPolicy::Strict);
     let transport = Transport::new(TransportConfig::default(), Credentials::from_env());
     let path = lab.dir.join("versions").join(version);
@@ -343,13 +354,13 @@ pub async fn run_with_gate_and_events(
     };
     let settings = settings();
     let job = Job {
-        host: &h,
+        host: h,
         source: &source,
         intent: Intent::Upgrade,
         settings: &settings,
         gate,
     };
-    let result = converge(&transport, &env.target(&h), &job, &record).await;
+    let result = converge(&transport, &env.target(h), &job, &record).await;
     Run {
         result,
         events: events.into_inner().expect("events"),
