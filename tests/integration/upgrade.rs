@@ -61,6 +61,8 @@ pub async fn upgrade(lab: &Lab, host: &str, version: &str) -> Run {
     let source = Source::Local {
         sha256: sha(&path),
         size: fs::metadata(&path).expect("binary").len(),
+        // Not read here: these tests exercise the checks on the host.
+        machine: None,
         path,
     };
     run(lab, host, &source).await
@@ -334,6 +336,8 @@ pub async fn run_with_gate_and_events(
     let source = Source::Local {
         sha256: sha(&path),
         size: fs::metadata(&path).expect("binary").len(),
+        // Not read here: these tests exercise the checks on the host.
+        machine: None,
         path,
     };
     let events = Mutex::new(Vec::new());
@@ -397,6 +401,8 @@ fn local(lab: &Lab, version: &str) -> Source {
     Source::Local {
         sha256: sha(&path),
         size: fs::metadata(&path).expect("binary").len(),
+        // Not read here: these tests exercise the checks on the host.
+        machine: None,
         path,
     }
 }

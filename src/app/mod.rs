@@ -1,0 +1,151 @@
+//! Runs a parsed command line: loads the inputs, calls the core, prints the result.
+//! One module per subcommand, each returning the [`Exit`] it ends with; shared here: loading
+//! the inputs and the plan, the transport, the runtime, and asking the operator.
+
+mod plan;
+mod rollout;
+mod status;
+mod unlock;
+mod validate;
+
+use std::io::{IsTerminal, Write};
+
+use clap::CommandFactory;
+
+use crate::cli::{Cli, Command, GlobalArgs, TargetArgs};
+use crate::error::{Error, Exit};
+use crate::fleet::ControllerEnv;
+use crate::inputs::{self, InputError, Inputs};
+use crate::model::diagnostic::Diagnostics;
+use crate::model::pattern::Pattern;
+use crate::model::spec::Spec;
+use crate::plan::Plan;
+use crate::ssh::{Credentials, HostKeyPolicy, Transport, TransportConfig, Verbosity};
+
+/// Runs one command, writing its normal output to `out`.
+pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit, Error> {
+    match cli.command {
+        Command::Validate(args) => validate::validate(&args, out),
+        Command::Plan(args) => plan::show_plan(&args, out),
+        Command::Status(args) => status::show_status(&cli.global, &args, out),
+        Command::Roll(args) => rollout::roll(&cli.global, &args, out),
+        Command::Rollback(args) => rollout::rollback(&cli.global, &args, out),
+        Command::Unlock(args) => unlock::unlock(&cli.global, &args, out),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "ngfleet", out);
+            Ok(Exit::Success)
+        }
+        Command::ProbeScript => {
+            out.write_all(crate::host::observe::PROBE_SCRIPT.as_bytes())
+                .map_err(Error::Output)?;
+            Ok(Exit::Success)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command())
+                .render(out)
+                .map_err(Error::Output)?;
+            Ok(Exit::Success)
+        }
+    }
+}
+
+fn spec_name(inputs: &Inputs) -> String {
+    inputs
+        .spec_file
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "default spec".to_owned())
+}
+
+/// Loads the inputs and makes the plan every host-facing command starts from.
+fn load_plan(target: &TargetArgs, seed: Option<u64>) -> Result<(Inputs, Plan), Error> {
+    let inputs = inputs::load(&target.input)?;
+    let limit = target
+        .limit
+        .as_deref()
+        .map(str::parse::<Pattern>)
+        .transpose()?;
+    let seed = seed
+        .or(inputs.spec.seed)
+        .unwrap_or_else(rand::random::<u64>);
+    let plan = crate::plan::plan(&inputs.inventory, &inputs.spec, limit.as_ref(), seed)?;
+    Ok((inputs, plan))
+}
+
+/// The inputs, and the hosts the spec's `hosts` and `--limit` select.
+fn load_selected(
+    input: &crate::cli::InputArgs,
+    limit: Option<&str>,
+) -> Result<(Inputs, Vec<usize>), Error> {
+    let inputs = inputs::load(input)?;
+    let limit = limit.map(str::parse::<Pattern>).transpose()?;
+    let selected = crate::plan::select(&inputs.inventory, &inputs.spec, limit.as_ref())?;
+    Ok((inputs, selected))
+}
+
+/// What `-v` asked for.
+fn verbosity(global: &GlobalArgs) -> Verbosity {
+    Verbosity::from_count(global.verbose)
+}
+
+/// The transport and controller environment for a run.
+fn connect_setup(global: &GlobalArgs, spec: &Spec) -> (Transport, ControllerEnv) {
+    let policy = if global.accept_new {
+        HostKeyPolicy::AcceptNew
+    } else {
+        HostKeyPolicy::Strict
+    };
+    let config = TransportConfig {
+        connect_timeout: spec.timeouts.connect.get(),
+        verbosity: verbosity(global),
+        ..TransportConfig::default()
+    };
+    let transport = Transport::new(config, Credentials::from_env());
+    let env = ControllerEnv::from_process(global.known_hosts.clone(), policy);
+    (transport, env)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)
+}
+
+/// Whether the operator can be asked: `--yes` answered already, or a terminal to ask on, or
+/// neither. Every command that would stop to ask (`roll`'s canary pause, `rollback` of more
+/// than one host, `unlock`) refuses to start, exit 2, in the last case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Asking {
+    /// `--yes`.
+    Answered,
+    Terminal,
+    NoTerminal,
+}
+
+impl Asking {
+    /// Without `--yes`: whether stdin is a terminal to ask on.
+    fn stdin() -> Asking {
+        if std::io::stdin().is_terminal() {
+            Asking::Terminal
+        } else {
+            Asking::NoTerminal
+        }
+    }
+}
+
+/// Asks `question` on the terminal; only `y` or `yes` says so.
+fn confirm(question: &str) -> Result<bool, Error> {
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(Error::Prompt)?;
+    Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
+}
+
+impl From<Diagnostics> for Error {
+    fn from(d: Diagnostics) -> Error {
+        Error::Input(InputError::Invalid(d))
+    }
+}
