@@ -41,7 +41,8 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "N", default_value_t = 20,
           value_parser = clap::value_parser!(u16).range(1..))]
     pub forks: u16,
-    /// More output (repeat for more).
+    /// Show each connection and remote command on stderr: host, label, exit status, time
+    /// (-vv: also the first lines of its output).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
     /// Only errors and the final summary.
@@ -51,8 +52,8 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check an inventory and a rollout spec; list every problem.
-    Validate(InputArgs),
+    /// Check an inventory, a rollout spec and the binary; list every problem.
+    Validate(ValidateArgs),
     /// Show the hosts selected and the waves they go in, without connecting anywhere.
     Plan(PlanArgs),
     /// Report what every host runs (read-only).
@@ -84,6 +85,15 @@ pub struct InputArgs {
     /// Rollout spec; without it the documented defaults apply.
     #[arg(short, long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub playbook: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// The new nginx binary to check (overrides the spec's `binary.source`).
+    #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub binary: Option<PathBuf>,
 }
 
 /// Inputs plus host selection and output format.
@@ -137,6 +147,10 @@ pub struct RollbackArgs {
     /// else are left alone.
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub binary: Option<PathBuf>,
+    /// Do not ask before taking back more than one host (required for that without a
+    /// terminal).
+    #[arg(short, long)]
+    pub yes: bool,
     /// Run now even outside the spec's maintenance windows.
     #[arg(long)]
     pub ignore_windows: bool,
@@ -209,6 +223,33 @@ mod tests {
             asks.command,
             Command::Unlock(UnlockArgs { yes: false, .. })
         ));
+    }
+
+    #[test]
+    fn rollback_and_validate_take_their_flags() {
+        let cli = Cli::try_parse_from([
+            "ngfleet", "-vv", "rollback", "-i", "inv.yaml", "--yes", "--binary", "nginx",
+        ])
+        .expect("parses");
+        assert_eq!(cli.global.verbose, 2);
+        let Command::Rollback(rollback) = cli.command else {
+            panic!("expected rollback");
+        };
+        assert!(rollback.yes);
+        assert_eq!(rollback.binary, Some(PathBuf::from("nginx")));
+        let short =
+            Cli::try_parse_from(["ngfleet", "rollback", "-i", "inv.yaml", "-y"]).expect("parses");
+        assert!(matches!(
+            short.command,
+            Command::Rollback(RollbackArgs { yes: true, .. })
+        ));
+        let validate =
+            Cli::try_parse_from(["ngfleet", "validate", "-i", "inv.yaml", "--binary", "nginx"])
+                .expect("parses");
+        let Command::Validate(v) = validate.command else {
+            panic!("expected validate");
+        };
+        assert_eq!(v.binary, Some(PathBuf::from("nginx")));
     }
 
     #[test]

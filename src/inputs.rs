@@ -1,16 +1,20 @@
 //! Reading the input files from disk: the inventory, the spec and the new binary. This is
-//! the thin I/O edge in front of the pure model.
+//! the thin I/O edge in front of the pure model. Every file is bounded ([`file`]): a regular
+//! file under a size limit, refused before it is read otherwise.
 
-use std::fs;
-use std::io::{self, Read};
+mod binary;
+mod file;
+
 use std::path::{Path, PathBuf};
-
-use sha2::{Digest, Sha256 as Hasher};
 
 use crate::cli::InputArgs;
 use crate::model::diagnostic::Diagnostics;
 use crate::model::inventory::Inventory;
-use crate::model::spec::{Sha256, Spec};
+use crate::model::source::decode;
+use crate::model::spec::Spec;
+
+pub use binary::{BinaryProblem, LocalBinary, MAX_BINARY_BYTES, binary, sha256_file};
+pub use file::{FileError, FileKind, MAX_INPUT_BYTES, Size};
 
 /// Why the inputs could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -19,7 +23,7 @@ pub enum InputError {
     Read {
         path: PathBuf,
         #[source]
-        source: io::Error,
+        source: FileError,
     },
     #[error("found {count} in the input:\n{list}", count = problems(.0.len()), list = .0)]
     Invalid(Diagnostics),
@@ -30,21 +34,6 @@ pub enum InputError {
     },
     #[error("no binary to roll out: give --binary FILE or `binary.source` in the spec")]
     NoBinary,
-}
-
-/// What is wrong with the binary file.
-#[derive(Debug, thiserror::Error)]
-pub enum BinaryProblem {
-    #[error("it does not exist")]
-    Missing,
-    #[error("it is not a regular file")]
-    NotAFile,
-    #[error("it is empty")]
-    Empty,
-    #[error("sha256 is {found}, the spec expects {expected}")]
-    Checksum { expected: String, found: String },
-    #[error("{0}")]
-    Io(#[source] io::Error),
 }
 
 /// The parsed inventory and spec.
@@ -58,11 +47,19 @@ pub struct Inputs {
 
 /// Reads and validates both files, reporting the problems of both together.
 pub fn load(args: &InputArgs) -> Result<Inputs, InputError> {
-    let inventory_text = read(&args.inventory)?;
-    let spec_text = args.playbook.as_deref().map(read).transpose()?;
-    let inventory = Inventory::parse(&display(&args.inventory), &inventory_text);
-    let spec = match (&args.playbook, spec_text) {
-        (Some(path), Some(text)) => Spec::parse(&display(path), &text),
+    let inventory_bytes = read(&args.inventory)?;
+    let spec_bytes = args.playbook.as_deref().map(read).transpose()?;
+    let inventory_name = display(&args.inventory);
+    let inventory = decode(&inventory_name, inventory_bytes)
+        .map_err(Diagnostics::single)
+        .and_then(|text| Inventory::parse(&inventory_name, &text));
+    let spec = match (&args.playbook, spec_bytes) {
+        (Some(path), Some(bytes)) => {
+            let name = display(path);
+            decode(&name, bytes)
+                .map_err(Diagnostics::single)
+                .and_then(|text| Spec::parse(&name, &text))
+        }
         _ => Ok(Spec::defaults()),
     };
     match (inventory, spec) {
@@ -84,8 +81,8 @@ fn problems(n: usize) -> String {
     }
 }
 
-fn read(path: &Path) -> Result<String, InputError> {
-    fs::read_to_string(path).map_err(|source| InputError::Read {
+fn read(path: &Path) -> Result<Vec<u8>, InputError> {
+    file::read_bounded(path, MAX_INPUT_BYTES).map_err(|source| InputError::Read {
         path: path.to_owned(),
         source,
     })
@@ -93,73 +90,6 @@ fn read(path: &Path) -> Result<String, InputError> {
 
 fn display(path: &Path) -> String {
     path.display().to_string()
-}
-
-/// A checked local binary, ready to upload.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LocalBinary {
-    pub path: PathBuf,
-    pub sha256: String,
-    pub size: u64,
-}
-
-/// The binary to roll out: `--binary` wins over the spec's `binary.source`. It must be a
-/// non-empty regular file and match the spec's sha256 when one is given.
-pub fn binary(cli_binary: Option<&Path>, spec: &Spec) -> Result<LocalBinary, InputError> {
-    let path = match (cli_binary, &spec.binary) {
-        (Some(p), _) => p.to_owned(),
-        (None, Some(b)) => b.source.clone(),
-        (None, None) => return Err(InputError::NoBinary),
-    };
-    let expected = spec.binary.as_ref().and_then(|b| b.sha256.as_ref());
-    check_binary(&path, expected).map_err(|problem| InputError::Binary { path, problem })
-}
-
-fn check_binary(path: &Path, expected: Option<&Sha256>) -> Result<LocalBinary, BinaryProblem> {
-    let meta = match fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(BinaryProblem::Missing),
-        Err(e) => return Err(BinaryProblem::Io(e)),
-    };
-    if !meta.is_file() {
-        return Err(BinaryProblem::NotAFile);
-    }
-    if meta.len() == 0 {
-        return Err(BinaryProblem::Empty);
-    }
-    let sha256 = sha256_file(path).map_err(BinaryProblem::Io)?;
-    if let Some(expected) = expected
-        && expected.as_str() != sha256
-    {
-        return Err(BinaryProblem::Checksum {
-            expected: expected.to_string(),
-            found: sha256,
-        });
-    }
-    Ok(LocalBinary {
-        path: path.to_owned(),
-        sha256,
-        size: meta.len(),
-    })
-}
-
-/// Lowercase hex sha256 of a file, streamed.
-pub fn sha256_file(path: &Path) -> io::Result<String> {
-    let mut file = fs::File::open(path)?;
-    let mut hasher = Hasher::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex(&hasher.finalize()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A `local` gate whose program is not on this controller cannot run: say so before the

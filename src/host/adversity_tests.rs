@@ -60,6 +60,7 @@ async fn run_gated(
             path: format!("/local/{}", &sha256[..4]).into(),
             sha256: sha256.to_owned(),
             size: 1000,
+            machine: Some(62),
         },
     };
     let settings = settings(drain);

@@ -3,6 +3,7 @@
 //! No I/O; every function here is tested against recorded observations.
 
 use super::observe::{Master, Observation};
+use crate::model::elf::{self, machine_for_uname as elf_machine};
 
 fn live(m: Option<&Master>) -> Option<&Master> {
     m.filter(|m| m.state.is_alive())
@@ -81,17 +82,19 @@ pub fn preflight(obs: &Observation, master: &Master, binary: &str, new_size: u64
     problems
 }
 
-/// The ELF machine number for a `uname -m`.
-fn elf_machine(uname: &str) -> Option<u16> {
-    Some(match uname {
-        "x86_64" | "amd64" => 62,
-        "aarch64" | "arm64" => 183,
-        "i386" | "i486" | "i586" | "i686" => 3,
-        "armv6l" | "armv7l" | "armhf" => 40,
-        "riscv64" => 243,
-        "ppc64le" | "ppc64" => 21,
-        "s390x" => 22,
-        _ => return None,
+/// The new binary's ELF machine, read on the controller, against this host's `uname -m`:
+/// judged in preflight, before anything is uploaded. A `uname -m` not known here is left to
+/// the check of the staged file on the host.
+pub fn machine_fits(obs: &Observation, machine: u16) -> Option<String> {
+    let want = elf_machine(&obs.machine)?;
+    let name = |m: u16| elf::machine_name(m).unwrap_or("another machine");
+    (want != machine).then(|| {
+        format!(
+            "the new binary is for {} (ELF machine {machine}), this host ({}) needs {} (ELF machine {want})",
+            name(machine),
+            obs.machine,
+            name(want)
+        )
     })
 }
 
@@ -358,6 +361,28 @@ mod tests {
         assert_eq!(
             check_new("magic 7f454c46\nemachine 62\nhostmachine x86_64\ntest_rc 1\ntest_out nginx: [emerg] unknown directive \"x\"\ntest_out nginx: configuration file test failed\n"),
             Err("`nginx -t` with the new binary failed (exit 1): nginx: [emerg] unknown directive \"x\" | nginx: configuration file test failed".into())
+        );
+    }
+
+    #[test]
+    fn the_binary_must_be_for_the_host_machine() {
+        let good = master(10, 1, "old", &[11]);
+        let mut o = obs(Some(good), None, "old");
+        assert_eq!(machine_fits(&o, 62), None);
+        assert_eq!(
+            machine_fits(&o, 183).as_deref(),
+            Some(
+                "the new binary is for AArch64 (ELF machine 183), this host (x86_64) needs x86-64 (ELF machine 62)"
+            )
+        );
+        o.machine = "aarch64".into();
+        assert_eq!(machine_fits(&o, 183), None);
+        assert!(machine_fits(&o, 62).is_some_and(|p| p.contains("needs AArch64")));
+        o.machine = "pdp11".into();
+        assert_eq!(
+            machine_fits(&o, 62),
+            None,
+            "an unknown uname is left to the host's check"
         );
     }
 

@@ -39,6 +39,14 @@ impl Procedure<'_> {
             Source::Remote { .. } => obs.binary.as_ref().and_then(|b| b.size).unwrap_or(0),
         };
         let mut problems = decide::preflight(obs, master, layout.binary.as_str(), size);
+        // The binary's machine against the host's, before anything is uploaded.
+        if let Source::Local {
+            machine: Some(machine),
+            ..
+        } = &source
+        {
+            problems.extend(decide::machine_fits(obs, *machine));
+        }
         if let Source::Remote { path, .. } = &source
             && !obs.backups.iter().any(|b| &b.path == path)
         {

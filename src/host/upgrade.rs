@@ -23,6 +23,10 @@ pub enum Source {
         path: std::path::PathBuf,
         sha256: String,
         size: u64,
+        /// The ELF machine read from the file's header on the controller, checked against
+        /// each host's `uname -m` in preflight, before the upload. `None`: not read there
+        /// (the staged file is still checked on the host).
+        machine: Option<u16>,
     },
     /// A file already on the host (a backup, for rollback after commit).
     Remote { path: String, sha256: String },

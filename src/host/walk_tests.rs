@@ -70,6 +70,7 @@ pub(super) async fn run_with(
             path: format!("/local/{}", &sha256[..4]).into(),
             sha256: sha256.to_owned(),
             size: 1000,
+            machine: Some(62),
         },
     };
     let settings = settings(drain);

@@ -153,6 +153,8 @@ pub struct GateDef {
 const DEFAULT_TIMEOUT: HumanDuration = HumanDuration::from_secs(5);
 const DEFAULT_INTERVAL: HumanDuration = HumanDuration::from_secs(2);
 const DEFAULT_RETRIES: u32 = 3;
+/// The most tries a gate may take.
+pub const MAX_RETRIES: u32 = 1000;
 
 /// Reads a list of gates, recording every problem.
 pub fn read_gates(r: &mut Reader<'_>, at: &KeyPath, value: &Value) -> Vec<GateDef> {
@@ -253,11 +255,12 @@ fn read_gate(r: &mut Reader<'_>, kind: &str, options: &Value, origin: KeyPath) -
         }
     }
     if let Some(v) = get("retries") {
-        match r.parse::<u32>(&origin.key("retries"), v, "a number of tries") {
-            Some(0) => {
-                r.error(&origin.key("retries"), "retries must be at least 1");
-                ok = false;
-            }
+        match r.integer(
+            &origin.key("retries"),
+            v,
+            "a number of tries",
+            1..=MAX_RETRIES,
+        ) {
             Some(n) => gate.retries = n,
             None => ok = false,
         }
@@ -445,17 +448,7 @@ fn statuses(r: &mut Reader<'_>, at: &KeyPath, value: &Value) -> Option<Vec<u16>>
     };
     let mut out = Vec::new();
     for (here, item) in items {
-        match r.parse::<u16>(&here, item, "an HTTP status") {
-            Some(code) if (100..=599).contains(&code) => out.push(code),
-            Some(code) => {
-                r.error(
-                    &here,
-                    format!("expected an HTTP status from 100 to 599, found {code}"),
-                );
-                return None;
-            }
-            None => return None,
-        }
+        out.push(r.integer::<u16>(&here, item, "an HTTP status", 100..=599)?);
     }
     (!out.is_empty()).then_some(out)
 }
@@ -635,7 +628,7 @@ gates:
                 "g.yaml:7:12: gates[5].local: only plain variables are supported in templates, found `{{ x | upper }}`",
                 "g.yaml:8:33: gates[6].error_log.deny: deny must list at least one string",
                 "g.yaml:9:42: gates[7].http.body_regex: invalid regular expression: regex parse error:\n    (\n    ^\nerror: unclosed group",
-                "g.yaml:10:35: gates[8].version.retries: retries must be at least 1",
+                "g.yaml:10:35: gates[8].version.retries: expected a number of tries from 1 to 1000, found 0",
             ]
         );
     }

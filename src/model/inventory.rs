@@ -938,7 +938,7 @@ all:
             [
                 "inv.yaml:3:21: all.vars.ansible_become: expected a boolean (true/false/yes/no), found \"maybe\"",
                 "inv.yaml:6:7: all.children.web.hostz: unknown key `hostz` (did you mean `hosts`?)",
-                "inv.yaml:10:25: all.children.web.hosts.web-03.ansible_port: expected a port number, found \"ssh\"",
+                "inv.yaml:10:25: all.children.web.hosts.web-03.ansible_port: expected a port number from 1 to 65535, found \"ssh\"",
                 "inv.yaml:11:25: all.children.web.hosts.web-03.nginx_binary: expected an absolute path, found \"sbin/nginx\"",
                 "inv.yaml:12:9: all.children.web.hosts[\"web-[05:01]\"]: range start 05 is after its end 01",
                 "inv.yaml:14:25: all.children.web.hosts.web-04.ngfleet_jump: only one jump host is supported, found \"a,b\"",

@@ -3,6 +3,7 @@
 
 pub mod diagnostic;
 pub mod duration;
+pub mod elf;
 pub mod gate;
 pub mod hostrange;
 pub mod inventory;

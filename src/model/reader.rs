@@ -4,6 +4,7 @@
 //! returns `None` after recording a diagnostic, so one pass finds all problems.
 
 use std::fmt::Display;
+use std::ops::RangeInclusive;
 use std::str::FromStr;
 
 use yaml_serde::{Mapping, Value};
@@ -144,6 +145,37 @@ impl<'d> Reader<'d> {
     }
 }
 
+impl Reader<'_> {
+    /// A whole number within `range`. Anything else (negative where the range is not, a
+    /// fraction, text, too large) reads `expected WHAT from MIN to MAX, found VALUE`.
+    pub fn integer<T>(
+        &mut self,
+        path: &KeyPath,
+        value: &Value,
+        what: &str,
+        range: RangeInclusive<T>,
+    ) -> Option<T>
+    where
+        T: FromStr + PartialOrd + Display,
+    {
+        let number = scalar_text(value)
+            .and_then(|text| text.trim().parse::<T>().ok())
+            .filter(|n| range.contains(n));
+        if number.is_none() {
+            self.error(
+                path,
+                format!(
+                    "expected {what} from {} to {}, found {}",
+                    range.start(),
+                    range.end(),
+                    describe(value)
+                ),
+            );
+        }
+        number
+    }
+}
+
 /// The text of a scalar value, or `None` for collections and null.
 pub fn scalar_text(value: &Value) -> Option<String> {
     match value {
@@ -195,6 +227,38 @@ mod tests {
         assert_eq!(describe(&Value::String("ssh".into())), "\"ssh\"");
         assert_eq!(describe(&Value::Null), "null");
         assert_eq!(describe(&Value::Sequence(vec![])), "a list");
+    }
+
+    #[test]
+    fn numbers_out_of_range_say_the_range() {
+        let doc = Document::parse(
+            "s.yaml",
+            "a: -1\nb: 1.5\nc: \"7\"\nd: many\ne: 70000\nf: [1]\ng: 3\n",
+        )
+        .expect("yaml");
+        let mut reader = Reader::new(&doc);
+        let mut got = Vec::new();
+        for key in ["a", "b", "c", "d", "e", "f", "g"] {
+            let value = doc.root().get(key).expect("key");
+            let path = KeyPath::root().key(key);
+            got.push(reader.integer::<u16>(&path, value, "a number", 1..=10));
+        }
+        assert_eq!(got, [None, None, Some(7), None, None, None, Some(3)]);
+        let problems: Vec<String> = reader
+            .into_problems()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            problems,
+            [
+                "s.yaml:1:4: a: expected a number from 1 to 10, found -1",
+                "s.yaml:2:4: b: expected a number from 1 to 10, found 1.5",
+                "s.yaml:4:4: d: expected a number from 1 to 10, found \"many\"",
+                "s.yaml:5:4: e: expected a number from 1 to 10, found 70000",
+                "s.yaml:6:4: f: expected a number from 1 to 10, found a list",
+            ]
+        );
     }
 
     #[test]

@@ -94,6 +94,38 @@ impl Document {
     }
 }
 
+/// The text of an input file's bytes; bytes that are not UTF-8 are a problem at the line and
+/// column (in characters) of the first bad byte.
+pub fn decode(file: &str, bytes: Vec<u8>) -> Result<String, Diagnostic> {
+    let error = match String::from_utf8(bytes) {
+        Ok(text) => return Ok(text),
+        Err(e) => e,
+    };
+    let bytes = error.as_bytes();
+    let valid = error.utf8_error().valid_up_to();
+    let before = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let position = Position {
+        line: before.matches('\n').count() + 1,
+        column: before[line_start..].chars().count() + 1,
+    };
+    let utf16 = bytes.starts_with(&[0xff, 0xfe]) || bytes.starts_with(&[0xfe, 0xff]);
+    let hint = if utf16 {
+        " (the file looks like UTF-16: save it as UTF-8)"
+    } else {
+        ""
+    };
+    Err(Diagnostic {
+        file: file.to_owned(),
+        position: Some(position),
+        path: KeyPath::root(),
+        message: format!(
+            "not UTF-8 text: byte 0x{:02x} is not valid here{hint}",
+            bytes[valid]
+        ),
+    })
+}
+
 fn syntax_error(file: &str, error: &yaml_serde::Error) -> Diagnostic {
     let location = error.location();
     let mut message = error.to_string();
@@ -258,6 +290,27 @@ windows:
         assert_eq!(err.file, "bad.yaml");
         assert!(err.position.is_some(), "{err}");
         assert!(err.message.starts_with("invalid YAML: "), "{err}");
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_placed() {
+        assert_eq!(
+            decode("a.yaml", b"a: 1\n".to_vec()).as_deref(),
+            Ok("a: 1\n")
+        );
+        let err = decode("a.yaml", b"all:\n  h\xc3\xa9: x\xff\n".to_vec()).expect_err("bad");
+        assert_eq!(
+            err.to_string(),
+            "a.yaml:2:8: not UTF-8 text: byte 0xff is not valid here"
+        );
+        let err = decode("a.yaml", b"\xff\xfea\0".to_vec()).expect_err("utf-16");
+        assert_eq!(
+            err.to_string(),
+            "a.yaml:1:1: not UTF-8 text: byte 0xff is not valid here (the file looks like UTF-16: save it as UTF-8)"
+        );
+        // A sequence cut short at the end of the file.
+        let err = decode("a.yaml", b"a: \xe2\x82".to_vec()).expect_err("cut");
+        assert_eq!(err.position, Some(Position { line: 1, column: 4 }));
     }
 
     #[test]

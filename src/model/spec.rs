@@ -3,9 +3,10 @@
 //! Every key is validated in one pass; unknown keys are errors with a suggestion. Without a
 //! spec, [`Spec::defaults`] applies (documented in the README).
 
-use std::fmt;
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
+mod values;
+mod windows;
+
+use std::path::Path;
 
 use yaml_serde::Value;
 
@@ -14,310 +15,14 @@ use super::duration::HumanDuration;
 use super::gate::{GateDef, read_gates};
 use super::keypath::KeyPath;
 use super::pattern::Pattern;
-use super::reader::Reader;
+use super::reader::{Reader, describe, scalar_text};
 use super::source::Document;
-use super::window::{Window, Windows};
+use super::window::Windows;
 
-/// A count of hosts, or a percentage of the selected hosts (rounded up, at least 1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Amount {
-    Count(usize),
-    Percent(u32),
-}
-
-impl Amount {
-    /// How many hosts this amount is out of `selected`.
-    pub fn of(self, selected: usize) -> usize {
-        match self {
-            Amount::Count(n) => n,
-            Amount::Percent(p) => {
-                let n = (selected * p as usize).div_ceil(100);
-                n.max(1)
-            }
-        }
-    }
-}
-
-impl FromStr for Amount {
-    type Err = SpecValueError;
-
-    fn from_str(s: &str) -> Result<Amount, SpecValueError> {
-        let t = s.trim();
-        if let Some(p) = t.strip_suffix('%') {
-            return match p.trim().parse::<u32>() {
-                Ok(p) if (1..=100).contains(&p) => Ok(Amount::Percent(p)),
-                _ => Err(SpecValueError::Percent(s.to_owned())),
-            };
-        }
-        t.parse::<usize>()
-            .map(Amount::Count)
-            .map_err(|_| SpecValueError::Amount(s.to_owned()))
-    }
-}
-
-impl fmt::Display for Amount {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Amount::Count(n) => write!(f, "{n}"),
-            Amount::Percent(p) => write!(f, "{p}%"),
-        }
-    }
-}
-
-/// The order hosts are taken in, before they are cut into waves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Order {
-    Inventory,
-    ReverseInventory,
-    Sorted,
-    ReverseSorted,
-    Shuffle,
-}
-
-impl Order {
-    const NAMES: &'static [&'static str] = &[
-        "inventory",
-        "reverse_inventory",
-        "sorted",
-        "reverse_sorted",
-        "shuffle",
-    ];
-}
-
-impl FromStr for Order {
-    type Err = SpecValueError;
-
-    fn from_str(s: &str) -> Result<Order, SpecValueError> {
-        Ok(match s {
-            "inventory" => Order::Inventory,
-            "reverse_inventory" => Order::ReverseInventory,
-            "sorted" => Order::Sorted,
-            "reverse_sorted" => Order::ReverseSorted,
-            "shuffle" => Order::Shuffle,
-            _ => return Err(SpecValueError::choice(s, Order::NAMES)),
-        })
-    }
-}
-
-impl fmt::Display for Order {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self {
-            Order::Inventory => "inventory",
-            Order::ReverseInventory => "reverse_inventory",
-            Order::Sorted => "sorted",
-            Order::ReverseSorted => "reverse_sorted",
-            Order::Shuffle => "shuffle",
-        };
-        f.write_str(name)
-    }
-}
-
-/// Which hosts form the canary wave.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CanaryHosts {
-    /// A count or a percentage; `Count(0)` means no canary wave.
-    Amount(Amount),
-    /// The selected members of an inventory group.
-    Group(String),
-}
-
-/// What happens once the canary wave has passed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CanaryThen {
-    /// Wait for the operator (a prompt, or `--yes`).
-    Pause,
-    /// Keep the canary under its gates this long, then go on.
-    Soak(HumanDuration),
-    Continue,
-}
-
-impl FromStr for CanaryThen {
-    type Err = SpecValueError;
-
-    fn from_str(s: &str) -> Result<CanaryThen, SpecValueError> {
-        match s {
-            "pause" => Ok(CanaryThen::Pause),
-            "continue" => Ok(CanaryThen::Continue),
-            other => other
-                .parse::<HumanDuration>()
-                .map(CanaryThen::Soak)
-                .map_err(|_| SpecValueError::CanaryThen(other.to_owned())),
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Canary {
-    pub hosts: CanaryHosts,
-    pub then: CanaryThen,
-}
-
-/// Which hosts are rolled back when one fails.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RollbackScope {
-    Host,
-    Batch,
-    Rollout,
-}
-
-impl FromStr for RollbackScope {
-    type Err = SpecValueError;
-
-    fn from_str(s: &str) -> Result<RollbackScope, SpecValueError> {
-        match s {
-            "host" => Ok(RollbackScope::Host),
-            "batch" => Ok(RollbackScope::Batch),
-            "rollout" => Ok(RollbackScope::Rollout),
-            _ => Err(SpecValueError::choice(s, &["host", "batch", "rollout"])),
-        }
-    }
-}
-
-impl fmt::Display for RollbackScope {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RollbackScope::Host => "host",
-            RollbackScope::Batch => "batch",
-            RollbackScope::Rollout => "rollout",
-        })
-    }
-}
-
-/// How long a host's old master is kept (without workers) after its upgrade passed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeepOldMaster {
-    UntilHostPasses,
-    UntilBatchPasses,
-    UntilRolloutPasses,
-}
-
-impl FromStr for KeepOldMaster {
-    type Err = SpecValueError;
-
-    fn from_str(s: &str) -> Result<KeepOldMaster, SpecValueError> {
-        match s {
-            "until_host_passes" => Ok(KeepOldMaster::UntilHostPasses),
-            "until_batch_passes" => Ok(KeepOldMaster::UntilBatchPasses),
-            "until_rollout_passes" => Ok(KeepOldMaster::UntilRolloutPasses),
-            _ => Err(SpecValueError::choice(
-                s,
-                &[
-                    "until_host_passes",
-                    "until_batch_passes",
-                    "until_rollout_passes",
-                ],
-            )),
-        }
-    }
-}
-
-impl fmt::Display for KeepOldMaster {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            KeepOldMaster::UntilHostPasses => "until_host_passes",
-            KeepOldMaster::UntilBatchPasses => "until_batch_passes",
-            KeepOldMaster::UntilRolloutPasses => "until_rollout_passes",
-        })
-    }
-}
-
-/// What ends the wait for old workers after WINCH when `timeouts.drain` passes. Old workers
-/// finish their connections with no time limit of nginx's own (long downloads, websockets);
-/// new connections already reach only the new workers, so a slow drain is not a sick build.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum OnDrainTimeout {
-    /// Go on with the gates and commit: the old master exits by itself when its last
-    /// connection ends, dropping nothing.
-    #[default]
-    Proceed,
-    /// Send TERM to the old workers (their connections are cut, and that is logged).
-    Terminate,
-    /// Treat the slow drain as a failure and roll the host back.
-    Fail,
-}
-
-impl FromStr for OnDrainTimeout {
-    type Err = SpecValueError;
-
-    fn from_str(s: &str) -> Result<OnDrainTimeout, SpecValueError> {
-        match s {
-            "proceed" => Ok(OnDrainTimeout::Proceed),
-            "terminate" => Ok(OnDrainTimeout::Terminate),
-            "fail" => Ok(OnDrainTimeout::Fail),
-            _ => Err(SpecValueError::choice(s, &["proceed", "terminate", "fail"])),
-        }
-    }
-}
-
-impl fmt::Display for OnDrainTimeout {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            OnDrainTimeout::Proceed => "proceed",
-            OnDrainTimeout::Terminate => "terminate",
-            OnDrainTimeout::Fail => "fail",
-        })
-    }
-}
-
-/// Per-step time limits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Timeouts {
-    pub connect: HumanDuration,
-    pub command: HumanDuration,
-    pub start: HumanDuration,
-    pub drain: HumanDuration,
-    pub quit: HumanDuration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Timeouts {
-        let s = HumanDuration::from_secs;
-        Timeouts {
-            connect: s(10),
-            command: s(30),
-            start: s(15),
-            drain: s(60),
-            quit: s(30),
-        }
-    }
-}
-
-/// The binary to roll out.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BinarySource {
-    /// Resolved against the spec file's directory.
-    pub source: PathBuf,
-    pub sha256: Option<Sha256>,
-}
-
-/// A lowercase hex SHA-256 digest.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Sha256(String);
-
-impl Sha256 {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for Sha256 {
-    type Err = SpecValueError;
-
-    fn from_str(s: &str) -> Result<Sha256, SpecValueError> {
-        let t = s.trim();
-        if t.len() == 64 && t.chars().all(|c| c.is_ascii_hexdigit()) {
-            Ok(Sha256(t.to_ascii_lowercase()))
-        } else {
-            Err(SpecValueError::Sha256(s.to_owned()))
-        }
-    }
-}
-
-impl fmt::Display for Sha256 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+pub use values::{
+    Amount, BinarySource, Canary, CanaryHosts, CanaryThen, KeepOldMaster, MAX_HOSTS,
+    OnDrainTimeout, Order, RollbackScope, Sha256, SpecValueError, Timeouts,
+};
 
 /// A whole rollout spec.
 #[derive(Clone, Debug, PartialEq)]
@@ -420,22 +125,18 @@ fn read_spec(r: &mut Reader<'_>, base: &Path) -> Spec {
             "hosts" => set(&mut spec.hosts, r.parse(&at, value, "a host pattern")),
             "binary" => spec.binary = read_binary(r, &at, value, base),
             "order" => set(&mut spec.order, r.parse(&at, value, "an order")),
-            "seed" => spec.seed = r.parse::<u64>(&at, value, "a seed number"),
+            "seed" => spec.seed = r.integer(&at, value, "a seed", 0..=u64::MAX),
             "canary" => read_canary(r, &at, value, &mut spec.canary),
             "batches" => read_batches(r, &at, value, &mut spec.batches),
-            "parallel" => match r.parse::<usize>(&at, value, "a number of hosts") {
-                Some(0) => r.error(&at, "parallel must be at least 1"),
-                Some(n) => spec.parallel = n,
-                None => {}
-            },
+            "parallel" => set(
+                &mut spec.parallel,
+                r.integer(&at, value, "a number of hosts", 1..=MAX_HOSTS),
+            ),
             "pause_between_batches" => set(
                 &mut spec.pause_between_batches,
                 r.parse(&at, value, "a duration"),
             ),
-            "max_failed" => set(
-                &mut spec.max_failed,
-                r.parse(&at, value, "a count or a percentage"),
-            ),
+            "max_failed" => set(&mut spec.max_failed, read_amount(r, &at, value)),
             "rollback" => set(&mut spec.rollback, r.parse(&at, value, "a rollback scope")),
             "keep_old_master" => set(&mut spec.keep_old_master, r.parse(&at, value, "a policy")),
             "timeouts" => read_timeouts(r, &at, value, &mut spec.timeouts),
@@ -446,7 +147,7 @@ fn read_spec(r: &mut Reader<'_>, base: &Path) -> Spec {
             "pre" => spec.pre = read_gates(r, &at, value),
             "gates" => spec.gates = read_gates(r, &at, value),
             "soak" => set(&mut spec.soak, r.parse(&at, value, "a duration")),
-            _ => spec.windows = read_windows(r, &at, value),
+            _ => spec.windows = windows::read_windows(r, &at, value),
         }
     }
     spec
@@ -499,16 +200,15 @@ fn read_canary(r: &mut Reader<'_>, at: &KeyPath, value: &Value, canary: &mut Can
             let Some(text) = r.text(&here, v, "a count, a percentage or a group name") else {
                 continue;
             };
-            let looks_numeric = text
-                .trim()
-                .trim_end_matches('%')
-                .chars()
-                .all(|c| c.is_ascii_digit());
+            let number = text.trim().trim_end_matches('%');
+            let looks_numeric = number.chars().any(|c| c.is_ascii_digit())
+                && number
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.'));
             if looks_numeric {
                 set(
                     &mut canary.hosts,
-                    r.parse::<Amount>(&here, v, "a count")
-                        .map(CanaryHosts::Amount),
+                    read_amount(r, &here, v).map(CanaryHosts::Amount),
                 );
             } else {
                 canary.hosts = CanaryHosts::Group(text);
@@ -534,7 +234,7 @@ fn read_batches(r: &mut Reader<'_>, at: &KeyPath, value: &Value, batches: &mut V
         } else {
             at.clone()
         };
-        match r.parse::<Amount>(&here, item, "a count or a percentage") {
+        match read_amount(r, &here, item) {
             Some(Amount::Count(0)) => r.error(&here, "a batch must have at least 1 host"),
             Some(a) => out.push(a),
             None => {}
@@ -545,6 +245,27 @@ fn read_batches(r: &mut Reader<'_>, at: &KeyPath, value: &Value, batches: &mut V
     } else if out.len() == items.len() {
         *batches = out;
     }
+}
+
+/// A count of hosts (0 to [`MAX_HOSTS`]) or a percentage (1% to 100%).
+fn read_amount(r: &mut Reader<'_>, at: &KeyPath, value: &Value) -> Option<Amount> {
+    let text = r.text(at, value, "a count or a percentage")?;
+    if text.trim().ends_with('%') {
+        return r.parse(at, value, "a percentage");
+    }
+    let count = scalar_text(value)
+        .and_then(|t| t.trim().parse::<usize>().ok())
+        .filter(|n| *n <= MAX_HOSTS);
+    if count.is_none() {
+        r.error(
+            at,
+            format!(
+                "expected a count of hosts from 0 to {MAX_HOSTS} or a percentage like \"25%\", found {}",
+                describe(value)
+            ),
+        );
+    }
+    count.map(Amount::Count)
 }
 
 fn read_timeouts(r: &mut Reader<'_>, at: &KeyPath, value: &Value, t: &mut Timeouts) {
@@ -569,101 +290,10 @@ fn read_timeouts(r: &mut Reader<'_>, at: &KeyPath, value: &Value, t: &mut Timeou
     }
 }
 
-fn read_windows(r: &mut Reader<'_>, at: &KeyPath, value: &Value) -> Windows {
-    let items = r.sequence(at, value, "a list of windows");
-    let mut out = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        let here = at.index(i);
-        let entries = r.struct_mapping(
-            &here,
-            item,
-            "a window {days, start, duration, tz}",
-            &["days", "start", "duration", "tz"],
-        );
-        let mut days: Option<Vec<String>> = None;
-        let mut start = None;
-        let mut duration = None;
-        let mut tz = None;
-        for (key, v) in entries {
-            let field = here.key(&key);
-            match key.as_str() {
-                "days" => {
-                    days = match v {
-                        Value::Sequence(list) => list
-                            .iter()
-                            .enumerate()
-                            .map(|(j, d)| r.text(&field.index(j), d, "a day name"))
-                            .collect(),
-                        other => r
-                            .text(&field, other, "a list of days")
-                            .map(|t| t.split(',').map(|d| d.trim().to_owned()).collect()),
-                    }
-                }
-                "start" => start = r.text(&field, v, "a time as HH:MM"),
-                "duration" => duration = r.parse::<HumanDuration>(&field, v, "a duration"),
-                _ => tz = r.text(&field, v, "an IANA time zone name"),
-            }
-        }
-        let mut missing = Vec::new();
-        for (name, present) in [
-            ("days", days.is_some()),
-            ("start", start.is_some()),
-            ("duration", duration.is_some()),
-            ("tz", tz.is_some()),
-        ] {
-            if !present && matches!(item, Value::Mapping(_)) && item.get(name).is_none() {
-                missing.push(name);
-            }
-        }
-        if !missing.is_empty() {
-            r.error(&here, format!("a window needs {}", missing.join(", ")));
-        }
-        if let (Some(days), Some(start), Some(duration), Some(tz)) = (days, start, duration, tz) {
-            let day_refs: Vec<&str> = days.iter().map(String::as_str).collect();
-            match Window::new(&day_refs, &start, duration.get(), &tz) {
-                Ok(w) => out.push(w),
-                Err(e) => r.error(&here, e.to_string()),
-            }
-        }
-    }
-    Windows::new(out)
-}
-
-/// Why a spec value was refused.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum SpecValueError {
-    #[error("expected a count or a percentage like 5 or \"25%\", found {0:?}")]
-    Amount(String),
-    #[error("expected a percentage from 1% to 100%, found {0:?}")]
-    Percent(String),
-    #[error("expected pause, continue or a duration like 10m, found {0:?}")]
-    CanaryThen(String),
-    #[error("expected a sha256 of 64 hex digits, found {0:?}")]
-    Sha256(String),
-    #[error("expected one of {expected}, found {found:?}{hint}")]
-    Choice {
-        found: String,
-        expected: String,
-        hint: String,
-    },
-}
-
-impl SpecValueError {
-    fn choice(found: &str, expected: &[&str]) -> SpecValueError {
-        let hint = super::reader::suggest(found, expected)
-            .map(|s| format!(" (did you mean `{s}`?)"))
-            .unwrap_or_default();
-        SpecValueError::Choice {
-            found: found.to_owned(),
-            expected: expected.join(", "),
-            hint,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
     use std::time::Duration;
 
     fn problems(text: &str) -> Vec<String> {
@@ -789,11 +419,11 @@ binary: {sha256: abc}
                 "playbooks/p.yaml:2:8: order: expected one of inventory, reverse_inventory, sorted, reverse_sorted, shuffle, found \"shufle\" (did you mean `shuffle`?)",
                 "playbooks/p.yaml:3:11: batches[0]: a batch must have at least 1 host",
                 "playbooks/p.yaml:3:14: batches[1]: expected a percentage from 1% to 100%, found \"150%\"",
-                "playbooks/p.yaml:3:22: batches[2]: expected a count or a percentage like 5 or \"25%\", found \"many\"",
+                "playbooks/p.yaml:3:22: batches[2]: expected a count of hosts from 0 to 100000 or a percentage like \"25%\", found \"many\"",
                 "playbooks/p.yaml:4:26: canary.then: expected pause, continue or a duration like 10m, found \"later\"",
                 "playbooks/p.yaml:5:11: rollback: expected one of host, batch, rollout, found \"everything\"",
                 "playbooks/p.yaml:6:18: keep_old_master: expected one of until_host_passes, until_batch_passes, until_rollout_passes, found \"forever\"",
-                "playbooks/p.yaml:7:13: max_failed: expected a count or a percentage like 5 or \"25%\", found \"-1\"",
+                "playbooks/p.yaml:7:13: max_failed: expected a count of hosts from 0 to 100000 or a percentage like \"25%\", found -1",
                 "playbooks/p.yaml:8:12: timeouts.conect: unknown key `conect` (did you mean `connect`?)",
                 "playbooks/p.yaml:8:31: timeouts.drain: a timeout must be longer than 0s",
                 "playbooks/p.yaml:8:41: timeouts.quit: expected a duration like 90s, 5m or 1h30m, found \"soon\"",
@@ -807,16 +437,55 @@ binary: {sha256: abc}
     }
 
     #[test]
-    fn window_problems_point_at_the_window() {
+    fn a_bad_window_lists_every_problem_at_its_key() {
         let got = problems(
-            "windows:\n  - {days: [sat], start: \"02:00\", duration: 3h, tz: Mars/Olympus}\n",
+            "windows:\n  - {days: [sat, funday], start: \"25:00\", duration: 0s, tz: Mars/Olympus}\n  - {days: \"sat,sunny\", duration: 8d}\n",
         );
-        assert_eq!(got.len(), 1, "{got:?}");
-        assert!(
-            got[0].starts_with("playbooks/p.yaml:2:5: windows[0]: "),
-            "{got:?}"
+        assert_eq!(
+            got,
+            [
+                "playbooks/p.yaml:2:18: windows[0].days[1]: unknown day \"funday\"; did you mean \"sunday\"?",
+                "playbooks/p.yaml:2:34: windows[0].start: start time \"25:00\" is not a 24-hour HH:MM time",
+                "playbooks/p.yaml:2:53: windows[0].duration: window duration must be more than zero",
+                "playbooks/p.yaml:2:61: windows[0].tz: unknown time zone \"Mars/Olympus\"",
+                "playbooks/p.yaml:3:5: windows[1]: a window needs start, tz",
+                "playbooks/p.yaml:3:12: windows[1].days: unknown day \"sunny\"; did you mean \"sun\"?",
+                "playbooks/p.yaml:3:35: windows[1].duration: window duration 8d is longer than 7d",
+            ]
         );
-        assert!(got[0].contains("Mars/Olympus"), "{got:?}");
+        let fine = "windows:\n  - {days: \"sat,sun\", start: \"02:00\", duration: 3h, tz: UTC}\n";
+        let spec = Spec::parse("p.yaml", fine).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            spec.windows.as_slice()[0].to_string(),
+            "sat,sun 02:00+3h UTC"
+        );
+    }
+
+    #[test]
+    fn numbers_out_of_range_say_the_range() {
+        let got = problems(
+            "parallel: -1\nseed: -5\ncanary: {hosts: -2}\nbatches: [1.5, 100001]\nmax_failed: \"0%\"\n",
+        );
+        assert_eq!(
+            got,
+            [
+                "playbooks/p.yaml:1:11: parallel: expected a number of hosts from 1 to 100000, found -1",
+                "playbooks/p.yaml:2:7: seed: expected a seed from 0 to 18446744073709551615, found -5",
+                "playbooks/p.yaml:3:17: canary.hosts: expected a count of hosts from 0 to 100000 or a percentage like \"25%\", found -2",
+                "playbooks/p.yaml:4:11: batches[0]: expected a count of hosts from 0 to 100000 or a percentage like \"25%\", found 1.5",
+                "playbooks/p.yaml:4:16: batches[1]: expected a count of hosts from 0 to 100000 or a percentage like \"25%\", found 100001",
+                "playbooks/p.yaml:5:13: max_failed: expected a percentage from 1% to 100%, found \"0%\"",
+            ]
+        );
+        assert_eq!(
+            problems("parallel: 0\n"),
+            [
+                "playbooks/p.yaml:1:11: parallel: expected a number of hosts from 1 to 100000, found 0"
+            ]
+        );
+        let spec = Spec::parse("p.yaml", "parallel: \"4\"\nseed: 18446744073709551615\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((spec.parallel, spec.seed), (4, Some(u64::MAX)));
     }
 
     #[test]

@@ -154,7 +154,7 @@ impl fmt::Display for JumpHost {
 /// Why a value was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ValueError {
-    #[error("expected a port number, found {0:?}")]
+    #[error("expected a port number from 1 to 65535, found {}", shown(.0))]
     Port(String),
     #[error("expected an absolute path, found {0:?}")]
     NotAbsolute(String),
@@ -168,6 +168,19 @@ pub enum ValueError {
     MultiHopJump(String),
 }
 
+/// A value as it reads in a message: a number as is, anything else quoted.
+fn shown(text: &str) -> String {
+    let t = text.trim();
+    let numeric = t.chars().any(|c| c.is_ascii_digit())
+        && t.chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | '.'));
+    if numeric {
+        t.to_owned()
+    } else {
+        format!("{text:?}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,10 +190,19 @@ mod tests {
         assert_eq!("2222".parse::<Port>().map(Port::get), Ok(2222));
         assert_eq!(
             "ssh".parse::<Port>().unwrap_err().to_string(),
-            "expected a port number, found \"ssh\""
+            "expected a port number from 1 to 65535, found \"ssh\""
         );
-        assert!("0".parse::<Port>().is_err());
-        assert!("65536".parse::<Port>().is_err());
+        for (text, shown) in [
+            ("0", "0"),
+            ("65536", "65536"),
+            ("-1", "-1"),
+            ("inf", "\"inf\""),
+        ] {
+            assert_eq!(
+                text.parse::<Port>().unwrap_err().to_string(),
+                format!("expected a port number from 1 to 65535, found {shown}")
+            );
+        }
     }
 
     #[test]

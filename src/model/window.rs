@@ -162,18 +162,8 @@ impl Window {
     ) -> Result<Window, WindowError> {
         let days = parse_days(days)?;
         let start = parse_start(start)?;
-        if duration.is_zero() {
-            return Err(WindowError::ZeroDuration);
-        }
-        if duration > MAX_DURATION {
-            return Err(WindowError::TooLong {
-                duration: show_duration(duration),
-            });
-        }
-        let zone = TimeZone::get(tz).map_err(|_| WindowError::UnknownTimeZone {
-            tz: tz.to_owned(),
-            suggestion: suggest_time_zone(tz),
-        })?;
+        check_duration(duration)?;
+        let zone = parse_time_zone(tz)?;
         let tz_name = zone.iana_name().unwrap_or(tz).to_owned();
         Ok(Window {
             days,
@@ -261,21 +251,50 @@ fn parse_days(names: &[&str]) -> Result<[bool; 7], WindowError> {
     }
     let mut days = [false; 7];
     for name in names {
-        let lower = name.trim().to_ascii_lowercase();
-        if lower == "daily" || lower == "*" {
-            days = [true; 7];
-            continue;
+        match parse_day(name)? {
+            Some(index) => days[index] = true,
+            None => days = [true; 7],
         }
-        let index = DAY_NAMES
-            .iter()
-            .position(|(short, full)| lower == *short || lower == *full)
-            .ok_or_else(|| WindowError::UnknownDay {
-                day: (*name).to_owned(),
-                suggestion: suggest_day(&lower),
-            })?;
-        days[index] = true;
     }
     Ok(days)
+}
+
+/// One day name: its Monday-first index, or `None` for every day (`daily`, `*`). Checked on
+/// its own so a spec can point at each bad day.
+pub fn parse_day(name: &str) -> Result<Option<usize>, WindowError> {
+    let lower = name.trim().to_ascii_lowercase();
+    if lower == "daily" || lower == "*" {
+        return Ok(None);
+    }
+    DAY_NAMES
+        .iter()
+        .position(|(short, full)| lower == *short || lower == *full)
+        .map(Some)
+        .ok_or_else(|| WindowError::UnknownDay {
+            day: name.to_owned(),
+            suggestion: suggest_day(&lower),
+        })
+}
+
+/// A window's length: more than zero, at most [`MAX_DURATION`].
+pub fn check_duration(duration: Duration) -> Result<(), WindowError> {
+    if duration.is_zero() {
+        return Err(WindowError::ZeroDuration);
+    }
+    if duration > MAX_DURATION {
+        return Err(WindowError::TooLong {
+            duration: show_duration(duration),
+        });
+    }
+    Ok(())
+}
+
+/// An IANA time zone by name, with a suggestion when it is unknown.
+pub fn parse_time_zone(tz: &str) -> Result<TimeZone, WindowError> {
+    TimeZone::get(tz).map_err(|_| WindowError::UnknownTimeZone {
+        tz: tz.to_owned(),
+        suggestion: suggest_time_zone(tz),
+    })
 }
 
 /// The known day name closest to `lower`, if within two edits (and fewer
@@ -311,7 +330,7 @@ fn suggest_time_zone(name: &str) -> Option<String> {
 }
 
 /// Parses a strict `HH:MM` 24-hour time.
-fn parse_start(text: &str) -> Result<Time, WindowError> {
+pub fn parse_start(text: &str) -> Result<Time, WindowError> {
     let error = || WindowError::Start {
         start: text.to_owned(),
     };

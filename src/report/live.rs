@@ -207,7 +207,7 @@ impl Inner {
                     b.overall.inc(1);
                     let detail = error
                         .as_deref()
-                        .map(|e| format!(": {e}"))
+                        .map(|e| format!(": {}", super::without_host(host, e)))
                         .unwrap_or_default();
                     let _ = b.multi.println(format!(
                         "  {host:<16} {:<15} {:>6.1}s{detail}",
@@ -275,7 +275,10 @@ fn line(event: &RolloutEvent) -> Option<String> {
             elapsed_ms,
             error,
         } => match error {
-            Some(e) => format!("{host}: {step} {status} after {elapsed_ms}ms: {e}"),
+            Some(e) => format!(
+                "{host}: {step} {status} after {elapsed_ms}ms: {}",
+                super::without_host(host, e)
+            ),
             None if status == "started" => format!("{host}: {step} ..."),
             None => format!("{host}: {step} {status} in {elapsed_ms}ms"),
         },
@@ -291,7 +294,7 @@ fn line(event: &RolloutEvent) -> Option<String> {
             *elapsed_ms as f64 / 1000.0,
             error
                 .as_deref()
-                .map(|e| format!(": {e}"))
+                .map(|e| format!(": {}", super::without_host(host, e)))
                 .unwrap_or_default()
         ),
         RolloutEvent::WaveFinished { wave, failed } => {

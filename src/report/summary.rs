@@ -39,12 +39,12 @@ pub fn text(result: &str, end: &RunEnd, inventory: &Inventory, journal: &str) ->
     if !failures.is_empty() {
         let _ = writeln!(out, "failures:");
         for (h, r, e) in failures {
+            let name = &inventory.host(*h).name;
             let _ = writeln!(
                 out,
-                "  {}: {}: {}",
-                inventory.host(*h).name,
+                "  {name}: {}: {}",
                 r.name(),
-                e.as_deref().unwrap_or_default()
+                super::without_host(name, e.as_deref().unwrap_or_default())
             );
         }
     }

@@ -19,6 +19,7 @@ use super::SshError;
 use super::command::RemoteCommand;
 use super::error::{SshErrorKind, Step, human_duration};
 use super::session::{ExecOutput, ExitStatus, Session};
+use super::trace::Ending;
 
 /// The timing of a lease. The holder exits after `silence` without a heartbeat line; the
 /// controller writes one every `interval`, a sixth of `silence` (always below a third), so a
@@ -131,7 +132,26 @@ impl Session {
     }
 
     /// [`Session::hold`] with the given heartbeat timing (which `cmd` must also be given).
+    /// Traced at `-v` once held or refused.
     pub async fn hold_with(
+        &self,
+        cmd: &RemoteCommand,
+        ready: &str,
+        deadline: Duration,
+        beat: Heartbeat,
+    ) -> Result<HoldOutcome, SshError> {
+        let started = Instant::now();
+        let result = self.hold_untraced(cmd, ready, deadline, beat).await;
+        let ending = match &result {
+            Ok(HoldOutcome::Held(_)) => Ending::Holding,
+            Ok(HoldOutcome::Refused(out)) => Ending::Ran(out),
+            Err(e) => Ending::Failed(e),
+        };
+        self.trace(cmd, started.elapsed(), ending);
+        result
+    }
+
+    async fn hold_untraced(
         &self,
         cmd: &RemoteCommand,
         ready: &str,

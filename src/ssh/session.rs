@@ -17,6 +17,7 @@ use super::command::{RemoteCommand, sudo_refusal};
 use super::error::{SshError, SshErrorKind, Step};
 use super::host_key::ClientHandler;
 use super::target::Privilege;
+use super::trace::{self, Ending, Verbosity};
 
 /// How a remote command ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +86,8 @@ pub(super) struct Inner {
     pub(super) jump: Option<Handle<ClientHandler>>,
     /// Caps concurrent command channels below sshd's `MaxSessions` (10).
     pub(super) channels: Semaphore,
+    /// What `-v` asked to see of each command.
+    pub(super) verbosity: Verbosity,
 }
 
 /// Concurrent commands per connection; more wait for a free slot (within
@@ -239,8 +242,40 @@ impl Session {
 
     /// Opens a channel, runs `cmd`, feeds `stdin` while collecting output,
     /// all within `deadline`; on expiry the command is sent SIGTERM and the
-    /// channel closed.
+    /// channel closed. Traced at `-v`.
     pub(super) async fn run<S: Stdin>(
+        &self,
+        cmd: &RemoteCommand,
+        step: Step,
+        deadline: Duration,
+        stdin: S,
+    ) -> Result<Ran<S::Output>, SshError> {
+        let started = Instant::now();
+        let result = self.run_untraced(cmd, step, deadline, stdin).await;
+        if self.inner.verbosity > Verbosity::Off {
+            let ending = match &result {
+                Ok(ran) => Ending::Ran(&ran.output),
+                Err(e) => Ending::Failed(e),
+            };
+            self.trace(cmd, started.elapsed(), ending);
+        }
+        result
+    }
+
+    /// Reports a command's end on stderr (`-v`).
+    pub(super) fn trace(&self, cmd: &RemoteCommand, elapsed: Duration, ending: Ending<'_>) {
+        if self.inner.verbosity > Verbosity::Off {
+            trace::emit(&trace::command_text(
+                &self.inner.name,
+                cmd.label(),
+                elapsed,
+                ending,
+                self.inner.verbosity,
+            ));
+        }
+    }
+
+    async fn run_untraced<S: Stdin>(
         &self,
         cmd: &RemoteCommand,
         step: Step,

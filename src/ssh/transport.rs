@@ -26,6 +26,7 @@ use super::host_key::{
 use super::known_hosts::KnownHosts;
 use super::session::{Inner, MAX_CONCURRENT_COMMANDS, Session};
 use super::target::{Target, endpoint};
+use super::trace::{self, Verbosity};
 
 /// Key exchange methods, most preferred first.
 ///
@@ -91,6 +92,8 @@ pub struct TransportConfig {
     pub keepalive_interval: Duration,
     /// ...and drop the connection after this many go unanswered.
     pub keepalive_max: usize,
+    /// What `-v` shows of each connection and command on stderr.
+    pub verbosity: Verbosity,
 }
 
 impl Default for TransportConfig {
@@ -99,6 +102,7 @@ impl Default for TransportConfig {
             connect_timeout: Duration::from_secs(10),
             keepalive_interval: Duration::from_secs(10),
             keepalive_max: 3,
+            verbosity: Verbosity::Off,
         }
     }
 }
@@ -164,8 +168,19 @@ impl Transport {
         &self.config
     }
 
-    /// Connects and authenticates to `target`, through its jump host if any.
+    /// Connects and authenticates to `target`, through its jump host if any. Traced at `-v`.
     pub async fn connect(&self, target: &Target) -> Result<Session, SshError> {
+        let started = std::time::Instant::now();
+        let result = self.connect_untraced(target).await;
+        if self.config.verbosity > Verbosity::Off {
+            let text =
+                trace::connect_text(&target.name, started.elapsed(), result.as_ref().map(drop));
+            trace::emit(&text);
+        }
+        result
+    }
+
+    async fn connect_untraced(&self, target: &Target) -> Result<Session, SshError> {
         let hop = Hop {
             name: &target.name,
             host: &target.host,
@@ -206,6 +221,7 @@ impl Transport {
             handle,
             jump,
             channels: Semaphore::new(MAX_CONCURRENT_COMMANDS),
+            verbosity: self.config.verbosity,
         }))
     }
 

@@ -60,3 +60,45 @@ fn completions_and_man_page_come_from_the_definitions() {
         &man.stdout[..200.min(man.stdout.len())]
     );
 }
+
+/// `rollback` asks before taking back more than one host: without a terminal it needs
+/// `--yes`, and says so before contacting anything (as `roll` does when its spec pauses after
+/// the canary). One host, or `--yes`, goes ahead.
+#[test]
+fn rollback_of_several_hosts_needs_yes_without_a_terminal() {
+    // TEST-NET-1 addresses: nothing answers there.
+    let inv = "all:\n  hosts:\n    web-01:\n      ansible_host: 192.0.2.1\n    web-02:\n      ansible_host: 192.0.2.2\n";
+    let spec = format!(
+        "binary: {{source: nginx, sha256: \"{}\"}}\ntimeouts: {{connect: 1s}}\n",
+        "a".repeat(64)
+    );
+    let limit = std::time::Duration::from_secs(20);
+    let out = Test::new()
+        .file("inv.yaml", inv)
+        .file("spec.yaml", &spec)
+        .args(["rollback", "-i", "inv.yaml", "-p", "spec.yaml"])
+        .code(2)
+        .run_within(limit);
+    assert_eq!(
+        out.stderr,
+        "error: rollback asks before taking back more than one host (2 selected), but there is no terminal to ask: give --yes, or --limit it to one host\n"
+    );
+    assert_eq!(out.stdout, "");
+    assert!(!out.path("run.jsonl").exists());
+    for extra in [&["--yes"][..], &["-y"], &["--limit", "web-01"]] {
+        let out = Test::new()
+            .file("inv.yaml", inv)
+            .file("spec.yaml", &spec)
+            .args(["rollback", "-i", "inv.yaml", "-p", "spec.yaml"])
+            .args(["--journal", "run.jsonl"])
+            .args(extra.iter().copied())
+            .code(1)
+            .run_within(limit);
+        assert!(
+            !out.stderr.contains("give --yes") && out.path("run.jsonl").exists(),
+            "{extra:?}: {}",
+            out.stderr
+        );
+        assert!(out.stdout.contains("failed to connect"), "{}", out.stdout);
+    }
+}

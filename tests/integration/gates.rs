@@ -294,7 +294,7 @@ fn a_bad_gate_is_rejected_by_validate() {
         .run();
     assert!(
         out.stderr
-            .contains("spec.yaml:3:17: gates[1].tcp.port: expected a port number, found \"ssh\""),
+            .contains("spec.yaml:3:17: gates[1].tcp.port: expected a port number from 1 to 65535, found \"ssh\""),
         "{}",
         out.stderr
     );

@@ -289,6 +289,10 @@ async fn ngfleet(lab: &Lab, verb: &str, spec: &std::path::Path) -> std::process:
         .arg("--journal")
         .arg(spec.with_extension(format!("{verb}.jsonl")))
         .env_remove("SSH_AUTH_SOCK");
+    if verb == "rollback" {
+        // More than one host, no terminal: rollback needs the operator's --yes.
+        cmd.arg("--yes");
+    }
     cmd.output().await.expect("ngfleet")
 }
 

@@ -48,6 +48,10 @@ impl<'l> Roll<'l> {
             .args(extra)
             .stdin(Stdio::null())
             .env_remove("SSH_AUTH_SOCK");
+        if verb == "rollback" {
+            // More than one host, no terminal: rollback needs the operator's --yes.
+            cmd.arg("--yes");
+        }
         (cmd, journal)
     }
 

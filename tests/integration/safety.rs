@@ -92,6 +92,10 @@ impl<'l> Controller<'l> {
             .args(extra)
             .env_remove("SSH_AUTH_SOCK")
             .env_remove("NGFLEET_KEY_PASSPHRASE");
+        if verb == "rollback" {
+            // More than one host, no terminal: rollback needs the operator's --yes.
+            cmd.arg("--yes");
+        }
         Running::spawn(format!("ngfleet {verb} --binary {binary} {extra:?}"), cmd)
     }
 

@@ -2,7 +2,8 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 pub struct Test {
     dir: tempfile::TempDir,
@@ -64,16 +65,56 @@ impl Test {
         self.dir.path().join(name)
     }
 
+    /// Writes a file of raw bytes (relative to the scratch directory).
+    pub fn bytes(self, name: &str, bytes: &[u8]) -> Test {
+        let path = self.path(name);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).expect("mkdir");
+        }
+        fs::write(path, bytes).expect("write");
+        self
+    }
+
     /// Runs the binary and checks the exit code; returns the output for further checks.
     pub fn run(self) -> Outcome {
-        let output = Command::new(env!("CARGO_BIN_EXE_ngfleet"))
-            .args(&self.args)
+        let output = self.command().output().expect("run ngfleet");
+        self.outcome(output)
+    }
+
+    /// Like [`Test::run`], but the run must end within `limit`: it is killed and the test
+    /// fails otherwise (a hang fails the test instead of hanging it).
+    pub fn run_within(self, limit: Duration) -> Outcome {
+        let mut child = self
+            .command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run ngfleet");
+        let started = Instant::now();
+        while child.try_wait().expect("wait").is_none() {
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("ngfleet {:?} still ran after {limit:?}", self.args);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let output = child.wait_with_output().expect("output");
+        self.outcome(output)
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ngfleet"));
+        cmd.args(&self.args)
             .current_dir(self.dir.path())
             .env_remove("SSH_AUTH_SOCK")
             .env_remove("NGFLEET_KEY_PASSPHRASE")
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .output()
-            .expect("run ngfleet");
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd
+    }
+
+    fn outcome(self, output: Output) -> Outcome {
         let outcome = Outcome {
             dir: self.dir,
             code: output.status.code().unwrap_or(-1),

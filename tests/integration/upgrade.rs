@@ -61,6 +61,8 @@ pub async fn upgrade(lab: &Lab, host: &str, version: &str) -> Run {
     let source = Source::Local {
         sha256: sha(&path),
         size: fs::metadata(&path).expect("binary").len(),
+        // Not read here: these tests exercise the checks on the host.
+        machine: None,
         path,
     };
     run(lab, host, &source).await
@@ -345,6 +347,8 @@ pub async fn run_host_with_gate(
     let source = Source::Local {
         sha256: sha(&path),
         size: fs::metadata(&path).expect("binary").len(),
+        // Not read here: these tests exercise the checks on the host.
+        machine: None,
         path,
     };
     let events = Mutex::new(Vec::new());
@@ -408,6 +412,8 @@ fn local(lab: &Lab, version: &str) -> Source {
     Source::Local {
         sha256: sha(&path),
         size: fs::metadata(&path).expect("binary").len(),
+        // Not read here: these tests exercise the checks on the host.
+        machine: None,
         path,
     }
 }

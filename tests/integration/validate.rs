@@ -1,5 +1,9 @@
 //! `ngfleet validate`: every problem at once, exit 2; valid inputs exit 0.
 
+use std::fs;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
 use crate::support::Test;
 
 #[test]
@@ -38,7 +42,7 @@ fn lists_every_problem_of_both_files() {
     assert_eq!(
         out.stderr,
         "error: found 4 problems in the input:\n\
-prod.yaml:6:25: all.children.web.hosts.web-03.ansible_port: expected a port number, found \"ssh\"\n\
+prod.yaml:6:25: all.children.web.hosts.web-03.ansible_port: expected a port number from 1 to 65535, found \"ssh\"\n\
 prod.yaml:8:27: all.children.web.hosts.web-04.nginx_pid_file: expected an absolute path, found \"run/nginx.pid\"\n\
 spec.yaml:1:1: paralel: unknown key `paralel` (did you mean `parallel`?)\n\
 spec.yaml:2:11: rollback: expected one of host, batch, rollout, found \"everything\"\n"
@@ -73,28 +77,32 @@ spec.yaml: failed to use binary missing/nginx: it does not exist\n"
         .run();
     assert!(
         out.stderr
-            .contains("failed to use binary dir: it is not a regular file"),
+            .contains("failed to use binary dir: it is not a regular file (a directory)"),
         "{}",
         out.stderr
     );
 
     let sha = "0".repeat(64);
-    let out = Test::new()
+    // An ELF header (ngfleet's own) and nothing more.
+    let mut elf = fs::read(env!("CARGO_BIN_EXE_ngfleet")).expect("read");
+    elf.truncate(64);
+    let t = Test::new()
         .file("inv.yaml", inv)
-        .file("bin/nginx", "new nginx")
+        .bytes("bin/nginx", &elf)
         .file(
             "spec.yaml",
             &format!("binary: {{source: bin/nginx, sha256: \"{sha}\"}}\n"),
-        )
+        );
+    let found = ngfleet::inputs::sha256_file(&t.path("bin/nginx")).expect("sha");
+    let out = t
         .args(["validate", "-i", "inv.yaml", "-p", "spec.yaml"])
         .code(2)
         .run();
-    assert!(
-        out.stderr
-            .contains("failed to use binary bin/nginx: sha256 is 6e4f2563")
-            && out.stderr.contains(&sha),
-        "{}",
-        out.stderr
+    assert_eq!(
+        out.stderr,
+        format!(
+            "error: spec.yaml: failed to use binary bin/nginx: sha256 is {found}, the spec expects {sha}\n"
+        )
     );
 }
 
@@ -108,5 +116,167 @@ fn an_unreadable_file_is_named() {
         out.stderr.starts_with("error: failed to read nope.yaml: "),
         "{}",
         out.stderr
+    );
+}
+
+/// An inventory or spec that is not a small regular file is refused at once, before it is
+/// read: a device, a FIFO (opening it would wait for a writer), a directory, a huge file.
+#[test]
+fn inputs_that_are_not_small_regular_files_fail_at_once() {
+    let limit = Duration::from_secs(5);
+    let out = Test::new()
+        .args(["validate", "-i", "/dev/zero"])
+        .code(2)
+        .run_within(limit);
+    assert_eq!(
+        out.stderr,
+        "error: failed to read /dev/zero: not a regular file (a character device)\n"
+    );
+
+    let t = Test::new().file("inv.yaml", "all:\n  hosts:\n    a:\n");
+    let made = Command::new("mkfifo").arg(t.path("fifo.yaml")).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+    let out = t
+        .args(["validate", "-i", "inv.yaml", "-p", "fifo.yaml"])
+        .code(2)
+        .run_within(limit);
+    assert_eq!(
+        out.stderr,
+        "error: failed to read fifo.yaml: not a regular file (a FIFO)\n"
+    );
+
+    let t = Test::new();
+    fs::create_dir(t.path("inventory")).expect("mkdir");
+    let out = t
+        .args(["validate", "-i", "inventory"])
+        .code(2)
+        .run_within(limit);
+    assert_eq!(
+        out.stderr,
+        "error: failed to read inventory: not a regular file (a directory)\n"
+    );
+
+    // 64 MiB and one byte, sparse: refused by its size, never read.
+    let t = Test::new();
+    let big = fs::File::create(t.path("big.yaml")).expect("create");
+    big.set_len(64 * 1024 * 1024 + 1).expect("truncate");
+    let out = t
+        .args(["validate", "-i", "big.yaml"])
+        .code(2)
+        .run_within(limit);
+    assert_eq!(
+        out.stderr,
+        "error: failed to read big.yaml: it is 64.1 MiB, over the limit of 64 MiB\n"
+    );
+}
+
+#[test]
+fn bytes_that_are_not_utf8_are_placed() {
+    let out = Test::new()
+        .bytes("inv.yaml", b"all:\n  hosts:\n    web-\xe9t\xe9:\n")
+        .file("spec.yaml", "paralel: 3\n")
+        .args(["validate", "-i", "inv.yaml", "-p", "spec.yaml"])
+        .code(2)
+        .run();
+    assert_eq!(
+        out.stderr,
+        "error: found 2 problems in the input:\n\
+inv.yaml:3:9: not UTF-8 text: byte 0xe9 is not valid here\n\
+spec.yaml:1:1: paralel: unknown key `paralel` (did you mean `parallel`?)\n"
+    );
+}
+
+/// The ELF machine `validate` names for binaries of this machine.
+fn this_machine() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "x86-64",
+        "aarch64" => "AArch64",
+        other => panic!("add the ELF machine name of {other}"),
+    }
+}
+
+#[test]
+fn the_binary_is_judged_by_its_elf_header() {
+    // ngfleet itself is an ELF executable for this machine.
+    let exe = env!("CARGO_BIN_EXE_ngfleet");
+    let sha = ngfleet::inputs::sha256_file(std::path::Path::new(exe)).expect("sha");
+    let out = Test::new()
+        .file("inv.yaml", "all:\n  hosts:\n    a:\n")
+        .args(["validate", "-i", "inv.yaml", "--binary", exe])
+        .run();
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("binary: "))
+        .unwrap_or_else(|| panic!("no binary line: {}", out.stdout));
+    assert!(
+        line.starts_with(&format!("binary: {exe} (ELF 64-bit, {}, ", this_machine()))
+            && line.ends_with(&format!(" MiB, sha256:{sha})")),
+        "{line}"
+    );
+
+    let out = Test::new()
+        .file("inv.yaml", "all:\n  hosts:\n    a:\n")
+        .file("nginx", "#!/bin/sh\nexec /usr/sbin/nginx \"$@\"\n")
+        .file("spec.yaml", "binary: {source: nginx}\n")
+        .args(["validate", "-i", "inv.yaml", "-p", "spec.yaml"])
+        .code(2)
+        .run();
+    assert_eq!(
+        out.stderr,
+        "error: spec.yaml: failed to use binary nginx: it is not an ELF executable (it starts with \"#!/bin/sh\")\n"
+    );
+}
+
+/// A 2 GiB sparse file with an ELF header is refused by its size, without being read (or
+/// uploaded anywhere).
+#[test]
+fn a_huge_binary_is_refused_without_reading_it() {
+    let t = Test::new().file("inv.yaml", "all:\n  hosts:\n    a:\n");
+    let mut header = fs::read(env!("CARGO_BIN_EXE_ngfleet")).expect("read");
+    header.truncate(64);
+    fs::write(t.path("nginx"), &header).expect("write");
+    let made = Command::new("truncate")
+        .args(["-s", "2G"])
+        .arg(t.path("nginx"))
+        .status();
+    assert!(made.is_ok_and(|s| s.success()), "truncate");
+    let started = Instant::now();
+    let out = t
+        .args(["validate", "-i", "inv.yaml", "--binary", "nginx"])
+        .code(2)
+        .run_within(Duration::from_secs(5));
+    assert_eq!(
+        out.stderr,
+        "error: failed to use binary nginx: it is 2 GiB, over the limit of 512 MiB for a binary\n"
+    );
+    // Hashing 2 GiB takes seconds; a refusal by size takes milliseconds.
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn every_problem_of_a_window_and_numbers_out_of_range() {
+    let out = Test::new()
+        .file("inv.yaml", "all:\n  hosts:\n    a:\n      ansible_port: 70000\n")
+        .file(
+            "spec.yaml",
+            "parallel: -1\nwindows:\n  - {days: [sat, funday], start: \"25:00\", duration: 0s, tz: Mars/X}\n",
+        )
+        .args(["validate", "-i", "inv.yaml", "-p", "spec.yaml"])
+        .code(2)
+        .run();
+    assert_eq!(
+        out.stderr,
+        "error: found 6 problems in the input:\n\
+inv.yaml:4:21: all.hosts.a.ansible_port: expected a port number from 1 to 65535, found 70000\n\
+spec.yaml:1:11: parallel: expected a number of hosts from 1 to 100000, found -1\n\
+spec.yaml:3:18: windows[0].days[1]: unknown day \"funday\"; did you mean \"sunday\"?\n\
+spec.yaml:3:34: windows[0].start: start time \"25:00\" is not a 24-hour HH:MM time\n\
+spec.yaml:3:53: windows[0].duration: window duration must be more than zero\n\
+spec.yaml:3:61: windows[0].tz: unknown time zone \"Mars/X\"\n"
     );
 }

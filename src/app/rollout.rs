@@ -1,0 +1,291 @@
+//! `ngfleet roll` and `ngfleet rollback`: check what starts them (the binary, the gates, the
+//! operator's consent), then run the dispatcher with a journal and a live display.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+
+use super::validate::check_gates;
+use super::{Asking, Connecting, confirm, connect_setup, hosts_of, load_plan, runtime, verbosity};
+use crate::cli::{GlobalArgs, RollArgs, RollbackArgs};
+use crate::error::{Error, Exit};
+use crate::gate::runner::SpecGates;
+use crate::host::upgrade::Source;
+use crate::inputs::{self, Inputs};
+use crate::model::spec::CanaryThen;
+use crate::plan::Plan;
+use crate::report::events::RolloutEvent;
+use crate::report::journal::Journal;
+use crate::report::live::{Display, Reporter};
+use crate::rollout::dispatch::{CanaryPause, Dispatcher, Job, WindowPolicy};
+use crate::rollout::stop::Stop;
+use crate::ssh::Verbosity;
+
+/// `roll`: the rollout.
+pub(super) fn roll(
+    global: &GlobalArgs,
+    args: &RollArgs,
+    out: &mut dyn Write,
+) -> Result<Exit, Error> {
+    let (inputs, plan) = load_plan(&args.target, args.seed)?;
+    check_gates(&inputs, &plan)?;
+    let binary = inputs::binary(args.binary.as_deref(), &inputs.spec)?;
+    let pauses = inputs.spec.canary.then == CanaryThen::Pause
+        && plan.waves.first().is_some_and(|w| w.canary)
+        && plan.waves.len() > 1;
+    let asking = if args.yes {
+        Asking::Answered
+    } else {
+        Asking::stdin()
+    };
+    if pauses && asking == Asking::NoTerminal {
+        return Err(Error::Invalid(
+            "the spec pauses for the operator after the canary (canary.then: pause), but there is no terminal to ask: give --yes, or set canary.then to a duration or continue".into(),
+        ));
+    }
+    let source = Source::Local {
+        path: binary.path.clone(),
+        sha256: binary.sha256.clone(),
+        size: binary.size,
+        machine: Some(binary.elf.machine),
+    };
+    let ctl = RunControls {
+        json: args.target.json,
+        journal: args.journal.clone(),
+        canary: if args.yes {
+            CanaryPause::Skip
+        } else {
+            CanaryPause::Ask
+        },
+        windows: if args.ignore_windows {
+            WindowPolicy::Ignore
+        } else {
+            WindowPolicy::Respect
+        },
+        command: "roll",
+        binary: Some((binary.path.display().to_string(), binary.sha256.clone())),
+    };
+    run_rollout(global, &inputs, &plan, Job::Roll(source), &ctl, out)
+}
+
+/// What `rollback` does before it starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Consent {
+    Go,
+    Ask,
+    Refuse,
+}
+
+/// `rollback` takes one host back without asking; more only with `--yes` or a `y` on the
+/// terminal. Without either it refuses before anything is contacted, as `roll` does when its
+/// spec would pause after the canary.
+fn rollback_consent(asking: Asking, hosts: usize) -> Consent {
+    match asking {
+        _ if hosts <= 1 => Consent::Go,
+        Asking::Answered => Consent::Go,
+        Asking::Terminal => Consent::Ask,
+        Asking::NoTerminal => Consent::Refuse,
+    }
+}
+
+/// The first 16 hex digits of a sha256, as the host's backups are named.
+fn short(sha256: &str) -> &str {
+    &sha256[..sha256.len().min(16)]
+}
+
+/// `rollback`: the selected hosts that run the binary, back one version in their record, in
+/// the same waves; more than one host only once confirmed.
+pub(super) fn rollback(
+    global: &GlobalArgs,
+    args: &RollbackArgs,
+    out: &mut dyn Write,
+) -> Result<Exit, Error> {
+    let (inputs, plan) = load_plan(&args.target, None)?;
+    let from = match (
+        &args.binary,
+        inputs.spec.binary.as_ref().and_then(|b| b.sha256.clone()),
+    ) {
+        (None, Some(sha)) => sha.to_string(),
+        (cli, _) => inputs::binary(cli.as_deref(), &inputs.spec)?.sha256,
+    };
+    let asking = if args.yes {
+        Asking::Answered
+    } else {
+        Asking::stdin()
+    };
+    let hosts = plan.hosts.len();
+    match rollback_consent(asking, hosts) {
+        Consent::Go => {}
+        Consent::Refuse => {
+            return Err(Error::Invalid(format!(
+                "rollback asks before taking back more than one host ({hosts} selected), but there is no terminal to ask: give --yes, or --limit it to one host"
+            )));
+        }
+        Consent::Ask => {
+            let question = format!(
+                "roll back up to {hosts} hosts (those that run {})?",
+                short(&from)
+            );
+            if !confirm(&question)? {
+                writeln!(out, "nothing changed").map_err(Error::Output)?;
+                return Ok(Exit::Failed);
+            }
+        }
+    }
+    let ctl = RunControls {
+        json: args.target.json,
+        journal: args.journal.clone(),
+        canary: CanaryPause::Skip,
+        windows: if args.ignore_windows {
+            WindowPolicy::Ignore
+        } else {
+            WindowPolicy::Respect
+        },
+        command: "rollback",
+        binary: None,
+    };
+    run_rollout(
+        global,
+        &inputs,
+        &plan,
+        Job::Rollback { from_sha256: from },
+        &ctl,
+        out,
+    )
+}
+
+struct RunControls {
+    json: bool,
+    journal: Option<std::path::PathBuf>,
+    canary: CanaryPause,
+    windows: WindowPolicy,
+    command: &'static str,
+    binary: Option<(String, String)>,
+}
+
+fn run_rollout(
+    global: &GlobalArgs,
+    inputs: &Inputs,
+    plan: &Plan,
+    job: Job,
+    ctl: &RunControls,
+    out: &mut dyn Write,
+) -> Result<Exit, Error> {
+    // Host key trust is judged before anything is written or connected.
+    let Connecting {
+        transport,
+        mut keys,
+        env,
+    } = connect_setup(global, &inputs.spec, &hosts_of(inputs, &plan.hosts))?;
+    let run_id = format!(
+        "{}-{:06x}",
+        jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ"),
+        rand::random::<u32>() & 0xff_ffff
+    );
+    let journal_path = ctl
+        .journal
+        .clone()
+        .unwrap_or_else(|| crate::report::journal::default_path(&run_id));
+    let journal = Journal::create(&journal_path).map_err(|source| Error::Journal {
+        path: journal_path.clone(),
+        source,
+    })?;
+    let display = if ctl.json {
+        Display::Json
+    } else if global.quiet {
+        Display::Quiet
+    } else if std::io::stderr().is_terminal() && verbosity(global) == Verbosity::Off {
+        // `-v` writes each command on stderr, where the bars would draw over it.
+        Display::Bars
+    } else {
+        Display::Lines
+    };
+    let reporter = Reporter::new(Some(journal), display);
+    let journal_text = journal_path.display().to_string();
+    if display != Display::Json {
+        eprintln!("journal: {journal_text}");
+    }
+    reporter.emit(RolloutEvent::RunStarted {
+        run_id: run_id.clone(),
+        command: ctl.command.to_owned(),
+        spec: inputs.spec.name.clone().unwrap_or_else(|| "rollout".into()),
+        spec_file: inputs.spec_file.as_ref().map(|p| p.display().to_string()),
+        binary: ctl.binary.as_ref().map(|b| b.0.clone()),
+        binary_sha256: ctl.binary.as_ref().map(|b| b.1.clone()),
+        hosts: plan.hosts.len(),
+        waves: plan.waves.len(),
+        journal: journal_text.clone(),
+    });
+    let gates = SpecGates::new(
+        inputs.spec.pre.clone(),
+        inputs.spec.gates.clone(),
+        inputs.spec.soak.get(),
+    );
+    let stop = Arc::new(Stop::default());
+    let owner = format!(
+        "ngfleet run {run_id} pid {} on {}",
+        std::process::id(),
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "controller".into())
+    );
+    let dispatcher = Dispatcher {
+        inventory: &inputs.inventory,
+        spec: &inputs.spec,
+        plan,
+        job,
+        transport: &transport,
+        env: &env,
+        gate: &gates,
+        reporter: &reporter,
+        stop: Arc::clone(&stop),
+        owner,
+        run_id: run_id.clone(),
+        canary_pause: ctl.canary,
+        windows: ctl.windows,
+    };
+    let end = runtime()?.block_on(async {
+        crate::rollout::stop::watch_signals(Arc::clone(&stop));
+        keys.show_while(dispatcher.run(), |key| {
+            reporter.emit(RolloutEvent::from(key));
+        })
+        .await
+    });
+    reporter.finish();
+    let (result, exit) = crate::rollout::policy::result(end.stopped, end.tally);
+    reporter.emit(RolloutEvent::Summary {
+        result: result.to_owned(),
+        hosts: end.summary.clone(),
+        journal: journal_text.clone(),
+    });
+    if display != Display::Json {
+        let text = crate::report::summary::text(result, &end, &inputs.inventory, &journal_text);
+        out.write_all(text.as_bytes()).map_err(Error::Output)?;
+    }
+    if let Some(e) = reporter.journal_error() {
+        eprintln!("warning: {e}");
+    }
+    Ok(exit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollback_asks_before_taking_back_more_than_one_host() {
+        let cases = [
+            (Asking::Answered, 5, Consent::Go),
+            (Asking::Terminal, 5, Consent::Ask),
+            (Asking::NoTerminal, 5, Consent::Refuse),
+            (Asking::Terminal, 2, Consent::Ask),
+            (Asking::NoTerminal, 1, Consent::Go),
+            (Asking::Terminal, 1, Consent::Go),
+            (Asking::NoTerminal, 0, Consent::Go),
+        ];
+        for (asking, hosts, consent) in cases {
+            assert_eq!(
+                rollback_consent(asking, hosts),
+                consent,
+                "{asking:?} {hosts}"
+            );
+        }
+    }
+}
