@@ -89,7 +89,14 @@ fn accept_new_into_dev_null_is_refused_before_connecting() {
             "--journal",
             "run.jsonl",
         ],
-        &["rollback", "--binary", &binary, "--journal", "run.jsonl"],
+        &[
+            "rollback",
+            "--yes",
+            "--binary",
+            &binary,
+            "--journal",
+            "run.jsonl",
+        ],
         &["unlock", "--yes"],
     ];
     for command in commands {
@@ -277,6 +284,7 @@ fn recorded_keys_are_shown_and_a_changed_key_is_refused() {
         .file("inv.yaml", &inventory)
         .args([
             "rollback",
+            "--yes",
             "-i",
             "inv.yaml",
             "--binary",
@@ -383,6 +391,7 @@ fn recorded_keys_are_shown_and_a_changed_key_is_refused() {
         .file("inv.yaml", &inventory2)
         .args([
             "rollback",
+            "--yes",
             "-i",
             "inv.yaml",
             "--binary",
