@@ -57,6 +57,9 @@ pub enum Status {
     Started,
     Done,
     Failed(String),
+    /// Something the operator should know that is not a failure (a new history started, a
+    /// slow drain proceeding, old workers terminated).
+    Note(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,6 +76,7 @@ impl fmt::Display for Event {
         match &self.status {
             Status::Started => write!(f, "{}: {} ...", self.host, self.step),
             Status::Done => write!(f, "{}: {} done in {:?}", self.host, self.step, self.elapsed),
+            Status::Note(text) => write!(f, "{}: {}: {text}", self.host, self.step),
             Status::Failed(why) => write!(
                 f,
                 "{}: {} failed after {:?}: {why}",

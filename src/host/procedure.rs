@@ -75,11 +75,9 @@ impl Procedure<'_> {
         });
     }
 
-    /// A note for the operator, as a step event that is done at once.
+    /// A note for the operator (not a failure).
     pub(super) fn note(&self, step: Step, text: String) {
-        let t = Instant::now();
-        self.emit(step, Status::Started, t);
-        self.emit(step, Status::Failed(text), t);
+        self.emit(step, Status::Note(text), Instant::now());
     }
 
     pub(super) fn remote_error(&self, step: Step, reason: impl Into<String>) -> UpgradeError {

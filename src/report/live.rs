@@ -275,6 +275,9 @@ fn line(event: &RolloutEvent) -> Option<String> {
             elapsed_ms,
             error,
         } => match error {
+            Some(e) if status == "note" => {
+                format!("{host}: {step}: {}", super::without_host(host, e))
+            }
             Some(e) => format!(
                 "{host}: {step} {status} after {elapsed_ms}ms: {}",
                 super::without_host(host, e)

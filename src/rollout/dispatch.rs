@@ -147,6 +147,7 @@ impl Dispatcher<'_> {
                 Status::Started => ("started", None),
                 Status::Done => ("done", None),
                 Status::Failed(why) => ("failed", Some(why.clone())),
+                Status::Note(text) => ("note", Some(text.clone())),
             };
             reporter.emit(RolloutEvent::Step {
                 host: e.host.clone(),
