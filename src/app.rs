@@ -92,7 +92,7 @@ fn validate(args: &InputArgs, out: &mut dyn Write) -> Result<Exit, Error> {
 /// Gates that cannot run on some selected host (a missing variable, a bad URL, a `local`
 /// program that does not exist), each named once.
 fn gate_problems(inputs: &Inputs, hosts: &[usize]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
+    let mut out = std::collections::BTreeSet::new();
     let all: Vec<_> = inputs
         .spec
         .pre
@@ -102,19 +102,10 @@ fn gate_problems(inputs: &Inputs, hosts: &[usize]) -> Vec<String> {
         .collect();
     for &h in hosts {
         let host = inputs.inventory.host(h);
-        for p in crate::model::gate::host_problems(&all, host) {
-            if !out.contains(&p) {
-                out.push(p);
-            }
-        }
-        for p in inputs::local_gate_problems(&all, host) {
-            if !out.contains(&p) {
-                out.push(p);
-            }
-        }
+        out.extend(crate::model::gate::host_problems(&all, host));
+        out.extend(inputs::local_gate_problems(&all, host));
     }
-    out.sort();
-    out
+    out.into_iter().collect()
 }
 
 fn spec_name(inputs: &Inputs) -> String {

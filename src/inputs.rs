@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256 as Hasher};
 
 use crate::cli::InputArgs;
 use crate::model::diagnostic::Diagnostics;
-use crate::model::inventory::Inventory;
+use crate::model::inventory::{Inventory, Limits};
 use crate::model::spec::{Sha256, Spec};
 
 /// Why the inputs could not be used.
@@ -60,7 +60,10 @@ pub struct Inputs {
 pub fn load(args: &InputArgs) -> Result<Inputs, InputError> {
     let inventory_text = read(&args.inventory)?;
     let spec_text = args.playbook.as_deref().map(read).transpose()?;
-    let inventory = Inventory::parse(&display(&args.inventory), &inventory_text);
+    let limits = Limits {
+        max_hosts: args.max_hosts,
+    };
+    let inventory = Inventory::parse_within(&display(&args.inventory), &inventory_text, limits);
     let spec = match (&args.playbook, spec_text) {
         (Some(path), Some(text)) => Spec::parse(&display(path), &text),
         _ => Ok(Spec::defaults()),

@@ -4,9 +4,12 @@
 pub mod diagnostic;
 pub mod duration;
 pub mod gate;
+pub mod hostname;
 pub mod hostrange;
 pub mod inventory;
 pub mod keypath;
+pub mod layout;
+pub mod merge;
 pub mod pattern;
 pub mod reader;
 pub mod source;

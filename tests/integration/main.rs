@@ -3,6 +3,7 @@
 
 mod support;
 
+mod ansible;
 mod cli;
 mod gates;
 mod lab;

@@ -1,0 +1,258 @@
+//! Ansible YAML inventories, read unchanged: groups nested to any depth, host ranges,
+//! variable precedence, and the connection and nginx variables ngfleet understands.
+//!
+//! Precedence follows Ansible: `all` < groups ordered by depth (parents before children),
+//! then `ansible_group_priority`, then name < host variables. Every other variable is kept
+//! verbatim (gates may use it) and is never an error.
+//!
+//! Reading is linear in the number of hosts: the document is walked once into group and host
+//! drafts ([`walk`]), then every host is built from what it shares with others ([`build`]):
+//! variables are layers shared by every host they apply to, never copied per host, and the
+//! connection settings are worked out once per distinct set of layers. An inventory may hold
+//! at most [`DEFAULT_MAX_HOSTS`] hosts unless [`Limits::max_hosts`] says otherwise.
+
+mod build;
+mod connection;
+mod walk;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use yaml_serde::Value;
+
+use super::diagnostic::Diagnostics;
+use super::keypath::KeyPath;
+use super::pattern::HostUniverse;
+use super::reader::scalar_text;
+use super::source::Document;
+use super::values::{JumpHost, Port, RemotePath};
+
+pub use walk::HostError;
+
+/// The nginx binary when the inventory does not name one.
+pub const DEFAULT_NGINX_BINARY: &str = "/usr/sbin/nginx";
+/// The nginx pid file when the inventory does not name one.
+pub const DEFAULT_NGINX_PID_FILE: &str = "/run/nginx.pid";
+/// The most hosts an inventory may hold unless told otherwise (`--max-hosts`).
+pub const DEFAULT_MAX_HOSTS: usize = 1_000_000;
+
+/// Bounds on what an inventory may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The most distinct hosts, after range expansion, over the whole inventory.
+    pub max_hosts: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_hosts: DEFAULT_MAX_HOSTS,
+        }
+    }
+}
+
+/// One variable's value and where its winning definition sits in the file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Var {
+    pub value: Value,
+    pub origin: KeyPath,
+}
+
+/// The variables defined in one place (a group's `vars`, or one host entry), shared by every
+/// host they apply to.
+#[derive(Debug, Default, PartialEq)]
+struct Layer(BTreeMap<String, Var>);
+
+/// A host's variables: the layers that apply to it, lowest precedence first. Cloning shares
+/// them.
+#[derive(Clone, Debug, Default)]
+pub struct Vars {
+    layers: Arc<[Arc<Layer>]>,
+}
+
+impl Vars {
+    /// The winning definition of a variable.
+    pub fn get(&self, name: &str) -> Option<&Var> {
+        self.layers.iter().rev().find_map(|layer| layer.0.get(name))
+    }
+
+    /// A variable as text, when it is a scalar.
+    pub fn text(&self, name: &str) -> Option<String> {
+        self.get(name).and_then(|v| scalar_text(&v.value))
+    }
+
+    /// Every variable with its winning definition, by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Var)> {
+        let mut merged = BTreeMap::new();
+        for layer in self.layers.iter() {
+            merged.extend(layer.0.iter());
+        }
+        merged.into_iter()
+    }
+}
+
+impl PartialEq for Vars {
+    fn eq(&self, other: &Vars) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+/// Whether privileged commands need `sudo -n`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Become {
+    /// `ansible_become` is false or unset: sudo only when the login user is not root.
+    Unset,
+    /// `ansible_become: true`: always sudo.
+    Sudo,
+}
+
+/// Host-key policy asked for by the inventory (`StrictHostKeyChecking`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostKeyChecking {
+    /// Not set: the command line decides (strict unless `--accept-new`).
+    Default,
+    /// `yes`: unknown keys are refused.
+    Strict,
+    /// `accept-new`, or `no`/`off`, which ngfleet reads as `accept-new`: unknown keys are
+    /// recorded, changed keys are still refused. Host keys are never trusted silently.
+    AcceptNew,
+}
+
+/// How to reach a host over SSH (shared by the hosts with the same variables; the address is
+/// [`Host::address`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Connection {
+    /// `ansible_host`, checked to be a host name or an IP address.
+    pub ansible_host: Option<String>,
+    pub port: Port,
+    /// `ansible_user`; `None` means the controller's user.
+    pub user: Option<String>,
+    /// `ansible_ssh_private_key_file`, as written (`~` is expanded by the transport).
+    pub identity_file: Option<String>,
+    pub become_: Become,
+    /// `ngfleet_known_hosts`, else `UserKnownHostsFile` from `ansible_ssh_common_args`.
+    pub known_hosts: Option<String>,
+    pub host_key_checking: HostKeyChecking,
+    /// `ngfleet_jump`, else `ProxyJump`/`-J` from `ansible_ssh_common_args`.
+    pub jump: Option<JumpHost>,
+}
+
+/// Where nginx lives on a host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NginxPaths {
+    pub binary: RemotePath,
+    pub pid_file: RemotePath,
+}
+
+/// One host with everything ngfleet knows about it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Host {
+    pub name: String,
+    /// Every group the host belongs to, ancestors and `all` included, sorted by name (shared
+    /// by the hosts of the same groups).
+    pub groups: Arc<[String]>,
+    pub vars: Vars,
+    pub connection: Arc<Connection>,
+    pub nginx: NginxPaths,
+}
+
+impl Host {
+    /// Where to connect: `ansible_host`, or the inventory name.
+    pub fn address(&self) -> &str {
+        self.connection
+            .ansible_host
+            .as_deref()
+            .unwrap_or(&self.name)
+    }
+
+    /// A variable for `{{ name }}` templates: the host's vars, plus `inventory_hostname` and
+    /// `ansible_host` (always there).
+    pub fn template_var(&self, name: &str) -> Option<String> {
+        match name {
+            "inventory_hostname" => Some(self.name.clone()),
+            "ansible_host" => Some(self.address().to_owned()),
+            other => self.vars.text(other),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct Group {
+    name: String,
+    /// Indices of member hosts (direct or through descendants), in inventory order.
+    members: Vec<usize>,
+}
+
+/// A whole inventory: hosts in inventory order and groups.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Inventory {
+    file: String,
+    hosts: Vec<Host>,
+    groups: Vec<Group>,
+}
+
+impl Inventory {
+    /// Parses and validates an inventory within the default [`Limits`]; `file` names it in
+    /// diagnostics.
+    pub fn parse(file: &str, text: &str) -> Result<Inventory, Diagnostics> {
+        Inventory::parse_within(file, text, Limits::default())
+    }
+
+    /// Parses and validates an inventory within `limits`.
+    pub fn parse_within(file: &str, text: &str, limits: Limits) -> Result<Inventory, Diagnostics> {
+        let doc = Document::parse(file, text)?;
+        let drafts = walk::walk(&doc, limits);
+        build::build(drafts)
+    }
+
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    pub fn hosts(&self) -> &[Host] {
+        &self.hosts
+    }
+
+    pub fn host(&self, index: usize) -> &Host {
+        &self.hosts[index]
+    }
+
+    /// The host of that name (a linear search).
+    pub fn find(&self, name: &str) -> Option<&Host> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+
+    /// How many groups there are, `all` and `ungrouped` included.
+    pub fn group_count(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// Members of a group, in inventory order.
+    pub fn group(&self, name: &str) -> Option<&[usize]> {
+        self.groups
+            .iter()
+            .find(|g| g.name == name)
+            .map(|g| g.members.as_slice())
+    }
+}
+
+impl HostUniverse for Inventory {
+    fn host_count(&self) -> usize {
+        self.hosts.len()
+    }
+
+    fn host_name(&self, index: usize) -> &str {
+        &self.hosts[index].name
+    }
+
+    fn group_members(&self, group: &str) -> Option<Vec<usize>> {
+        self.group(group).map(<[usize]>::to_vec)
+    }
+
+    fn group_names(&self) -> Vec<&str> {
+        self.groups.iter().map(|g| g.name.as_str()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;
