@@ -85,6 +85,10 @@ pub struct InputArgs {
     /// Rollout spec; without it the documented defaults apply.
     #[arg(short, long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub playbook: Option<PathBuf>,
+    /// The most hosts the inventory may hold, after range expansion.
+    #[arg(long, value_name = "N", default_value_t = crate::model::inventory::DEFAULT_MAX_HOSTS,
+          value_parser = clap::value_parser!(usize))]
+    pub max_hosts: usize,
 }
 
 #[derive(Debug, Args)]
@@ -250,6 +254,22 @@ mod tests {
             panic!("expected validate");
         };
         assert_eq!(v.binary, Some(PathBuf::from("nginx")));
+    }
+
+    #[test]
+    fn max_hosts_has_a_default_and_can_be_raised() {
+        let plan = |extra: &[&str]| {
+            let args = ["ngfleet", "plan", "-i", "inv.yaml"].iter().chain(extra);
+            match Cli::try_parse_from(args).expect("parses").command {
+                Command::Plan(plan) => plan.target.input.max_hosts,
+                other => panic!("expected plan, got {other:?}"),
+            }
+        };
+        assert_eq!(plan(&[]), 1_000_000);
+        assert_eq!(plan(&["--max-hosts", "2000000"]), 2_000_000);
+        assert!(
+            Cli::try_parse_from(["ngfleet", "plan", "-i", "x", "--max-hosts", "many"]).is_err()
+        );
     }
 
     #[test]

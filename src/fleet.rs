@@ -115,7 +115,7 @@ impl ControllerEnv {
         };
         Target {
             name: host.name.clone(),
-            host: c.address.clone(),
+            host: host.address().to_owned(),
             port: c.port.get(),
             jump: c.jump.as_ref().map(|j| JumpHost {
                 host: j.host.clone(),

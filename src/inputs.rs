@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::InputArgs;
 use crate::model::diagnostic::Diagnostics;
-use crate::model::inventory::Inventory;
+use crate::model::inventory::{Inventory, Limits};
 use crate::model::source::decode;
 use crate::model::spec::Spec;
 
@@ -50,9 +50,12 @@ pub fn load(args: &InputArgs) -> Result<Inputs, InputError> {
     let inventory_bytes = read(&args.inventory)?;
     let spec_bytes = args.playbook.as_deref().map(read).transpose()?;
     let inventory_name = display(&args.inventory);
+    let limits = Limits {
+        max_hosts: args.max_hosts,
+    };
     let inventory = decode(&inventory_name, inventory_bytes)
         .map_err(Diagnostics::single)
-        .and_then(|text| Inventory::parse(&inventory_name, &text));
+        .and_then(|text| Inventory::parse_within(&inventory_name, &text, limits));
     let spec = match (&args.playbook, spec_bytes) {
         (Some(path), Some(bytes)) => {
             let name = display(path);

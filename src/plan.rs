@@ -74,7 +74,8 @@ pub fn select(
             limit: limit.to_string(),
             source,
         })?;
-        selected.retain(|h| allowed.contains(h));
+        let allowed = mask(inventory.hosts().len(), &allowed);
+        selected.retain(|&h| allowed[h]);
     }
     if selected.is_empty() {
         return Err(PlanError::NoHostSelected {
@@ -83,6 +84,15 @@ pub fn select(
         });
     }
     Ok(selected)
+}
+
+/// A `count`-long mask with the given host indices set: membership in constant time.
+fn mask(count: usize, hosts: &[usize]) -> Vec<bool> {
+    let mut mask = vec![false; count];
+    for &h in hosts {
+        mask[h] = true;
+    }
+    mask
 }
 
 /// Cuts the selected hosts into waves: the canary first, then batches like Ansible's
@@ -94,13 +104,13 @@ pub fn plan(
     seed: u64,
 ) -> Result<Plan, PlanError> {
     let mut hosts = select(inventory, spec, limit)?;
-    let name = |h: &usize| inventory.host(*h).name.clone();
+    let by_name = |a: &usize, b: &usize| inventory.host(*a).name.cmp(&inventory.host(*b).name);
     match spec.order {
         Order::Inventory => {}
         Order::ReverseInventory => hosts.reverse(),
-        Order::Sorted => hosts.sort_by_key(name),
+        Order::Sorted => hosts.sort_by(by_name),
         Order::ReverseSorted => {
-            hosts.sort_by_key(name);
+            hosts.sort_by(by_name);
             hosts.reverse();
         }
         Order::Shuffle => hosts.shuffle(&mut ChaCha8Rng::seed_from_u64(seed)),
@@ -122,11 +132,8 @@ pub fn plan(
             let members = inventory
                 .group(group)
                 .ok_or_else(|| PlanError::CanaryGroupUnknown(group.clone()))?;
-            let picked: Vec<usize> = hosts
-                .iter()
-                .copied()
-                .filter(|h| members.contains(h))
-                .collect();
+            let members = mask(inventory.hosts().len(), members);
+            let picked: Vec<usize> = hosts.iter().copied().filter(|&h| members[h]).collect();
             if picked.is_empty() {
                 return Err(PlanError::CanaryGroupEmpty(group.clone()));
             }
@@ -142,11 +149,8 @@ pub fn plan(
             hosts: canary.clone(),
         });
     }
-    let rest: Vec<usize> = hosts
-        .iter()
-        .copied()
-        .filter(|h| !canary.contains(h))
-        .collect();
+    let in_canary = mask(inventory.hosts().len(), &canary);
+    let rest: Vec<usize> = hosts.iter().copied().filter(|&h| !in_canary[h]).collect();
     let mut taken = 0;
     let mut sizes = spec.batches.iter();
     let mut last = spec.batches.last().copied().unwrap_or(Amount::Percent(100));

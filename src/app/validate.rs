@@ -67,7 +67,7 @@ pub(super) fn validate(
 /// Gates that cannot run on some selected host (a missing variable, a bad URL, a `local`
 /// program that does not exist), each named once.
 fn gate_problems(inputs: &Inputs, hosts: &[usize]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
+    let mut out = std::collections::BTreeSet::new();
     let all: Vec<_> = inputs
         .spec
         .pre
@@ -77,19 +77,10 @@ fn gate_problems(inputs: &Inputs, hosts: &[usize]) -> Vec<String> {
         .collect();
     for &h in hosts {
         let host = inputs.inventory.host(h);
-        for p in crate::model::gate::host_problems(&all, host) {
-            if !out.contains(&p) {
-                out.push(p);
-            }
-        }
-        for p in inputs::local_gate_problems(&all, host) {
-            if !out.contains(&p) {
-                out.push(p);
-            }
-        }
+        out.extend(crate::model::gate::host_problems(&all, host));
+        out.extend(inputs::local_gate_problems(&all, host));
     }
-    out.sort();
-    out
+    out.into_iter().collect()
 }
 
 /// The gates of the plan's hosts must all be able to run (exit 2 before anything starts).

@@ -182,7 +182,7 @@ impl SpecGates {
                     }
                 }
                 cmd.env("inventory_hostname", &host.name)
-                    .env("ansible_host", &host.connection.address)
+                    .env("ansible_host", host.address())
                     .env("NGFLEET_HOST", &host.name);
                 let out = cmd
                     .output()

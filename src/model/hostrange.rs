@@ -19,14 +19,13 @@
 //!
 //! Deliberate departures from Ansible, all of them turning a silent surprise
 //! into an error: a start after its end is an error (Ansible yields no host),
-//! as are mixed letter and number bounds, multi-letter bounds, a stray `]`,
-//! and an expansion of more than [`MAX_NAMES`] names.
+//! as are mixed letter and number bounds, multi-letter bounds and a stray `]`.
+//!
+//! A pattern is parsed first ([`parse`]), so its size is known before any
+//! name is made: the caller bounds it (the inventory's host limit), then
+//! walks the names one at a time ([`Expansion::names`]).
 
 use thiserror::Error;
-
-/// The most names one pattern may expand to; more is almost surely a typo
-/// such as `[1:1000000]`, and would otherwise exhaust memory.
-pub const MAX_NAMES: usize = 100_000;
 
 /// The letters a letter range runs through, in order.
 const LETTERS: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -109,46 +108,120 @@ pub enum RangeError {
         /// The bound as written.
         bound: String,
     },
-    /// The expansion would hold more than [`MAX_NAMES`] names.
-    #[error("host pattern expands to more than {MAX_NAMES} names")]
-    TooMany,
+    /// The expansion would hold more names than the caller allows.
+    #[error("host pattern expands to more than {most} names")]
+    TooMany {
+        /// The most names allowed.
+        most: usize,
+    },
 }
 
-/// Expands every `[start:end]` or `[start:end:step]` range in `pattern`.
-///
-/// A pattern with no range comes back as the single name it is. Names are
-/// returned in expansion order (leftmost range slowest); the result is never
-/// empty.
-pub fn expand(pattern: &str) -> Result<Vec<String>, RangeError> {
+/// A parsed pattern: its literal text and ranges, and how many names it makes.
+#[derive(Debug)]
+pub struct Expansion<'a> {
+    segments: Vec<Segment<'a>>,
+    len: usize,
+}
+
+/// Parses every `[start:end]` or `[start:end:step]` range in `pattern`,
+/// without expanding anything yet.
+pub fn parse(pattern: &str) -> Result<Expansion<'_>, RangeError> {
     if pattern.is_empty() {
         return Err(RangeError::Empty);
     }
     let segments = segments(pattern)?;
-    let mut total: usize = 1;
-    for segment in &segments {
-        if let Segment::Range(range) = segment {
-            total = total
-                .checked_mul(range.len())
-                .filter(|count| *count <= MAX_NAMES)
-                .ok_or(RangeError::TooMany)?;
+    let len = segments
+        .iter()
+        .filter_map(|segment| match segment {
+            Segment::Range(range) => Some(range.len()),
+            Segment::Literal(_) => None,
+        })
+        .fold(1usize, usize::saturating_mul);
+    Ok(Expansion { segments, len })
+}
+
+/// Expands `pattern` into its names, refusing more than `most`.
+///
+/// A pattern with no range comes back as the single name it is. Names are
+/// returned in expansion order (leftmost range slowest); the result is never
+/// empty.
+pub fn expand(pattern: &str, most: usize) -> Result<Vec<String>, RangeError> {
+    let expansion = parse(pattern)?;
+    if expansion.len() > most {
+        return Err(RangeError::TooMany { most });
+    }
+    Ok(expansion.names().collect())
+}
+
+impl Expansion<'_> {
+    /// How many names the pattern makes (saturating at `usize::MAX`); at least 1.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Never true: a pattern makes at least one name.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The names, one at a time, leftmost range slowest.
+    pub fn names(&self) -> Names<'_> {
+        let lens: Vec<usize> = self
+            .segments
+            .iter()
+            .filter_map(|segment| match segment {
+                Segment::Range(range) => Some(range.len()),
+                Segment::Literal(_) => None,
+            })
+            .collect();
+        Names {
+            segments: &self.segments,
+            counters: vec![0; lens.len()],
+            lens,
+            done: false,
         }
     }
-    let mut names = vec![String::new()];
-    for segment in &segments {
-        names = match segment {
-            Segment::Literal(text) => {
-                for name in &mut names {
-                    name.push_str(text);
+}
+
+/// The names of an [`Expansion`], made one at a time (an odometer over the ranges).
+pub struct Names<'e> {
+    segments: &'e [Segment<'e>],
+    /// How many values every range has, leftmost first.
+    lens: Vec<usize>,
+    /// The current value index of every range, leftmost first.
+    counters: Vec<usize>,
+    done: bool,
+}
+
+impl Iterator for Names<'_> {
+    type Item = String;
+
+    fn next(&mut self) -> Option<String> {
+        if self.done {
+            return None;
+        }
+        let mut name = String::new();
+        let mut counters = self.counters.iter();
+        for segment in self.segments {
+            match segment {
+                Segment::Literal(text) => name.push_str(text),
+                Segment::Range(range) => {
+                    range.push_value(counters.next().copied().unwrap_or(0), &mut name);
                 }
-                names
             }
-            Segment::Range(range) => names
-                .iter()
-                .flat_map(|prefix| range.values().map(move |value| format!("{prefix}{value}")))
-                .collect(),
-        };
+        }
+        // Advance the rightmost range; carry into the ones on its left.
+        self.done = true;
+        for (counter, len) in self.counters.iter_mut().zip(&self.lens).rev() {
+            *counter += 1;
+            if *counter < *len {
+                self.done = false;
+                break;
+            }
+            *counter = 0;
+        }
+        Some(name)
     }
-    Ok(names)
 }
 
 /// A piece of a pattern: literal text or one bracketed range.
@@ -283,28 +356,39 @@ impl Range {
         usize::try_from(span / step).map_or(usize::MAX, |count| count.saturating_add(1))
     }
 
-    /// The values, in order, as they appear in names.
-    fn values(&self) -> Box<dyn Iterator<Item = String> + '_> {
-        let step = usize::try_from(match self {
-            Range::Numbers { step, .. } | Range::Letters { step, .. } => *step,
-        })
-        .unwrap_or(usize::MAX);
+    /// Appends the `index`th value (below [`Range::len`]) as it appears in names.
+    fn push_value(&self, index: usize, name: &mut String) {
+        // `index` is below `len`, so `start + index * step` stays within `end`.
+        let offset = |step: u64| (index as u64).saturating_mul(step);
         match self {
             Range::Numbers {
-                start, end, width, ..
-            } => Box::new(
-                (*start..=*end)
-                    .step_by(step)
-                    .map(move |value| format!("{value:0width$}")),
-            ),
-            Range::Letters { start, end, .. } => Box::new(
-                LETTERS[*start..=*end]
-                    .chars()
-                    .step_by(step)
-                    .map(String::from),
-            ),
+                start, step, width, ..
+            } => push_padded(name, start.saturating_add(offset(*step)), *width),
+            Range::Letters { start, step, .. } => {
+                let at = usize::try_from(offset(*step)).map_or(usize::MAX, |o| start + o);
+                name.push_str(LETTERS.get(at..=at).unwrap_or_default());
+            }
         }
     }
+}
+
+/// Appends `value` in decimal, zero-padded to `width` (what `{value:0width$}` prints, without
+/// the formatting machinery: this runs once per host).
+fn push_padded(name: &mut String, mut value: u64, width: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        // A single decimal digit.
+        digits[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    let len = digits.len() - at;
+    name.extend(std::iter::repeat_n('0', width.saturating_sub(len)));
+    name.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 fn after_end(start: &str, end: &str) -> RangeError {
@@ -359,15 +443,17 @@ fn parse_step(step: &str) -> Result<u64, RangeError> {
 mod tests {
     use super::*;
 
+    const MOST: usize = 100_000;
+
     fn names(pattern: &str) -> Vec<String> {
-        match expand(pattern) {
+        match expand(pattern, MOST) {
             Ok(names) => names,
             Err(error) => panic!("{pattern:?} failed: {error}"),
         }
     }
 
     fn error(pattern: &str) -> String {
-        match expand(pattern) {
+        match expand(pattern, MOST) {
             Ok(names) => panic!("{pattern:?} expanded to {names:?}"),
             Err(error) => error.to_string(),
         }
@@ -457,9 +543,18 @@ mod tests {
     }
 
     #[test]
+    fn the_size_is_known_before_anything_is_expanded() {
+        let huge = parse("h[0:18446744073709551615]").expect("parses");
+        assert_eq!(huge.len(), usize::MAX);
+        assert_eq!(huge.names().take(2).collect::<Vec<_>>(), ["h0", "h1"]);
+        assert_eq!(parse("a[1:3]-[x:y]").expect("parses").len(), 6);
+        assert_eq!(parse("plain").expect("parses").len(), 1);
+    }
+
+    #[test]
     fn up_to_the_limit_is_fine() {
-        assert_eq!(names("h[1:100000]").len(), MAX_NAMES);
-        assert_eq!(names("[1:100][1:1000]").len(), MAX_NAMES);
+        assert_eq!(names("h[1:100000]").len(), MOST);
+        assert_eq!(names("[1:100][1:1000]").len(), MOST);
     }
 
     #[test]

@@ -61,11 +61,14 @@ use thiserror::Error;
 
 /// The hosts and groups a pattern is evaluated against.
 pub trait HostUniverse {
-    /// Every host name, in inventory order.
-    fn host_names(&self) -> &[String];
-    /// Members of a group (including hosts of its descendant groups), in
-    /// inventory order, or None if no such group.
-    fn group_members(&self, group: &str) -> Option<Vec<usize>>; // indices into host_names()
+    /// How many hosts there are; a host is named by its index, in inventory
+    /// order.
+    fn host_count(&self) -> usize;
+    /// The name of the host at `index` (below [`HostUniverse::host_count`]).
+    fn host_name(&self, index: usize) -> &str;
+    /// Members of a group (including hosts of its descendant groups), as host
+    /// indices in inventory order, or None if no such group.
+    fn group_members(&self, group: &str) -> Option<Vec<usize>>;
     /// All group names (for glob/regex matching against group names too, as
     /// Ansible does).
     fn group_names(&self) -> Vec<&str>;
@@ -210,10 +213,10 @@ impl Pattern {
         }
     }
 
-    /// The hosts the pattern selects: indices into
-    /// [`HostUniverse::host_names`], in inventory order, without duplicates.
+    /// The hosts the pattern selects: host indices, in inventory order,
+    /// without duplicates. Linear in the hosts for each term.
     pub fn select(&self, universe: &impl HostUniverse) -> Result<Vec<usize>, PatternError> {
-        let count = universe.host_names().len();
+        let count = universe.host_count();
         let of = |op: Op| self.terms.iter().filter(move |term| term.op == op);
         let mut selected = vec![false; count];
         let mut any_union = false;
@@ -254,8 +257,8 @@ impl Term {
     /// The hosts this term matches, subscript applied: in inventory order,
     /// without duplicates, all below the universe's host count.
     fn matches(&self, universe: &impl HostUniverse) -> Result<Vec<usize>, PatternError> {
-        let hosts = universe.host_names();
-        let mut found = vec![false; hosts.len()];
+        let count = universe.host_count();
+        let mut found = vec![false; count];
         let mut add = |indices: &[usize]| {
             for index in indices {
                 if let Some(slot) = found.get_mut(*index) {
@@ -274,8 +277,9 @@ impl Term {
                     add(&members);
                     matched_a_name = true;
                 } else {
-                    let same: Vec<usize> =
-                        (0..hosts.len()).filter(|i| hosts[*i] == *name).collect();
+                    let same: Vec<usize> = (0..count)
+                        .filter(|i| universe.host_name(*i) == name)
+                        .collect();
                     matched_a_name = !same.is_empty();
                     add(&same);
                 }
@@ -289,8 +293,8 @@ impl Term {
                         matched_a_name = true;
                     }
                 }
-                let same: Vec<usize> = (0..hosts.len())
-                    .filter(|i| regex.is_match(&hosts[*i]))
+                let same: Vec<usize> = (0..count)
+                    .filter(|i| regex.is_match(universe.host_name(*i)))
                     .collect();
                 matched_a_name |= !same.is_empty();
                 add(&same);
@@ -301,7 +305,7 @@ impl Term {
                 term: self.text.clone(),
             });
         }
-        let found: Vec<usize> = (0..hosts.len()).filter(|i| found[*i]).collect();
+        let found: Vec<usize> = (0..count).filter(|i| found[*i]).collect();
         let Some(subscript) = self.subscript else {
             return Ok(found);
         };
@@ -593,8 +597,12 @@ mod tests {
     }
 
     impl HostUniverse for Fleet {
-        fn host_names(&self) -> &[String] {
-            &self.hosts
+        fn host_count(&self) -> usize {
+            self.hosts.len()
+        }
+
+        fn host_name(&self, index: usize) -> &str {
+            &self.hosts[index]
         }
 
         fn group_members(&self, group: &str) -> Option<Vec<usize>> {

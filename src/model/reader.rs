@@ -19,10 +19,11 @@ pub struct Reader<'d> {
 }
 
 impl<'d> Reader<'d> {
+    /// A reader of `doc`, starting with the document's own problems (bad merge keys).
     pub fn new(doc: &'d Document) -> Reader<'d> {
         Reader {
             doc,
-            problems: Vec::new(),
+            problems: doc.problems().to_vec(),
         }
     }
 

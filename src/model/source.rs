@@ -2,24 +2,20 @@
 //!
 //! The data comes from `yaml_serde` (the serde YAML crate, so scalars resolve as users
 //! expect). `yaml_serde` values carry no positions, so a second, event-only pass with
-//! `saphyr-parser` records the line and column of every key and value by key path. Both
-//! passes read the same text; when the position pass cannot place a node (an alias, a
-//! non-string key) the nearest ancestor's position is used.
+//! `saphyr-parser` ([`super::layout`]) records the line and column of every key and value by
+//! key path. Merge keys (`<<`) are then resolved as PyYAML does ([`super::merge`]), and every
+//! node of the result is placed where it was written (a merged key, in its anchor). Both
+//! passes read the same text; when the position pass cannot place a node (a non-string key)
+//! the nearest ancestor's position is used.
 
 use std::collections::HashMap;
 
-use saphyr_parser::{Event, Parser, Span};
 use yaml_serde::Value;
 
-use super::diagnostic::{Diagnostic, Position};
+use super::diagnostic::{Diagnostic, Diagnostics, Position};
 use super::keypath::KeyPath;
-
-/// Where a mapping entry's key and value start.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Placement {
-    key: Position,
-    value: Position,
-}
+use super::layout::{Layout, Placement};
+use super::merge;
 
 /// A parsed YAML document with positions.
 #[derive(Debug)]
@@ -27,21 +23,42 @@ pub struct Document {
     file: String,
     root: Value,
     placements: HashMap<KeyPath, Placement>,
+    problems: Vec<Diagnostic>,
 }
 
 impl Document {
-    /// Parses `text`, naming it `file` in diagnostics.
-    pub fn parse(file: &str, text: &str) -> Result<Document, Diagnostic> {
-        let root: Value = yaml_serde::from_str(text).map_err(|e| syntax_error(file, &e))?;
-        let root = match root {
+    /// Parses `text`, naming it `file` in diagnostics, and resolves its merge keys. A syntax
+    /// error is the one problem; a bad merge key is kept in [`Document::problems`].
+    pub fn parse(file: &str, text: &str) -> Result<Document, Diagnostics> {
+        let root: Value =
+            yaml_serde::from_str(text).map_err(|e| Diagnostics::single(syntax_error(file, &e)))?;
+        let mut root = match root {
             Value::Tagged(tagged) => tagged.value,
             other => other,
         };
+        let resolved = merge::resolve(&mut root, &Layout::scan(text));
+        let problems = resolved
+            .problems
+            .into_iter()
+            .map(|p| Diagnostic {
+                file: file.to_owned(),
+                position: p.position,
+                path: p.path,
+                message: p.error.to_string(),
+            })
+            .collect();
         Ok(Document {
             file: file.to_owned(),
             root,
-            placements: placements(text),
+            placements: resolved.placements,
+            problems,
         })
+    }
+
+    /// Problems found while reading the document itself (a `<<` that cannot merge); the
+    /// document is still read without that merge, so every other problem is found too.
+    pub fn problems(&self) -> &[Diagnostic] {
+        &self.problems
     }
 
     pub fn file(&self) -> &str {
@@ -146,95 +163,6 @@ fn syntax_error(file: &str, error: &yaml_serde::Error) -> Diagnostic {
     }
 }
 
-enum Frame {
-    Map {
-        path: KeyPath,
-        key: Option<(String, Position)>,
-    },
-    Seq {
-        path: KeyPath,
-        next: usize,
-    },
-    /// A complex (non-scalar) mapping key or an unplaceable subtree: ignored.
-    Skip,
-}
-
-fn position(span: &Span) -> Position {
-    Position {
-        line: span.start.line(),
-        column: span.start.col() + 1,
-    }
-}
-
-/// Records the key and value position of every node reachable by a key path.
-fn placements(text: &str) -> HashMap<KeyPath, Placement> {
-    let mut out = HashMap::new();
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut documents = 0;
-    for item in Parser::new_from_str(text) {
-        let Ok((event, span)) = item else { break };
-        let pos = position(&span);
-        let opens = match event {
-            Event::DocumentStart(_) => {
-                documents += 1;
-                if documents > 1 {
-                    break;
-                }
-                continue;
-            }
-            Event::MappingEnd | Event::SequenceEnd => {
-                stack.pop();
-                continue;
-            }
-            Event::MappingStart(..) => Some(true),
-            Event::SequenceStart(..) => Some(false),
-            Event::Scalar(..) | Event::Alias(_) => None,
-            _ => continue,
-        };
-        // Decide what this node is: a key, a value at a path, or something to skip.
-        let target: Option<(KeyPath, Position)> = match stack.last_mut() {
-            None => Some((KeyPath::root(), pos)),
-            Some(Frame::Skip) => None,
-            Some(Frame::Seq { path, next }) => {
-                let child = path.index(*next);
-                *next += 1;
-                Some((child, pos))
-            }
-            Some(Frame::Map { path, key }) => match key.take() {
-                Some((k, key_pos)) => Some((path.key(&k), key_pos)),
-                None => {
-                    if let Event::Scalar(text, ..) = &event {
-                        *key = Some((text.to_string(), pos));
-                    } else {
-                        // A complex key: remember a placeholder so its value is skipped too.
-                        *key = Some((String::from("\u{0}complex"), pos));
-                        if opens.is_some() {
-                            stack.push(Frame::Skip);
-                        }
-                    }
-                    continue;
-                }
-            },
-        };
-        if let Some((path, key_pos)) = &target {
-            out.insert(
-                path.clone(),
-                Placement {
-                    key: *key_pos,
-                    value: pos,
-                },
-            );
-        }
-        match (opens, target) {
-            (Some(true), Some((path, _))) => stack.push(Frame::Map { path, key: None }),
-            (Some(false), Some((path, _))) => stack.push(Frame::Seq { path, next: 0 }),
-            (Some(_), None) => stack.push(Frame::Skip),
-            (None, _) => {}
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,7 +214,9 @@ windows:
 
     #[test]
     fn syntax_errors_point_at_the_place() {
-        let err = Document::parse("bad.yaml", "a: [1, 2\nb: c\n").expect_err("fails");
+        let errs = Document::parse("bad.yaml", "a: [1, 2\nb: c\n").expect_err("fails");
+        assert_eq!(errs.len(), 1);
+        let err = errs.iter().next().expect("one");
         assert_eq!(err.file, "bad.yaml");
         assert!(err.position.is_some(), "{err}");
         assert!(err.message.starts_with("invalid YAML: "), "{err}");
@@ -311,6 +241,25 @@ windows:
         // A sequence cut short at the end of the file.
         let err = decode("a.yaml", b"a: \xe2\x82".to_vec()).expect_err("cut");
         assert_eq!(err.position, Some(Position { line: 1, column: 4 }));
+    }
+
+    #[test]
+    fn merged_keys_are_placed_at_their_anchor_and_bad_merges_kept_as_problems() {
+        let text = "base: &base {port: 22}\nh:\n  <<: *base\n  user: x\nbad: {<<: 1, kept: yes}\n";
+        let doc = Document::parse("m.yaml", text).expect("parses");
+        let h = KeyPath::root().key("h");
+        assert_eq!(doc.root()["h"]["port"], 22);
+        assert_eq!(doc.value_position(&h.key("port")), pos(1, 20));
+        assert_eq!(doc.key_position(&h.key("port")), pos(1, 14));
+        assert_eq!(doc.value_position(&h.key("user")), pos(4, 9));
+        assert_eq!(doc.root()["bad"]["kept"], "yes", "the rest is still read");
+        let problems: Vec<String> = doc.problems().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            problems,
+            [
+                "m.yaml:5:11: bad[\"<<\"]: a merge key (`<<`) takes a mapping, an alias of a mapping, or a list of those; found 1"
+            ]
+        );
     }
 
     #[test]

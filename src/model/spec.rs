@@ -81,7 +81,7 @@ impl Spec {
     /// Parses and validates a spec; `file` names it in diagnostics and anchors
     /// `binary.source`.
     pub fn parse(file: &str, text: &str) -> Result<Spec, Diagnostics> {
-        let doc = Document::parse(file, text).map_err(Diagnostics::single)?;
+        let doc = Document::parse(file, text)?;
         let base = Path::new(file).parent().unwrap_or(Path::new(""));
         let mut reader = Reader::new(&doc);
         let spec = read_spec(&mut reader, base);
@@ -293,6 +293,7 @@ fn read_timeouts(r: &mut Reader<'_>, at: &KeyPath, value: &Value, t: &mut Timeou
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::gate::{BodyMatch, Check};
     use std::path::PathBuf;
     use std::time::Duration;
 
@@ -389,6 +390,62 @@ windows:
                 hosts: CanaryHosts::Amount(Amount::Percent(10)),
                 then: CanaryThen::Soak(HumanDuration::from_secs(900))
             })
+        );
+    }
+
+    #[test]
+    fn merge_keys_fill_in_spec_values() {
+        let spec = Spec::parse(
+            "playbooks/p.yaml",
+            "\
+timeouts: &slow {connect: 30s, command: 60s}
+pre:
+  - http: &probe {url: \"http://127.0.0.1:80/health\", status: 204, timeout: 3s}
+gates:
+  - http:
+      <<: *probe
+      body: ok
+canary:
+  <<: {hosts: 2, then: continue}
+  then: 5m
+",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(spec.timeouts.connect.get(), Duration::from_secs(30));
+        assert_eq!(spec.timeouts.command.get(), Duration::from_secs(60));
+        let gate = &spec.gates[0];
+        let Check::Http(http) = &gate.check else {
+            panic!("expected an http gate, got {:?}", gate.check);
+        };
+        assert_eq!(http.url.to_string(), "http://127.0.0.1:80/health");
+        assert_eq!(http.status, [204]);
+        assert_eq!(http.body, Some(BodyMatch::Contains("ok".to_owned())));
+        assert_eq!(gate.timeout.get(), Duration::from_secs(3));
+        assert_eq!(spec.canary.hosts, CanaryHosts::Amount(Amount::Count(2)));
+        assert_eq!(
+            spec.canary.then,
+            CanaryThen::Soak("5m".parse().expect("duration"))
+        );
+    }
+
+    #[test]
+    fn merged_spec_values_are_checked_where_they_were_written() {
+        assert_eq!(
+            problems(
+                "\
+pre:
+  - http: &probe {url: \"http://127.0.0.1/health\", statuz: 200}
+gates:
+  - http: {<<: *probe, body: ok}
+timeouts: {<<: [*probe]}
+"
+            ),
+            [
+                "playbooks/p.yaml:2:19: timeouts.url: unknown key `url` (expected one of: connect, command, start, drain, quit)",
+                "playbooks/p.yaml:2:51: pre[0].http.statuz: unknown key `statuz` (did you mean `status`?)",
+                "playbooks/p.yaml:2:51: gates[0].http.statuz: unknown key `statuz` (did you mean `status`?)",
+                "playbooks/p.yaml:2:51: timeouts.statuz: unknown key `statuz` (expected one of: connect, command, start, drain, quit)",
+            ]
         );
     }
 

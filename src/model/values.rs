@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// A TCP port, 1..=65535.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -34,9 +35,10 @@ impl fmt::Display for Port {
 }
 
 /// An absolute path on a remote host. It may contain spaces or quotes (commands quote every
-/// argument), but never a NUL, a newline or other control characters.
+/// argument), but never a NUL, a newline or other control characters. Clones share the text
+/// (a million hosts with the same `nginx_binary` hold one copy).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct RemotePath(String);
+pub struct RemotePath(Arc<str>);
 
 impl RemotePath {
     pub fn as_str(&self) -> &str {
@@ -53,7 +55,7 @@ impl RemotePath {
 
     /// The same path with `suffix` appended (`nginx.pid` -> `nginx.pid.oldbin`).
     pub fn with_suffix(&self, suffix: &str) -> RemotePath {
-        RemotePath(format!("{}{suffix}", self.0))
+        RemotePath(format!("{}{suffix}", self.0).into())
     }
 }
 
@@ -70,7 +72,7 @@ impl FromStr for RemotePath {
         if s.ends_with('/') {
             return Err(ValueError::DirectoryPath(s.to_owned()));
         }
-        Ok(RemotePath(s.to_owned()))
+        Ok(RemotePath(s.into()))
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod ansible;
 mod binary;
 mod cli;
 mod gates;

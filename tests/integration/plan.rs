@@ -127,3 +127,51 @@ fn a_limit_matching_nothing_is_an_error() {
         "error: failed to plan the rollout: failed to select hosts with --limit wbe: pattern term \"wbe\" matches no host or group\n"
     );
 }
+
+/// Ten lines of 100,000 hosts, plus `extra` more in a group of their own.
+fn million(extra: usize) -> String {
+    let mut text = String::from("all:\n  vars: {ansible_user: deploy}\n  children:\n");
+    for k in 0..10 {
+        text += &format!(
+            "    g{k}:\n      vars: {{dc: dc{k}}}\n      hosts:\n        w{k}-[000001:100000]:\n"
+        );
+    }
+    if extra > 0 {
+        text += &format!("    extra:\n      hosts:\n        x-[1:{extra}]:\n");
+    }
+    text
+}
+
+#[test]
+fn one_host_over_the_default_limit_is_an_input_error() {
+    let out = Test::new()
+        .file("inv.yaml", &million(1))
+        .args(["plan", "-i", "inv.yaml", "--json"])
+        .code(2)
+        .run();
+    assert_eq!(
+        out.stderr,
+        "error: found 1 problem in the input:\n\
+inv.yaml:46:9: all.children.extra.hosts[\"x-[1:1]\"]: the inventory has more than 1000000 hosts, the most it may have (raise the limit with --max-hosts N)\n"
+    );
+}
+
+#[test]
+fn a_million_hosts_plan_when_the_limit_allows() {
+    let out = Test::new()
+        .file("inv.yaml", &million(1))
+        .args(["plan", "-i", "inv.yaml", "--json", "--max-hosts", "1000001"])
+        .run();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(v["hosts"], 1_000_001);
+    let sizes: Vec<usize> = v["batches"]
+        .as_array()
+        .expect("batches")
+        .iter()
+        .map(|b| b["hosts"].as_array().expect("hosts").len())
+        .collect();
+    // The default spec: a canary of 1, then batches of 25% (250,001).
+    assert_eq!(sizes, [1, 250_001, 250_001, 250_001, 249_997]);
+    assert_eq!(v["batches"][0]["hosts"][0], "w0-000001");
+    assert_eq!(v["batches"][4]["hosts"][249_996], "x-1");
+}

@@ -280,3 +280,75 @@ spec.yaml:3:53: windows[0].duration: window duration must be more than zero\n\
 spec.yaml:3:61: windows[0].tz: unknown time zone \"Mars/X\"\n"
     );
 }
+
+/// The issue's inventory: `lab-01` merges `*common`, whose nginx paths must not be dropped.
+const MERGED: &str = "\
+all:
+  vars:
+    common: &common
+      nginx_binary: /opt/nginx/sbin/nginx
+      nginx_pid_file: opt/nginx/logs/nginx.pid
+  hosts:
+    lab-01: {<<: *common, ansible_host: 127.0.0.1}
+    lab-02:
+      <<: 3
+";
+
+#[test]
+fn merge_keys_are_resolved_and_checked_with_positions() {
+    let out = Test::new()
+        .file("inv.yaml", MERGED)
+        .file(
+            "spec.yaml",
+            "timeouts: &t {connect: 5s}\ngates:\n  - tcp: {<<: *t, port: 80}\n",
+        )
+        .args(["validate", "-i", "inv.yaml", "-p", "spec.yaml"])
+        .code(2)
+        .run();
+    assert_eq!(
+        out.stderr,
+        "error: found 3 problems in the input:\n\
+inv.yaml:5:23: all.hosts.lab-01.nginx_pid_file: expected an absolute path, found \"opt/nginx/logs/nginx.pid\"\n\
+inv.yaml:9:11: all.hosts.lab-02[\"<<\"]: a merge key (`<<`) takes a mapping, an alias of a mapping, or a list of those; found 3\n\
+spec.yaml:1:15: gates[0].tcp.connect: unknown key `connect` (expected one of: port, host, via, timeout, retries, interval)\n"
+    );
+}
+
+#[test]
+fn hostile_host_names_are_refused() {
+    let out = Test::new()
+        .file(
+            "inv.yaml",
+            "all:\n  hosts:\n    web-01:\n    web-03;touch${IFS}/tmp/x:\n    \"db-$(id)\":\n      ansible_host: 10.0.0.3\n    db-2:\n      ansible_host: \"10.0.0.2 ; reboot\"\n",
+        )
+        .args(["validate", "-i", "inv.yaml"])
+        .code(2)
+        .run();
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(
+        lines[0], "error: found 3 problems in the input:",
+        "{}",
+        out.stderr
+    );
+    assert!(
+        lines[1].starts_with(
+            "inv.yaml:4:5: all.hosts[\"web-03;touch${IFS}/tmp/x\"]: host name \"web-03;touch${IFS}/tmp/x\" has the character ';'"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        lines[2].starts_with(
+            "inv.yaml:5:5: all.hosts[\"db-$(id)\"]: host name \"db-$(id)\" has the character '$'"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        lines[3].starts_with(
+            "inv.yaml:8:21: all.hosts.db-2.ansible_host: host name \"10.0.0.2 ; reboot\" has whitespace"
+        ),
+        "{}",
+        out.stderr
+    );
+}

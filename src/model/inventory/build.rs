@@ -1,0 +1,296 @@
+//! Building the hosts from the drafts, in time and memory linear in the number of hosts.
+//!
+//! Hosts in the same groups share one *membership*: its groups (ancestors and `all`
+//! included), their names, and their variable layers in precedence order, all worked out
+//! once. Hosts with the same membership and the same host-entry layers share one [`Vars`] and
+//! one [`Connection`], validated once (so a bad group variable is reported once, not once per
+//! host). A host itself holds its name and shared pointers.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::super::diagnostic::{Diagnostic, Diagnostics};
+use super::super::keypath::KeyPath;
+use super::super::reader::{Reader, scalar_text};
+use super::connection::{connection, nginx_paths};
+use super::walk::{ALL, Drafts, GroupDraft};
+use super::{Connection, Group, Host, Inventory, Layer, NginxPaths, Vars};
+
+/// Groups shared by some hosts.
+struct Membership {
+    /// Group ids, sorted.
+    groups: Vec<usize>,
+    /// Group names, sorted.
+    names: Arc<[String]>,
+    /// The groups' variable layers, lowest precedence first (empty ones left out).
+    layers: Vec<Arc<Layer>>,
+}
+
+/// What hosts with the same variables share: the variables, and the connection and nginx
+/// paths, or `None` when a variable is invalid (already reported).
+struct Shared {
+    vars: Vars,
+    settings: Option<(Arc<Connection>, NginxPaths)>,
+}
+
+/// Per-group facts the memberships are made from.
+struct GroupFacts {
+    ungrouped: usize,
+    depth: Vec<usize>,
+    priority: Vec<i64>,
+    ancestors: Vec<Vec<usize>>,
+    layers: Vec<Arc<Layer>>,
+}
+
+pub(super) fn build(mut drafts: Drafts<'_>) -> Result<Inventory, Diagnostics> {
+    if drafts.over_limit {
+        return Err(problems(drafts.reader));
+    }
+    let facts = group_facts(&mut drafts);
+    let mut memberships: Vec<Membership> = Vec::new();
+    let mut membership_index: HashMap<Vec<usize>, usize> = HashMap::new();
+    let mut shared: Vec<Shared> = Vec::new();
+    let mut shared_index: HashMap<(usize, Vec<usize>), usize> = HashMap::new();
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); drafts.groups.len()];
+    let mut hosts = Vec::with_capacity(drafts.hosts.len());
+    // Hosts of one range come one after another with the same groups and layers: the last
+    // lookups are remembered.
+    let mut direct: Vec<usize> = Vec::new();
+    let mut own: Vec<usize> = Vec::new();
+    let mut last: Option<(Vec<usize>, Vec<usize>, usize, usize)> = None;
+    let (mut at_direct, mut at_layer) = (0, 0);
+    for (h, name) in std::mem::take(&mut drafts.hosts).into_iter().enumerate() {
+        direct.clear();
+        while let Some(&(_, g)) = drafts.direct.get(at_direct).filter(|(host, _)| *host == h) {
+            direct.push(g);
+            at_direct += 1;
+        }
+        own.clear();
+        while let Some(&(_, l)) = drafts
+            .host_layers
+            .get(at_layer)
+            .filter(|(host, _)| *host == h)
+        {
+            own.push(l);
+            at_layer += 1;
+        }
+        let (m, s) = match &last {
+            Some((d, o, m, s)) if *d == direct && *o == own => (*m, *s),
+            _ => {
+                let groups = groups_of(&direct, &facts);
+                let m = match membership_index.get(&groups) {
+                    Some(&m) => m,
+                    None => {
+                        memberships.push(membership(&drafts.groups, &facts, groups.clone()));
+                        membership_index.insert(groups, memberships.len() - 1);
+                        memberships.len() - 1
+                    }
+                };
+                let key = (m, own.clone());
+                let s = match shared_index.get(&key) {
+                    Some(&s) => s,
+                    None => {
+                        let made = share(&mut drafts, &memberships[m], &own);
+                        shared.push(made);
+                        shared_index.insert(key, shared.len() - 1);
+                        shared.len() - 1
+                    }
+                };
+                last = Some((direct.clone(), own.clone(), m, s));
+                (m, s)
+            }
+        };
+        for &g in &memberships[m].groups {
+            members[g].push(h);
+        }
+        if let Some((connection, nginx)) = &shared[s].settings {
+            hosts.push(Host {
+                name,
+                groups: Arc::clone(&memberships[m].names),
+                vars: shared[s].vars.clone(),
+                connection: Arc::clone(connection),
+                nginx: nginx.clone(),
+            });
+        }
+    }
+    let groups = drafts
+        .groups
+        .iter()
+        .zip(members)
+        .map(|(g, members)| Group {
+            name: g.name.clone(),
+            members,
+        })
+        .collect();
+    let file = drafts.reader.doc().file().to_owned();
+    if let Some(problems) = Diagnostics::from_vec(drafts.reader.into_problems()) {
+        return Err(problems);
+    }
+    Ok(Inventory {
+        file,
+        hosts,
+        groups,
+    })
+}
+
+fn problems(reader: Reader<'_>) -> Diagnostics {
+    let file = reader.doc().file().to_owned();
+    Diagnostics::from_vec(reader.into_problems()).unwrap_or_else(|| {
+        Diagnostics::single(Diagnostic {
+            file,
+            position: None,
+            path: KeyPath::root(),
+            message: "the inventory is over its host limit".to_owned(),
+        })
+    })
+}
+
+/// Depths, priorities, ancestors and variable layers of every group (`ungrouped` added).
+fn group_facts(drafts: &mut Drafts<'_>) -> GroupFacts {
+    let mut depth = depths(drafts);
+    let ungrouped = drafts.group_id("ungrouped", &KeyPath::root().key("all"));
+    // A new `ungrouped` is a child of `all`.
+    depth.resize(drafts.groups.len(), 1);
+    // A group defined in several places keeps the last definition of each variable.
+    let layers: Vec<Arc<Layer>> = drafts
+        .groups
+        .iter()
+        .map(|g| Arc::new(Layer(g.vars.iter().cloned().collect())))
+        .collect();
+    let priority = layers
+        .iter()
+        .map(|layer| {
+            layer
+                .0
+                .get("ansible_group_priority")
+                .and_then(|v| scalar_text(&v.value))
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(1)
+        })
+        .collect();
+    GroupFacts {
+        ungrouped,
+        depth,
+        priority,
+        ancestors: ancestors(&drafts.groups),
+        layers,
+    }
+}
+
+/// Every group of a host listed directly in `direct`: their ancestors, `all`, and
+/// `ungrouped` when there is nothing else; sorted.
+fn groups_of(direct: &[usize], facts: &GroupFacts) -> Vec<usize> {
+    let mut groups: Vec<usize> = direct
+        .iter()
+        .flat_map(|&g| facts.ancestors[g].iter().copied())
+        .chain([ALL])
+        .collect();
+    groups.sort_unstable();
+    groups.dedup();
+    if groups.len() == 1 {
+        groups.push(facts.ungrouped);
+        groups.sort_unstable();
+    }
+    groups
+}
+
+/// A membership: its groups in precedence order give the variable layers.
+fn membership(groups: &[GroupDraft], facts: &GroupFacts, ids: Vec<usize>) -> Membership {
+    let rank = |g: usize| (facts.depth[g], facts.priority[g], groups[g].name.as_str());
+    let mut order = ids.clone();
+    order.sort_by(|&a, &b| rank(a).cmp(&rank(b)));
+    let mut names: Vec<String> = ids.iter().map(|&g| groups[g].name.clone()).collect();
+    names.sort();
+    Membership {
+        groups: ids,
+        names: names.into(),
+        layers: order
+            .iter()
+            .filter(|&&g| !facts.layers[g].0.is_empty())
+            .map(|&g| Arc::clone(&facts.layers[g]))
+            .collect(),
+    }
+}
+
+/// The variables of a membership plus host-entry layers, and their settings.
+fn share(drafts: &mut Drafts<'_>, membership: &Membership, own: &[usize]) -> Shared {
+    let layers: Vec<Arc<Layer>> = membership
+        .layers
+        .iter()
+        .cloned()
+        .chain(own.iter().map(|&l| Arc::clone(&drafts.layers[l])))
+        .collect();
+    let vars = Vars {
+        layers: layers.into(),
+    };
+    let connection = connection(&mut drafts.reader, &vars);
+    let nginx = nginx_paths(&mut drafts.reader, &vars);
+    let settings = match (connection, nginx) {
+        (Some(c), Some(n)) => Some((Arc::new(c), n)),
+        _ => None,
+    };
+    Shared { vars, settings }
+}
+
+/// Every group containing each group, itself included, sorted.
+fn ancestors(groups: &[GroupDraft]) -> Vec<Vec<usize>> {
+    (0..groups.len())
+        .map(|g| {
+            let mut found = Vec::new();
+            let mut stack = vec![g];
+            while let Some(next) = stack.pop() {
+                if found.contains(&next) {
+                    continue;
+                }
+                found.push(next);
+                stack.extend(groups[next].parents.iter().copied());
+            }
+            found.sort_unstable();
+            found
+        })
+        .collect()
+}
+
+/// Depth of every group (`all` is 0), reporting each cycle.
+fn depths(drafts: &mut Drafts<'_>) -> Vec<usize> {
+    let mut depth: Vec<Option<usize>> = vec![None; drafts.groups.len()];
+    for id in 0..drafts.groups.len() {
+        let mut trail = Vec::new();
+        depth_of(drafts, id, &mut depth, &mut trail);
+    }
+    depth.into_iter().map(|d| d.unwrap_or(1)).collect()
+}
+
+fn depth_of(
+    drafts: &mut Drafts<'_>,
+    id: usize,
+    memo: &mut [Option<usize>],
+    trail: &mut Vec<usize>,
+) -> usize {
+    if let Some(d) = memo[id] {
+        return d;
+    }
+    if trail.contains(&id) {
+        let cycle: Vec<&str> = trail
+            .iter()
+            .skip_while(|&&g| g != id)
+            .chain(std::iter::once(&id))
+            .map(|&g| drafts.groups[g].name.as_str())
+            .collect();
+        let message = format!("group cycle: {}", cycle.join(" -> "));
+        let path = drafts.groups[id].path.clone();
+        drafts.reader.key_error(&path, message);
+        memo[id] = Some(1);
+        return 1;
+    }
+    trail.push(id);
+    let parents = drafts.groups[id].parents.clone();
+    let d = parents
+        .iter()
+        .map(|&p| depth_of(drafts, p, memo, trail) + 1)
+        .max()
+        .unwrap_or(0);
+    trail.pop();
+    memo[id] = Some(d);
+    d
+}
