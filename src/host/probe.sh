@@ -1,0 +1,84 @@
+#!/bin/sh
+# shellcheck disable=SC2086 # the fields of /proc/PID/stat are split on purpose
+pidfile=$1
+binary=$2
+mode=${3:-full}
+say() { printf '%s %s\n' "$1" "$2"; }
+readpid() { [ -f "$1" ] || return 1; p=$(tr -dc '0-9' 2>/dev/null < "$1"); [ -n "$p" ] && printf '%s' "$p"; }
+children() {
+  if [ -r "/proc/$1/task/$1/children" ]; then cat "/proc/$1/task/$1/children"; return; fi
+  for s in /proc/[0-9]*/stat; do
+    read -r line 2>/dev/null < "$s" || continue
+    r=${line##*) }; set -- $r
+    [ "$2" = "$pid" ] && { d=${s%/stat}; printf '%s ' "${d#/proc/}"; }
+  done
+}
+proc() {
+  tag=$1; pid=$2
+  if ! read -r stat 2>/dev/null < "/proc/$pid/stat"; then say "$tag.state" gone; return; fi
+  rest=${stat##*) }
+  set -- $rest
+  say "$tag.state" "$1"
+  say "$tag.ppid" "$2"
+  say "$tag.cmdline" "$(od -An -tx1 -v "/proc/$pid/cmdline" 2>/dev/null | tr -d ' \n')"
+  say "$tag.exe" "$(readlink "/proc/$pid/exe" 2>/dev/null)"
+  if [ "$mode" = full ]; then
+    sum=$(sha256sum < "/proc/$pid/exe" 2>/dev/null) && say "$tag.sha256" "${sum%% *}"
+    say "$tag.version" "$(timeout 5 "/proc/$pid/exe" -v 2>&1 | head -n 1)"
+  fi
+  for c in $(children "$pid"); do
+    read -r cstat 2>/dev/null < "/proc/$c/stat" || continue
+    crest=${cstat##*) }; set -- $crest
+    say "$tag.child" "$c $1 $(tr '\0' ' ' 2>/dev/null < "/proc/$c/cmdline")"
+  done
+}
+say probe 1
+say machine "$(uname -m)"
+if pid=$(readpid "$pidfile"); then
+  say pidfile "$pid"; proc master "$pid"
+  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+    unit=$(sed -n 's#^0::.*/\([^/]*\.service\)$#\1#p' "/proc/$pid/cgroup" 2>/dev/null | head -n 1)
+    if [ -n "$unit" ]; then
+      say unit.name "$unit"
+      say unit.type "$(systemctl show -p Type --value "$unit" 2>/dev/null)"
+      upid=$(systemctl show -p PIDFile --value "$unit" 2>/dev/null)
+      say unit.pidfile "$(readlink -f "$upid" 2>/dev/null || printf '%s' "$upid")"
+      say unit.ours "$(readlink -f "$pidfile" 2>/dev/null || printf '%s' "$pidfile")"
+    fi
+  fi
+else say pidfile none; fi
+if old=$(readpid "$pidfile.oldbin"); then say oldbin "$old"; proc oldmaster "$old"; else say oldbin none; fi
+# A symlinked binary: the file it points to is what runs and what is replaced.
+file=$binary
+if [ -L "$binary" ]; then file=$(readlink -f -- "$binary") && say bin.file "$file"; fi
+if [ -f "$file" ]; then
+  if [ "$mode" = full ]; then
+    sum=$(sha256sum < "$file") && say bin.sha256 "${sum%% *}"
+    say bin.version "$(timeout 5 "$file" -v 2>&1 | head -n 1)"
+  fi
+  say bin.size "$(stat -c %s "$file")"
+else
+  say bin.missing yes
+fi
+fdir=${file%/*}; fbase=${file##*/}
+for f in "$fdir/.$fbase.ngfleet-stage."*; do [ -e "$f" ] && say stage "$f"; done
+for f in "$file.ngfleet-backup."*; do [ -f "$f" ] && say backup "$(stat -c %Y "$f") $f"; done
+dir=${binary%/*}; base=${binary##*/}
+if [ -f "$dir/.$base.ngfleet-state" ]; then head -c 8192 "$dir/.$base.ngfleet-state" | sed 's/^/record /'; fi
+if [ -f "$dir/.$base.ngfleet-lock" ]; then
+  if flock -n "$dir/.$base.ngfleet-lock" true 2>/dev/null; then say lock.held no; else say lock.held yes; fi
+  say lock.owner "$(head -c 200 "$dir/.$base.ngfleet-lock" | tr '\n' ' ')"
+fi
+if [ "$mode" = full ]; then
+  # Workers of this binary whose master is gone (a killed new master's) still accept.
+  for s in /proc/[0-9]*/stat; do
+    read -r line 2>/dev/null < "$s" || continue
+    r=${line##*) }; set -- $r
+    [ "$2" = 1 ] || continue
+    d=${s%/stat}
+    case "$(tr '\0' ' ' 2>/dev/null < "$d/cmdline")" in "nginx: worker process"*) ;; *) continue;; esac
+    case "$(readlink "$d/exe" 2>/dev/null)" in "$file"|"$file (deleted)") say orphan "${d#/proc/}";; esac
+  done
+fi
+say free_kb "$(df -Pk "$fdir" 2>/dev/null | awk 'NR==2 {print $4}')"
+say end ok
