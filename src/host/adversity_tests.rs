@@ -2,16 +2,12 @@
 //! interruptions in a row, failing binaries and slow clients combined with an interruption,
 //! a retry after a turn-back, a rollback of a version not in flight, a revert before WINCH.
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use super::procedure::Procedure;
 use super::remote::Remote;
-use super::sim::{Behaviour, Cut, SimSession, World};
-use super::upgrade::{Gate, GateFuture, Intent, Job, Outcome, Phase, Source, UpgradeError};
-use super::walk_tests::{
-    SESSIONS, assert_settled, fork, host, run, settings, sha, snapshot, world_at,
-};
+use super::sim::{Behaviour, Cut, World};
+use super::upgrade::{Gate, GateFuture, Intent, Outcome, Phase, UpgradeError};
+use super::walk_tests::{assert_settled, fork, run, run_gated, sha, snapshot, world_at};
 use crate::model::inventory::Host;
 use crate::model::spec::OnDrainTimeout;
 
@@ -35,49 +31,6 @@ impl Gate for FailAt {
             }
         })
     }
-}
-
-async fn run_gated(
-    world: &Arc<Mutex<World>>,
-    intent: Intent,
-    sha256: &str,
-    cut: Cut,
-    drain: OnDrainTimeout,
-    gate: &dyn Gate,
-) -> Result<Outcome, UpgradeError> {
-    let session = SimSession::new(
-        Arc::clone(world),
-        SESSIONS.fetch_add(1, Ordering::Relaxed),
-        cut,
-    );
-    let host = host();
-    let source = match intent {
-        Intent::Rollback => Source::Remote {
-            path: String::new(),
-            sha256: sha256.to_owned(),
-        },
-        _ => Source::Local {
-            path: format!("/local/{}", &sha256[..4]).into(),
-            sha256: sha256.to_owned(),
-            size: 1000,
-            machine: Some(62),
-        },
-    };
-    let settings = settings(drain);
-    let job = Job {
-        host: &host,
-        source: &source,
-        intent,
-        settings: &settings,
-        gate,
-    };
-    Procedure {
-        remote: &session,
-        job,
-        events: &|_| {},
-    }
-    .run()
-    .await
 }
 
 fn cut_at(world: &Arc<Mutex<World>>, k: usize) -> Cut {
@@ -287,11 +240,7 @@ async fn two_interruptions_in_a_row_converge() {
             for c1 in [Cut::Before(k1), Cut::After(k1)] {
                 let s1 = fork(start);
                 let base = snapshot(&s1).commands;
-                let at = match c1 {
-                    Cut::Before(k) => Cut::Before(base + k),
-                    Cut::After(k) => Cut::After(base + k),
-                    Cut::Never => Cut::Never,
-                };
+                let at = c1.from(base);
                 let _ = run(&s1, *first, &b, at).await;
                 for second in [Intent::Upgrade, Intent::Rollback] {
                     let n2 = count(&s1, second, &b).await;
@@ -299,11 +248,7 @@ async fn two_interruptions_in_a_row_converge() {
                         for c2 in [Cut::Before(k2), Cut::After(k2)] {
                             let s2 = fork(&s1);
                             let base = snapshot(&s2).commands;
-                            let at = match c2 {
-                                Cut::Before(k) => Cut::Before(base + k),
-                                Cut::After(k) => Cut::After(base + k),
-                                Cut::Never => Cut::Never,
-                            };
+                            let at = c2.from(base);
                             let _ = run(&s2, second, &b, at).await;
                             points += 1;
                             let ctx = format!("{name} cut {c1:?}, then {second:?} cut {c2:?}");
@@ -338,11 +283,7 @@ async fn a_failing_binary_and_an_interruption_converge() {
             for c in [Cut::Before(k), Cut::After(k)] {
                 let s1 = fork(&start);
                 let base = snapshot(&s1).commands;
-                let at = match c {
-                    Cut::Before(k) => Cut::Before(base + k),
-                    Cut::After(k) => Cut::After(base + k),
-                    Cut::Never => Cut::Never,
-                };
+                let at = c.from(base);
                 let _ = run(&s1, Intent::Upgrade, &b, at).await;
                 // roll B again must end back on A (B fails again), reported RolledBack.
                 let f = fork(&s1);
@@ -413,11 +354,7 @@ async fn slow_clients_and_interruptions_converge() {
             for cut in [Cut::Before(k), Cut::After(k)] {
                 let s1 = fork(&start);
                 let base = snapshot(&s1).commands;
-                let at = match cut {
-                    Cut::Before(k) => Cut::Before(base + k),
-                    Cut::After(k) => Cut::After(base + k),
-                    Cut::Never => Cut::Never,
-                };
+                let at = cut.from(base);
                 let _ = run(&s1, first, &b, at).await;
                 points += 1;
                 for (intent, s, want) in [

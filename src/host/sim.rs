@@ -685,6 +685,17 @@ pub enum Cut {
     After(usize),
 }
 
+impl Cut {
+    /// The same cut, counted from `base` commands already run on the host.
+    pub fn from(self, base: usize) -> Cut {
+        match self {
+            Cut::Before(k) => Cut::Before(base + k),
+            Cut::After(k) => Cut::After(base + k),
+            Cut::Never => Cut::Never,
+        }
+    }
+}
+
 /// One connection to a simulated host.
 pub struct SimSession {
     world: Arc<Mutex<World>>,

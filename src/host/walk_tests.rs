@@ -55,6 +55,18 @@ pub(super) async fn run_with(
     cut: Cut,
     drain: OnDrainTimeout,
 ) -> Result<Outcome, UpgradeError> {
+    run_gated(world, intent, sha256, cut, drain, &ProcessChecksOnly).await
+}
+
+/// One run of the procedure on the simulated host, with `gate` as the spec's gates.
+pub(super) async fn run_gated(
+    world: &Arc<Mutex<World>>,
+    intent: Intent,
+    sha256: &str,
+    cut: Cut,
+    drain: OnDrainTimeout,
+    gate: &dyn super::upgrade::Gate,
+) -> Result<Outcome, UpgradeError> {
     let session = SimSession::new(
         Arc::clone(world),
         SESSIONS.fetch_add(1, Ordering::Relaxed),
@@ -79,7 +91,7 @@ pub(super) async fn run_with(
         source: &source,
         intent,
         settings: &settings,
-        gate: &ProcessChecksOnly,
+        gate,
     };
     let procedure = Procedure {
         remote: &session,
@@ -173,11 +185,7 @@ async fn walk(
         for cut in [Cut::Before(k), Cut::After(k)] {
             let cut_world = fork(start);
             let base = snapshot(&cut_world).commands;
-            let at = match cut {
-                Cut::Before(k) => Cut::Before(base + k),
-                Cut::After(k) => Cut::After(base + k),
-                Cut::Never => Cut::Never,
-            };
+            let at = cut.from(base);
             let first = run(&cut_world, intent, sha256, at).await;
             assert!(
                 first.is_err(),
