@@ -224,7 +224,7 @@ fn run_rollout(
     let owner = format!(
         "ngfleet run {run_id} pid {} on {}",
         std::process::id(),
-        std::env::var("HOSTNAME").unwrap_or_else(|_| "controller".into())
+        controller_host()
     );
     let dispatcher = Dispatcher {
         inventory: &inputs.inventory,
@@ -288,4 +288,15 @@ mod tests {
             );
         }
     }
+}
+
+/// The controller's host name, for the lock and the record: the kernel's, else `$HOSTNAME`
+/// (which most shells do not export), else `controller`.
+fn controller_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "controller".into())
 }

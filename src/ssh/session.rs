@@ -129,21 +129,6 @@ impl Stdin for NoInput {
     }
 }
 
-struct BytesInput<'a>(&'a [u8]);
-
-impl Stdin for BytesInput<'_> {
-    type Output = ();
-    async fn feed(self, channel: &ChannelWriteHalf<Msg>) -> Result<(), FeedError> {
-        if self.0.is_empty() {
-            return Ok(());
-        }
-        channel
-            .data_bytes(self.0.to_vec())
-            .await
-            .map_err(|_| FeedError::Channel)
-    }
-}
-
 /// A command's result plus what its stdin feeder returned (`None` if the
 /// channel closed before all input was taken).
 pub(super) struct Ran<T> {
@@ -161,11 +146,6 @@ impl Session {
     /// The inventory name of the host.
     pub fn name(&self) -> &str {
         &self.inner.name
-    }
-
-    /// The login user.
-    pub fn user(&self) -> &str {
-        &self.inner.user
     }
 
     pub fn privilege(&self) -> Privilege {
@@ -186,20 +166,6 @@ impl Session {
     ) -> Result<ExecOutput, SshError> {
         let step = Step::Exec(cmd.label().to_owned());
         Ok(self.run(cmd, step, deadline, NoInput).await?.output)
-    }
-
-    /// Runs `cmd` with `stdin` as its standard input.
-    pub async fn exec_with_stdin(
-        &self,
-        cmd: &RemoteCommand,
-        stdin: &[u8],
-        deadline: Duration,
-    ) -> Result<ExecOutput, SshError> {
-        let step = Step::Exec(cmd.label().to_owned());
-        Ok(self
-            .run(cmd, step, deadline, BytesInput(stdin))
-            .await?
-            .output)
     }
 
     /// Disconnects (from the bastion too). Other clones of this session fail
