@@ -265,6 +265,17 @@ fn run_rollout(
     Ok(exit)
 }
 
+/// The controller's host name, for the lock and the record: the kernel's, else `$HOSTNAME`
+/// (which most shells do not export), else `controller`.
+fn controller_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "controller".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,15 +299,4 @@ mod tests {
             );
         }
     }
-}
-
-/// The controller's host name, for the lock and the record: the kernel's, else `$HOSTNAME`
-/// (which most shells do not export), else `controller`.
-fn controller_host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "controller".into())
 }
