@@ -13,6 +13,8 @@ use crate::ssh::{ExecOutput, RemoteCommand, SshError};
 pub enum Depth {
     /// Everything, checksums and versions included.
     Full,
+    /// Checksums and orphaned workers, no `-v` runs: what the upgrade's decisions need.
+    Sums,
     /// Pid files, processes and files only: for polling while a step waits.
     Quick,
 }
@@ -21,6 +23,7 @@ pub enum Depth {
 pub fn command(host: &Host, depth: Depth) -> RemoteCommand {
     let mode = match depth {
         Depth::Full => "full",
+        Depth::Sums => "sums",
         Depth::Quick => "quick",
     };
     RemoteCommand::script(

@@ -22,8 +22,10 @@ proc() {
   say "$tag.ppid" "$2"
   say "$tag.cmdline" "$(od -An -tx1 -v "/proc/$pid/cmdline" 2>/dev/null | tr -d ' \n')"
   say "$tag.exe" "$(readlink "/proc/$pid/exe" 2>/dev/null)"
-  if [ "$mode" = full ]; then
+  if [ "$mode" != quick ]; then
     sum=$(sha256sum < "/proc/$pid/exe" 2>/dev/null) && say "$tag.sha256" "${sum%% *}"
+  fi
+  if [ "$mode" = full ]; then
     say "$tag.version" "$(timeout 5 "/proc/$pid/exe" -v 2>&1 | head -n 1)"
   fi
   for c in $(children "$pid"); do
@@ -52,8 +54,10 @@ if old=$(readpid "$pidfile.oldbin"); then say oldbin "$old"; proc oldmaster "$ol
 file=$binary
 if [ -L "$binary" ]; then file=$(readlink -f -- "$binary") && say bin.file "$file"; fi
 if [ -f "$file" ]; then
-  if [ "$mode" = full ]; then
+  if [ "$mode" != quick ]; then
     sum=$(sha256sum < "$file") && say bin.sha256 "${sum%% *}"
+  fi
+  if [ "$mode" = full ]; then
     say bin.version "$(timeout 5 "$file" -v 2>&1 | head -n 1)"
   fi
   say bin.size "$(stat -c %s "$file")"
@@ -69,15 +73,18 @@ if [ -f "$dir/.$base.ngfleet-lock" ]; then
   if flock -n "$dir/.$base.ngfleet-lock" true 2>/dev/null; then say lock.held no; else say lock.held yes; fi
   say lock.owner "$(head -c 200 "$dir/.$base.ngfleet-lock" | tr '\n' ' ')"
 fi
-if [ "$mode" = full ]; then
-  # Workers of this binary whose master is gone (a killed new master's) still accept.
+if [ "$mode" != quick ]; then
+  # Workers of this binary whose master is gone (a killed new master's) still accept. Only
+  # shell built-ins per process (no fork), so the scan stays cheap on a busy host.
   for s in /proc/[0-9]*/stat; do
     read -r line 2>/dev/null < "$s" || continue
     r=${line##*) }; set -- $r
     [ "$2" = 1 ] || continue
     d=${s%/stat}
-    case "$(tr '\0' ' ' 2>/dev/null < "$d/cmdline")" in "nginx: worker process"*) ;; *) continue;; esac
-    case "$(readlink "$d/exe" 2>/dev/null)" in "$file"|"$file (deleted)") say orphan "${d#/proc/}";; esac
+    # shellcheck disable=SC3013 # -ef: dash, bash, busybox and ksh all have it
+    [ "$d/exe" -ef "$file" ] || continue
+    read -r title 2>/dev/null < "$d/cmdline" || true
+    case "$title" in "nginx: worker process"*) say orphan "${d#/proc/}";; esac
   done
 fi
 say free_kb "$(df -Pk "$fdir" 2>/dev/null | awk 'NR==2 {print $4}')"

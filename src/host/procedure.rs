@@ -139,9 +139,9 @@ impl Procedure<'_> {
         result
     }
 
-    /// A full observation: checksums, versions and the record included.
+    /// An observation for a decision: checksums, orphans and the record (no `-v` runs).
     pub(super) async fn observe(&self) -> Result<Observation, UpgradeError> {
-        self.observe_at(Depth::Full).await
+        self.observe_at(Depth::Sums).await
     }
 
     pub(super) async fn observe_at(&self, depth: Depth) -> Result<Observation, UpgradeError> {
