@@ -519,7 +519,7 @@ impl World {
         let arg = |i: usize| a.get(i).cloned().unwrap_or_default();
         let script = cmd.source();
         if script == PROBE_SCRIPT {
-            return (0, self.probe(arg(2) == "full"));
+            return (0, self.probe(arg(2) != "quick"));
         }
         match cmd.label() {
             "check new binary" => {
