@@ -36,14 +36,22 @@ fn ansible(text: &str) -> Reading {
     );
     let list: Value = serde_json::from_slice(&output.stdout).expect("ansible-inventory JSON");
     let groups = list.as_object().expect("an object");
-    // Every host of a group, its children's included.
+    // Every host of a group, its children's included. ansible-inventory names `ungrouped`
+    // among `all`'s children even when it has no host, but then does not list it: a group
+    // named but not listed has no members.
     fn members(groups: &serde_json::Map<String, Value>, group: &str, out: &mut BTreeSet<String>) {
-        let Some(g) = groups.get(group) else { return };
-        for h in g["hosts"].as_array().into_iter().flatten() {
-            out.insert(h.as_str().expect("host name").to_owned());
-        }
-        for child in g["children"].as_array().into_iter().flatten() {
-            members(groups, child.as_str().expect("group name"), out);
+        let listed = groups.get(group);
+        assert!(
+            listed.is_some() || group == "ungrouped",
+            "ansible-inventory names group {group} but does not list it"
+        );
+        if let Some(g) = listed {
+            for h in g["hosts"].as_array().into_iter().flatten() {
+                out.insert(h.as_str().expect("host name").to_owned());
+            }
+            for child in g["children"].as_array().into_iter().flatten() {
+                members(groups, child.as_str().expect("group name"), out);
+            }
         }
     }
     let mut reading = Reading::new();
@@ -57,7 +65,7 @@ fn ansible(text: &str) -> Reading {
     let hostvars = list["_meta"]["hostvars"]
         .as_object()
         .cloned()
-        .unwrap_or_default();
+        .expect("ansible-inventory --list has _meta.hostvars");
     for (host, vars) in hostvars {
         let vars = vars
             .as_object()
