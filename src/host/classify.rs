@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::direction::{accepting, draining};
+use super::decide::{accepting, draining};
 use super::observe::{Master, Observation};
 use super::record::OpStep;
 

@@ -203,21 +203,36 @@ pub fn process_gate(before: &Observation, after: &Observation, new_pid: u32) -> 
     Ok(())
 }
 
-/// After QUIT to the old master: only the new master remains, named by the pid file.
-pub fn committed(obs: &Observation, new_pid: u32) -> bool {
-    obs.oldbin.is_none()
-        && obs.pid_file == Some(new_pid)
+/// Workers that accept connections (not ones finishing their last connections).
+pub fn accepting(m: &Master) -> usize {
+    m.children
+        .iter()
+        .filter(|c| c.is_worker() && !c.title.contains("is shutting down"))
+        .count()
+}
+
+/// The old master of a committed upgrade, still finishing connections: it has workers, and
+/// every one of them is shutting down (the new master, its child, does not count).
+pub fn draining(m: &Master) -> bool {
+    let workers: Vec<_> = m.children.iter().filter(|c| c.is_worker()).collect();
+    !workers.is_empty()
+        && workers
+            .iter()
+            .all(|c| c.title.contains("worker process is shutting down"))
+}
+
+/// After QUIT to the old master: the pid file names the new master, and the old master is
+/// gone or only finishing its last connections (it exits by itself when they end).
+pub fn committed(obs: &Observation, old_pid: u32, new_pid: u32) -> bool {
+    obs.pid_file == Some(new_pid)
         && live(obs.master.as_ref()).is_some_and(|m| m.pid == new_pid)
+        && find(obs, old_pid).is_none_or(draining)
 }
 
 /// After HUP to the old master during a rollback: it has accepting workers again (not only
 /// workers still finishing connections after WINCH).
 pub fn old_serving(obs: &Observation, old_pid: u32) -> bool {
-    find(obs, old_pid).is_some_and(|m| {
-        m.children
-            .iter()
-            .any(|c| c.is_worker() && !c.title.contains("is shutting down"))
-    })
+    find(obs, old_pid).is_some_and(|m| accepting(m) > 0)
 }
 
 /// After the new master left (or never became one): the pid file names the old master again,
@@ -415,9 +430,9 @@ mod tests {
             process_gate(&after_winch, &respawned, 20),
             Err("new master 20's workers are respawning ([21] then [22])".into())
         );
-        assert!(!committed(&after_winch, 20));
+        assert!(!committed(&after_winch, 10, 20));
         let done = obs(Some(master(20, 1, "new", &[21])), None, "new");
-        assert!(committed(&done, 20));
+        assert!(committed(&done, 10, 20));
 
         assert!(!reverted(&after_winch, 10, Some(20)));
         let back = obs(Some(master(10, 1, "old", &[12])), None, "old");

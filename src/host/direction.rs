@@ -3,7 +3,7 @@
 //! from the record, never inferred: an operation in flight is finished or undone according to
 //! the aim, and a rollback goes to the version the host ran before, never to "a backup".
 
-use super::decide::strange_children;
+use super::decide::{accepting, draining, strange_children};
 use super::observe::{Master, Observation, RecordSeen};
 use super::record::{Op, OpKind, OpStep, Record, short};
 
@@ -163,8 +163,8 @@ pub fn resolve(goal: &Goal, obs: &Observation, commit: Commit) -> Resolved {
 pub enum Move {
     /// The host runs the aim, on disk too, one master, nothing in flight.
     Arrived,
-    /// Remove staged leftovers.
-    Cleanup(Vec<String>),
+    /// Remove the staged leftovers the observation lists.
+    Cleanup,
     /// Write this record; nothing else changes (finish or abandon an operation, start a
     /// history). `note` says why, when it is news for the operator.
     Write {
@@ -234,24 +234,6 @@ pub fn forward(op: &Op, aim: &Aim) -> bool {
     }
 }
 
-/// Workers that accept connections (not ones finishing their last connections).
-pub fn accepting(m: &Master) -> usize {
-    m.children
-        .iter()
-        .filter(|c| c.is_worker() && !c.title.contains("is shutting down"))
-        .count()
-}
-
-/// The old master of a committed upgrade, still finishing connections: it has workers, and
-/// every one of them is shutting down (the new master, its child, does not count).
-pub fn draining(m: &Master) -> bool {
-    let workers: Vec<_> = m.children.iter().filter(|c| c.is_worker()).collect();
-    !workers.is_empty()
-        && workers
-            .iter()
-            .all(|c| c.title.contains("worker process is shutting down"))
-}
-
 /// The next move toward `aim`.
 pub fn next(obs: &Observation, aim: &Aim, run: &str, controller: &str) -> Move {
     if !obs.orphans.is_empty() {
@@ -302,7 +284,7 @@ fn settled(
                 if obs.staged.is_empty() {
                     return Move::Arrived;
                 }
-                return Move::Cleanup(obs.staged.clone());
+                return Move::Cleanup;
             }
             return Move::AwaitDrain { old: o.clone() };
         }
@@ -337,7 +319,7 @@ fn settled(
             if obs.staged.is_empty() {
                 return Move::Arrived;
             }
-            return Move::Cleanup(obs.staged.clone());
+            return Move::Cleanup;
         }
         let base = record.cloned().unwrap_or_default();
         return Move::Begin {

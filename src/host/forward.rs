@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use super::decide::{self, Start};
-use super::direction::{self, Aim, Commit};
+use super::direction::{Aim, Commit};
 use super::event::{Status, Step};
 use super::observe::{Master, Observation};
 use super::probe::Depth;
@@ -368,7 +368,7 @@ impl Procedure<'_> {
             // no nginx at all.
             let now = self.observe_at(Depth::Quick).await?;
             let alive = decide::find(&now, new.pid)
-                .is_some_and(|m| direction::accepting(m) > 0 && now.pid_file == Some(m.pid));
+                .is_some_and(|m| decide::accepting(m) > 0 && now.pid_file == Some(m.pid));
             if !alive {
                 let reason = format!(
                     "new master {} is gone or has no workers before commit",
@@ -383,8 +383,7 @@ impl Procedure<'_> {
             .await?;
         let done = self
             .poll(self.deadlines().quit, |obs| {
-                let quitting = decide::find(obs, old.pid).is_none_or(direction::draining);
-                (obs.pid_file == Some(new.pid) && quitting).then_some(())
+                decide::committed(obs, old.pid, new.pid).then_some(())
             })
             .await?;
         if done.is_err() {

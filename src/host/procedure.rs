@@ -318,7 +318,7 @@ impl Procedure<'_> {
                         reason,
                     });
                 }
-                Move::Cleanup(_) => {
+                Move::Cleanup => {
                     self.cleanup(&obs).await?;
                     Flow::Continue
                 }

@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use super::decide;
-use super::direction::accepting;
+use super::decide::accepting;
 use super::event::{Status, Step};
 use super::observe::{Master, Observation};
 use super::procedure::{Flow, Procedure};

@@ -367,9 +367,8 @@ impl Dispatcher<'_> {
             }
         }
 
-        // Hosts still waiting for a commit: commit those that passed, unless the rollback
-        // took them back. No host is left with two masters.
-        awaiting.retain(|h| !reverted.contains(h));
+        // Hosts still waiting for a commit (the halt's rollback targets were taken out above):
+        // commit them. No host is left with two masters.
         if !awaiting.is_empty() {
             self.commit(&awaiting, usize::MAX, &ledger).await;
         }
