@@ -2,7 +2,6 @@
 //! operator's consent), then run the dispatcher with a journal and a live display.
 
 use std::io::{IsTerminal, Write};
-use std::sync::Arc;
 
 use super::validate::check_gates;
 use super::{Asking, Connecting, confirm, connect_setup, hosts_of, load_plan, runtime, verbosity};
@@ -13,11 +12,15 @@ use crate::host::upgrade::Source;
 use crate::inputs::{self, Inputs};
 use crate::model::spec::CanaryThen;
 use crate::plan::Plan;
-use crate::report::events::RolloutEvent;
 use crate::report::journal::Journal;
-use crate::report::live::{Display, Reporter};
-use crate::rollout::dispatch::{CanaryPause, Dispatcher, Job, WindowPolicy};
-use crate::rollout::stop::Stop;
+use crate::report::live::Reporter;
+use crate::rollout::config::{
+    CanaryPause, Controls, Display, DisplayAsk, Job, RunConfig, Terminal, Verbose, WindowPolicy,
+};
+use crate::rollout::dispatch::{Dispatcher, SystemClock};
+use crate::rollout::event::{RolloutEvent, Sink};
+use crate::rollout::executor::SshExecutor;
+use crate::rollout::signals::{self, TerminalOperator};
 use crate::ssh::Verbosity;
 
 /// `roll`: the rollout.
@@ -61,7 +64,6 @@ pub(super) fn roll(
         } else {
             WindowPolicy::Respect
         },
-        command: "roll",
         binary: Some((binary.path.display().to_string(), binary.sha256.clone())),
     };
     run_rollout(global, &inputs, &plan, Job::Roll(source), &ctl, out)
@@ -140,7 +142,6 @@ pub(super) fn rollback(
         } else {
             WindowPolicy::Respect
         },
-        command: "rollback",
         binary: None,
     };
     run_rollout(
@@ -158,7 +159,6 @@ struct RunControls {
     journal: Option<std::path::PathBuf>,
     canary: CanaryPause,
     windows: WindowPolicy,
-    command: &'static str,
     binary: Option<(String, String)>,
 }
 
@@ -189,24 +189,49 @@ fn run_rollout(
         path: journal_path.clone(),
         source,
     })?;
-    let display = if ctl.json {
-        Display::Json
+    let display = Display::choose(if ctl.json {
+        DisplayAsk::Json
     } else if global.quiet {
-        Display::Quiet
-    } else if std::io::stderr().is_terminal() && verbosity(global) == Verbosity::Off {
-        // `-v` writes each command on stderr, where the bars would draw over it.
-        Display::Bars
+        DisplayAsk::Quiet
     } else {
-        Display::Lines
-    };
-    let reporter = Reporter::new(Some(journal), display);
+        DisplayAsk::Auto {
+            terminal: if std::io::stderr().is_terminal() {
+                Terminal::Yes
+            } else {
+                Terminal::No
+            },
+            verbose: if verbosity(global) == Verbosity::Off {
+                Verbose::Off
+            } else {
+                Verbose::On
+            },
+        }
+    });
+    let owner = format!(
+        "ngfleet run {run_id} pid {} on {}",
+        std::process::id(),
+        controller_host()
+    );
+    let config = RunConfig::resolve(
+        &inputs.spec,
+        plan.max_failed,
+        Controls {
+            job,
+            canary_pause: ctl.canary,
+            windows: ctl.windows,
+            display,
+            run_id: run_id.clone(),
+            owner,
+        },
+    );
+    let reporter = Reporter::new(Some(journal), config.display);
     let journal_text = journal_path.display().to_string();
-    if display != Display::Json {
+    if config.display != Display::Json {
         eprintln!("journal: {journal_text}");
     }
     reporter.emit(RolloutEvent::RunStarted {
         run_id: run_id.clone(),
-        command: ctl.command.to_owned(),
+        command: config.kind(),
         spec: inputs.spec.name.clone().unwrap_or_else(|| "rollout".into()),
         spec_file: inputs.spec_file.as_ref().map(|p| p.display().to_string()),
         binary: ctl.binary.as_ref().map(|b| b.0.clone()),
@@ -220,34 +245,35 @@ fn run_rollout(
         inputs.spec.gates.clone(),
         inputs.spec.soak.get(),
     );
-    let stop = Arc::new(Stop::default());
-    let owner = format!(
-        "ngfleet run {run_id} pid {} on {}",
-        std::process::id(),
-        controller_host()
-    );
-    let dispatcher = Dispatcher {
+    let executor = SshExecutor {
         inventory: &inputs.inventory,
-        spec: &inputs.spec,
-        plan,
-        job,
-        transport: &transport,
         env: &env,
+        transport: &transport,
         gate: &gates,
-        reporter: &reporter,
-        stop: Arc::clone(&stop),
-        owner,
-        run_id: run_id.clone(),
-        canary_pause: ctl.canary,
-        windows: ctl.windows,
+        config: &config,
+        source: config.job.source(),
+        sink: &reporter,
     };
-    let end = runtime()?.block_on(async {
-        crate::rollout::stop::watch_signals(Arc::clone(&stop));
-        keys.show_while(dispatcher.run(), |key| {
+    let names = |h: usize| inputs.inventory.host(h).name.clone();
+    let operator = TerminalOperator { sink: &reporter };
+    let dispatcher = Dispatcher {
+        config: &config,
+        plan,
+        names: &names,
+        executor: &executor,
+        sink: &reporter,
+        operator: &operator,
+        clock: &SystemClock,
+    };
+    let runtime = runtime()?;
+    let end = runtime.block_on(async {
+        keys.show_while(dispatcher.run(signals::listen()), |key| {
             reporter.emit(RolloutEvent::from(key));
         })
         .await
     });
+    // Hosts abandoned by a second interrupt may still hold tasks: do not wait for them.
+    runtime.shutdown_background();
     reporter.finish();
     let (result, exit) = crate::rollout::policy::result(end.stopped, end.tally);
     reporter.emit(RolloutEvent::Summary {
@@ -255,7 +281,7 @@ fn run_rollout(
         hosts: end.summary.clone(),
         journal: journal_text.clone(),
     });
-    if display != Display::Json {
+    if config.display != Display::Json {
         let text = crate::report::summary::text(result, &end, &inputs.inventory, &journal_text);
         out.write_all(text.as_bytes()).map_err(Error::Output)?;
     }

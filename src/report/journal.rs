@@ -5,10 +5,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::events::RolloutEvent;
+use crate::rollout::event::RolloutEvent;
 
 pub struct Journal {
-    path: PathBuf,
     file: File,
 }
 
@@ -19,14 +18,7 @@ impl Journal {
             fs::create_dir_all(dir)?;
         }
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(Journal {
-            path: path.to_owned(),
-            file,
-        })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(Journal { file })
     }
 
     /// Appends one event with a timestamp and flushes it to disk.

@@ -9,21 +9,10 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::events::RolloutEvent;
 use super::journal::Journal;
-
-/// How events are shown.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Display {
-    /// indicatif: an overall bar, a line per host in flight, finished hosts above.
-    Bars,
-    /// Plain timestamped lines.
-    Lines,
-    /// One JSON object per event on stdout.
-    Json,
-    /// Only the summary (`-q`).
-    Quiet,
-}
+use crate::rollout::config::Display;
+use crate::rollout::event::{RolloutEvent, Sink, StepStatus};
+use crate::rollout::outcome::{self, JobKind};
 
 struct Bars {
     multi: MultiProgress,
@@ -37,6 +26,8 @@ struct Inner {
     bars: Option<Bars>,
     total: usize,
     waves: usize,
+    /// What the run is (from its first event), for what counts as a failure.
+    job: JobKind,
     failed: usize,
     journal_error: Option<String>,
 }
@@ -61,6 +52,7 @@ impl Reporter {
                 bars: None,
                 total: 0,
                 waves: 0,
+                job: JobKind::Roll,
                 failed: 0,
                 journal_error: None,
             }),
@@ -72,7 +64,7 @@ impl Reporter {
         self.inner.lock().ok().and_then(|i| i.journal_error.clone())
     }
 
-    pub fn emit(&self, event: RolloutEvent) {
+    fn show(&self, event: RolloutEvent) {
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
@@ -109,8 +101,8 @@ impl Reporter {
         }
     }
 
-    /// Prints a line above the bars (or plainly).
-    pub fn say(&self, text: &str) {
+    /// Prints a line above the bars (or plainly on stderr).
+    fn tell(&self, text: &str) {
         let Ok(inner) = self.inner.lock() else {
             return;
         };
@@ -135,11 +127,27 @@ impl Reporter {
     }
 }
 
+impl Sink for Reporter {
+    fn emit(&self, event: RolloutEvent) {
+        self.show(event);
+    }
+
+    fn say(&self, text: &str) {
+        self.tell(text);
+    }
+}
+
 impl Inner {
     fn bars_event(&mut self, event: &RolloutEvent) {
         match event {
-            RolloutEvent::RunStarted { hosts, waves, .. } => {
+            RolloutEvent::RunStarted {
+                hosts,
+                waves,
+                command,
+                ..
+            } => {
                 self.total = *hosts;
+                self.job = *command;
                 self.waves = *waves;
                 let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
                 let overall = multi.add(ProgressBar::new(*hosts as u64));
@@ -181,7 +189,7 @@ impl Inner {
                         bar.enable_steady_tick(Duration::from_millis(120));
                         bar
                     });
-                    bar.set_message(format!("{step} {status}"));
+                    bar.set_message(format!("{step} {}", status.name()));
                 }
             }
             RolloutEvent::HostFinished {
@@ -191,12 +199,7 @@ impl Inner {
                 error,
                 ..
             } => {
-                if matches!(
-                    result,
-                    super::events::HostResult::Failed
-                        | super::events::HostResult::RolledBack
-                        | super::events::HostResult::Unrestored
-                ) {
+                if outcome::is_failure(self.job, *result) {
                     self.failed += 1;
                 }
                 if let Some(b) = self.bars.as_mut() {
@@ -275,15 +278,16 @@ fn line(event: &RolloutEvent) -> Option<String> {
             elapsed_ms,
             error,
         } => match error {
-            Some(e) if status == "note" => {
+            Some(e) if *status == StepStatus::Note => {
                 format!("{host}: {step}: {}", super::without_host(host, e))
             }
             Some(e) => format!(
-                "{host}: {step} {status} after {elapsed_ms}ms: {}",
+                "{host}: {step} {} after {elapsed_ms}ms: {}",
+                status.name(),
                 super::without_host(host, e)
             ),
-            None if status == "started" => format!("{host}: {step} ..."),
-            None => format!("{host}: {step} {status} in {elapsed_ms}ms"),
+            None if *status == StepStatus::Started => format!("{host}: {step} ..."),
+            None => format!("{host}: {step} {} in {elapsed_ms}ms", status.name()),
         },
         RolloutEvent::HostFinished {
             host,

@@ -1,6 +1,5 @@
 //! Output for people and programs. Reporters consume values and events; they decide nothing.
 
-pub mod events;
 pub mod host_keys;
 pub mod journal;
 pub mod live;

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::model::inventory::Inventory;
-use crate::rollout::dispatch::RunEnd;
+use crate::rollout::outcome::RunEnd;
 
 pub fn text(result: &str, end: &RunEnd, inventory: &Inventory, journal: &str) -> String {
     let s = &end.summary;
@@ -27,6 +27,13 @@ pub fn text(result: &str, end: &RunEnd, inventory: &Inventory, journal: &str) ->
             )
         }
     );
+    if !s.abandoned.is_empty() {
+        let _ = writeln!(
+            out,
+            "abandoned in flight (state unknown; run `ngfleet status`): {}",
+            s.abandoned.join(" ")
+        );
+    }
     if !end.slowest.is_empty() {
         let slow: Vec<String> = end
             .slowest

@@ -1,500 +1,549 @@
-//! The dispatcher: runs the plan's waves through the per-host procedure (the executor), keeps
-//! the failure budget, rolls back by scope, commits deferred hosts when their batch or the
-//! rollout passes, honours maintenance windows and the canary pause, and reports every event.
+//! The dispatcher: one event loop, one `select!` over host completions, the operator's
+//! signals, the operator's answer at the canary pause and a timer (a window opening, a soak, a
+//! pause between batches). It starts hosts wave by wave, at most `parallel` at once, keeps the
+//! failure budget, rolls back by scope after a halt, commits deferred hosts when their batch
+//! or the rollout passes, and records every result. Hosts run in an [`Executor`]; what it
+//! does on a host is not the dispatcher's business.
 
-use std::sync::Arc;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::time::Duration;
 
 use futures::StreamExt;
-use futures::stream;
+use futures::future::LocalBoxFuture;
+use futures::stream::FuturesUnordered;
+use jiff::Timestamp;
+use tokio::sync::mpsc;
 
-use super::policy::{self, Stopped, WindowDecision};
-use super::stop::{Reason, Stop};
-use crate::fleet::ControllerEnv;
-use crate::host::event::{Event, Status};
-use crate::host::upgrade::{
-    Deadlines, Gate, Intent, Job as HostJob, Outcome, Settings, Source, UpgradeError, converge,
-};
-use crate::model::inventory::Inventory;
-use crate::model::spec::{CanaryThen, KeepOldMaster, Spec};
+use super::config::{CanaryPause, RunConfig};
+use super::event::{RolloutEvent, Sink};
+use super::outcome::{self, HostResult, JobKind, Ledger, RunEnd, Stopped};
+use super::policy::{self, WindowDecision};
+use crate::host::upgrade::Intent;
+use crate::model::spec::{CanaryThen, KeepOldMaster};
 use crate::plan::Plan;
-use crate::report::events::{HostResult, RolloutEvent, Summary};
-use crate::report::live::Reporter;
-use crate::ssh::Transport;
 
-/// What the run is: roll out a binary, or take hosts back from one (by its sha256: hosts
-/// that run something else are left alone).
-#[derive(Clone, Debug)]
-pub enum Job {
-    Roll(Source),
-    Rollback { from_sha256: String },
+/// What one host's run came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostRun {
+    pub result: HostResult,
+    pub error: Option<String>,
+    pub elapsed: Duration,
 }
 
-/// How the operator answers the canary pause.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CanaryPause {
-    /// `--yes`: do not stop.
-    Skip,
-    /// Ask on the terminal.
-    Ask,
+/// Runs one host (an index into the inventory) with an intent.
+pub trait Executor: Sync {
+    fn run(&self, host: usize, intent: Intent) -> LocalBoxFuture<'_, HostRun>;
 }
 
-/// Whether maintenance windows apply.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WindowPolicy {
-    Respect,
-    /// `--ignore-windows`.
-    Ignore,
+/// The operator, asked at the canary pause.
+pub trait Operator: Sync {
+    /// Whether to go on; the future may never resolve (a signal ends the wait).
+    fn ask(&self, question: &str) -> LocalBoxFuture<'static, bool>;
+}
+
+/// Wall-clock time, for maintenance windows.
+pub trait Clock: Sync {
+    fn now(&self) -> Timestamp;
+}
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
 }
 
 pub struct Dispatcher<'a> {
-    pub inventory: &'a Inventory,
-    pub spec: &'a Spec,
+    pub config: &'a RunConfig,
     pub plan: &'a Plan,
-    pub job: Job,
-    pub transport: &'a Transport,
-    pub env: &'a ControllerEnv,
-    pub gate: &'a dyn Gate,
-    pub reporter: &'a Reporter,
-    pub stop: Arc<Stop>,
-    pub owner: String,
-    /// The run's id, written into each host's record.
-    pub run_id: String,
-    pub canary_pause: CanaryPause,
-    pub windows: WindowPolicy,
+    /// A host's name by its inventory index.
+    pub names: &'a (dyn Fn(usize) -> String + Sync),
+    pub executor: &'a dyn Executor,
+    pub sink: &'a dyn Sink,
+    pub operator: &'a dyn Operator,
+    pub clock: &'a dyn Clock,
 }
 
-/// The end of a run.
-pub struct RunEnd {
-    pub stopped: Stopped,
-    pub results: Vec<(usize, HostResult, Option<String>)>,
-    pub summary: Summary,
-    /// Failures, counted the way this job counts them (for the result and exit code).
-    pub tally: policy::Tally,
-    /// The slowest hosts, slowest first.
-    pub slowest: Vec<(usize, Duration)>,
+/// Why a host runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Purpose {
+    /// Its turn in a wave.
+    Wave,
+    /// Rolled back after a halt.
+    Revert,
+    /// Its deferred commit.
+    Commit,
 }
 
-struct Ledger {
-    /// Touched hosts in the order they finished, with their result.
-    touched: Vec<(usize, HostResult)>,
-    errors: Vec<(usize, String)>,
-    failed: usize,
+/// What comes after a batch of commits.
+#[derive(Clone, Copy, Debug)]
+enum Then {
+    AfterWave(usize),
+    Done,
+}
+
+/// Where the run is.
+enum Phase {
+    /// About to start wave `i` (the window is checked first).
+    Before(usize),
+    Wave {
+        i: usize,
+        queue: VecDeque<usize>,
+    },
+    /// Rolling back after a halt, then finishing.
+    Revert(VecDeque<usize>),
+    Commit {
+        queue: VecDeque<usize>,
+        then: Then,
+    },
+    /// Waiting for the timer, then wave `next`.
+    Wait {
+        until: tokio::time::Instant,
+        next: usize,
+    },
+    /// Waiting for the operator's answer, then (after `pause`) wave `next`.
+    Ask {
+        next: usize,
+        pause: Duration,
+    },
+    /// Committing what still waits, then done.
+    Finish,
+    Done,
+}
+
+/// Why new wave hosts stop starting (each can be true; all are reported).
+#[derive(Clone, Copy, Debug, Default)]
+struct Stops {
+    halted: bool,
+    paused: bool,
+    interrupted: bool,
+}
+
+impl Stops {
+    fn any(self) -> bool {
+        self.halted || self.paused || self.interrupted
+    }
+
+    fn stopped(self) -> Stopped {
+        if self.interrupted {
+            Stopped::Interrupted
+        } else if self.halted {
+            Stopped::Halted
+        } else if self.paused {
+            Stopped::Paused
+        } else {
+            Stopped::Completed
+        }
+    }
+}
+
+/// The loop's state; everything but the futures in flight.
+struct Run {
+    phase: Phase,
+    stops: Stops,
+    ledger: Ledger,
+    /// How long passed hosts took, for the window estimate.
     durations: Vec<Duration>,
-    /// How long each host took (its last run in this rollout).
-    times: Vec<(usize, Duration)>,
+    awaiting: Vec<usize>,
+    wave_of: HashMap<usize, usize>,
+    in_flight: BTreeSet<usize>,
+    signals: u32,
 }
 
-impl Dispatcher<'_> {
-    fn settings(&self) -> Settings {
-        let t = &self.spec.timeouts;
-        Settings {
-            deadlines: Deadlines {
-                command: t.command.get(),
-                start: t.start.get(),
-                drain: t.drain.get(),
-                quit: t.quit.get(),
-            },
-            on_drain_timeout: self.spec.on_drain_timeout,
-            run_id: self.run_id.clone(),
-            owner: self.owner.clone(),
-            attempts: 3,
-        }
+type Running<'a> = FuturesUnordered<LocalBoxFuture<'a, (usize, Purpose, HostRun)>>;
+
+/// What the loop does with its question to the operator.
+type Asking = Option<LocalBoxFuture<'static, bool>>;
+
+/// Stopping twice ends the loop at once.
+enum Signal {
+    First,
+    Again,
+}
+
+impl<'a> Dispatcher<'a> {
+    fn kind(&self) -> JobKind {
+        self.config.kind()
     }
 
-    fn source(&self) -> Source {
-        match &self.job {
-            Job::Roll(s) => s.clone(),
-            // Rollback reads only the sha256: the binary being taken away.
-            Job::Rollback { from_sha256 } => Source::Remote {
-                path: String::new(),
-                sha256: from_sha256.clone(),
-            },
-        }
+    fn name(&self, h: usize) -> String {
+        (self.names)(h)
     }
 
-    /// Whether a host's result counts against the budget: in a rollback run, being rolled
-    /// back is the goal.
-    fn is_failure(&self, result: HostResult) -> bool {
-        match self.job {
-            Job::Rollback { .. } => matches!(result, HostResult::Failed | HostResult::Unrestored),
-            Job::Roll(_) => policy::is_failure(result),
-        }
-    }
-
-    fn upgrade_intent(&self) -> Intent {
-        match (&self.job, self.spec.keep_old_master) {
-            (Job::Rollback { .. }, _) => Intent::Rollback,
-            (_, KeepOldMaster::UntilHostPasses) => Intent::Upgrade,
-            _ => Intent::UpgradeDeferCommit,
-        }
-    }
-
-    /// Runs one host with `intent`; returns its result and error text.
-    async fn host(
-        &self,
-        h: usize,
-        wave: usize,
-        intent: Intent,
-    ) -> (HostResult, Option<String>, Duration) {
-        let host = self.inventory.host(h);
-        let started = Instant::now();
-        self.stop.started(&host.name);
-        let reporter = self.reporter;
-        let events = |e: Event| {
-            let (status, error) = match &e.status {
-                Status::Started => ("started", None),
-                Status::Done => ("done", None),
-                Status::Failed(why) => ("failed", Some(why.clone())),
-                Status::Note(text) => ("note", Some(text.clone())),
-            };
-            reporter.emit(RolloutEvent::Step {
-                host: e.host.clone(),
-                step: e.step.name().to_owned(),
-                status: status.to_owned(),
-                elapsed_ms: e.elapsed.as_millis(),
-                error,
-            });
+    /// Runs the plan to its end. `signals` delivers the operator's Ctrl-C / SIGTERM: the
+    /// first stops new hosts from starting (hosts in flight finish, a halt's rollback and the
+    /// deferred commits still run); the second ends the run at once, and the hosts in flight
+    /// are reported abandoned.
+    pub async fn run(&self, mut signals: mpsc::UnboundedReceiver<()>) -> RunEnd {
+        let mut run = Run {
+            phase: Phase::Before(0),
+            stops: Stops::default(),
+            ledger: Ledger::default(),
+            durations: Vec::new(),
+            awaiting: Vec::new(),
+            wave_of: HashMap::new(),
+            in_flight: BTreeSet::new(),
+            signals: 0,
         };
-        let target = self.env.target(host);
-        let source = self.source();
-        let settings = self.settings();
-        let job = HostJob {
-            host,
-            source: &source,
-            intent,
-            settings: &settings,
-            gate: self.gate,
-        };
-        let outcome = converge(self.transport, &target, &job, &events).await;
-        let rollback = matches!(self.job, Job::Rollback { .. });
-        let (result, error) = match outcome {
-            Ok(Outcome::Upgraded { .. }) if rollback => (HostResult::RolledBack, None),
-            Ok(Outcome::RolledBack { .. }) if rollback => (HostResult::RolledBack, None),
-            Ok(Outcome::Upgraded { .. }) => (HostResult::Upgraded, None),
-            Ok(Outcome::AlreadyAtTarget) => (HostResult::Skipped, None),
-            Ok(Outcome::NotApplicable { reason }) => (HostResult::Skipped, Some(reason)),
-            Ok(Outcome::AwaitingCommit { .. }) => (HostResult::AwaitingCommit, None),
-            Ok(Outcome::RolledBack { reason }) => (HostResult::RolledBack, Some(reason)),
-            Err(e @ UpgradeError::Unrestored { .. }) => {
-                (HostResult::Unrestored, Some(e.to_string()))
+        for w in &self.plan.waves {
+            for &h in &w.hosts {
+                run.wave_of.insert(h, w.index);
             }
-            Err(e) => (HostResult::Failed, Some(e.to_string())),
+        }
+        let mut running: Running<'a> = FuturesUnordered::new();
+        let mut asking: Asking = None;
+        let mut signals_open = true;
+        loop {
+            self.advance(&mut run, &mut running, &mut asking);
+            if matches!(run.phase, Phase::Done) && running.is_empty() {
+                break;
+            }
+            let wake = match run.phase {
+                Phase::Wait { until, .. } => Some(until),
+                _ => None,
+            };
+            tokio::select! {
+                Some((h, purpose, ran)) = running.next(), if !running.is_empty() => {
+                    self.finished(&mut run, h, purpose, ran);
+                }
+                signal = signals.recv(), if signals_open => match signal {
+                    None => signals_open = false,
+                    Some(()) => {
+                        if let Signal::Again = self.signal(&mut run, &mut asking) {
+                            break;
+                        }
+                    }
+                },
+                () = sleep_until(wake) => {
+                    if let Phase::Wait { next, .. } = run.phase {
+                        run.phase = Phase::Before(next);
+                    }
+                }
+                answer = answer(&mut asking) => {
+                    asking = None;
+                    if let Phase::Ask { next, pause } = run.phase {
+                        run.phase = if !answer {
+                            run.stops.interrupted = true;
+                            Phase::Finish
+                        } else {
+                            self.wait_or_go(pause, next)
+                        };
+                    }
+                }
+            }
+        }
+        let stopped = run.stops.stopped();
+        outcome::conclude(self.kind(), stopped, &self.plan.hosts, &run.ledger, |h| {
+            self.name(h)
+        })
+    }
+
+    /// Moves the run on as far as it can without waiting: starts hosts, ends waves, enters
+    /// the next phase.
+    fn advance(&self, run: &mut Run, running: &mut Running<'a>, asking: &mut Asking) {
+        let parallel = self.config.parallel.get();
+        loop {
+            match &mut run.phase {
+                Phase::Before(i) => {
+                    let i = *i;
+                    if run.stops.any() || i >= self.plan.waves.len() {
+                        run.phase = Phase::Finish;
+                        continue;
+                    }
+                    match self.window(&run.durations, i > 0) {
+                        WindowDecision::Go => {
+                            let wave = &self.plan.waves[i];
+                            self.sink.emit(RolloutEvent::WaveStarted {
+                                wave: wave.index,
+                                canary: wave.canary,
+                                hosts: wave.hosts.iter().map(|&h| self.name(h)).collect(),
+                            });
+                            run.phase = Phase::Wave {
+                                i,
+                                queue: wave.hosts.iter().copied().collect(),
+                            };
+                        }
+                        WindowDecision::Stop => {
+                            run.stops.paused = true;
+                            run.phase = Phase::Finish;
+                        }
+                        WindowDecision::WaitUntil(t) => {
+                            self.sink.emit(RolloutEvent::WaitingForWindow {
+                                opens_at: t.to_string(),
+                            });
+                            let wait = t.duration_since(self.clock.now()).as_secs_f64();
+                            run.phase = Phase::Wait {
+                                until: tokio::time::Instant::now()
+                                    + Duration::from_secs_f64(wait.max(0.0)),
+                                next: i,
+                            };
+                            return;
+                        }
+                    }
+                }
+                Phase::Wave { i, queue } => {
+                    let i = *i;
+                    while running.len() < parallel && !run.stops.any() {
+                        let Some(&h) = queue.front() else { break };
+                        if self.window(&run.durations, true) != WindowDecision::Go {
+                            run.stops.paused = true;
+                            break;
+                        }
+                        queue.pop_front();
+                        self.start(&mut run.in_flight, running, h, Purpose::Wave);
+                    }
+                    if !running.is_empty() || (!queue.is_empty() && !run.stops.any()) {
+                        return;
+                    }
+                    run.phase = self.end_wave(run, i, asking);
+                }
+                Phase::Revert(queue) => {
+                    if !self.fill(queue, &mut run.in_flight, running, Purpose::Revert) {
+                        return;
+                    }
+                    run.phase = Phase::Finish;
+                }
+                Phase::Commit { queue, then } => {
+                    let then = *then;
+                    if !self.fill(queue, &mut run.in_flight, running, Purpose::Commit) {
+                        return;
+                    }
+                    run.phase = match then {
+                        Then::AfterWave(i) => self.after_wave(run, i, asking),
+                        Then::Done => Phase::Done,
+                    };
+                }
+                Phase::Finish => {
+                    // No host is left with two masters: what waits for a commit gets it.
+                    run.phase = if run.awaiting.is_empty() {
+                        Phase::Done
+                    } else {
+                        Phase::Commit {
+                            queue: std::mem::take(&mut run.awaiting).into(),
+                            then: Then::Done,
+                        }
+                    };
+                }
+                Phase::Wait { .. } | Phase::Ask { .. } | Phase::Done => return,
+            }
+        }
+    }
+
+    /// Whether a host may start now; `durations` are how long passed hosts took.
+    fn window(&self, durations: &[Duration], started_any: bool) -> WindowDecision {
+        match &self.config.windows {
+            None => WindowDecision::Go,
+            Some(windows) => {
+                policy::window_decision(windows, self.clock.now(), mean(durations), started_any)
+            }
+        }
+    }
+
+    /// Starts hosts from `queue` up to `parallel`; whether the queue is done (all started and
+    /// finished). Rollbacks and commits are not stopped by an interrupt: they leave hosts in
+    /// one version.
+    fn fill(
+        &self,
+        queue: &mut VecDeque<usize>,
+        in_flight: &mut BTreeSet<usize>,
+        running: &mut Running<'a>,
+        purpose: Purpose,
+    ) -> bool {
+        while running.len() < self.config.parallel.get() {
+            let Some(h) = queue.pop_front() else { break };
+            self.start(in_flight, running, h, purpose);
+        }
+        running.is_empty() && queue.is_empty()
+    }
+
+    fn start(
+        &self,
+        in_flight: &mut BTreeSet<usize>,
+        running: &mut Running<'a>,
+        h: usize,
+        purpose: Purpose,
+    ) {
+        let intent = match purpose {
+            Purpose::Wave => self.config.wave_intent(),
+            Purpose::Revert => Intent::Rollback,
+            Purpose::Commit => Intent::Upgrade,
         };
-        let elapsed = started.elapsed();
-        self.stop.finished(&host.name);
-        reporter.emit(RolloutEvent::HostFinished {
-            host: host.name.clone(),
-            wave,
+        in_flight.insert(h);
+        let executor = self.executor;
+        running.push(Box::pin(async move {
+            (h, purpose, executor.run(h, intent).await)
+        }));
+    }
+
+    fn finished(&self, run: &mut Run, h: usize, purpose: Purpose, ran: HostRun) {
+        run.in_flight.remove(&h);
+        let HostRun {
+            result,
+            error,
+            elapsed,
+        } = ran;
+        let result = match purpose {
+            // Taken back because of another host: reverted, unless going back failed.
+            Purpose::Revert if !matches!(result, HostResult::Failed | HostResult::Unrestored) => {
+                HostResult::Reverted
+            }
+            _ => result,
+        };
+        let error = match result {
+            HostResult::Reverted => None,
+            _ => error,
+        };
+        self.sink.emit(RolloutEvent::HostFinished {
+            host: self.name(h),
+            wave: run.wave_of.get(&h).copied().unwrap_or_default(),
             result,
             elapsed_ms: elapsed.as_millis(),
             error: error.clone(),
         });
-        (result, error, elapsed)
-    }
-
-    /// Runs `hosts` with at most `parallel` at once; later hosts do not start once the run
-    /// stops. Returns the results of the hosts that ran.
-    async fn batch(
-        &self,
-        hosts: &[usize],
-        wave: usize,
-        intent: Intent,
-        ledger: &Mutex<Ledger>,
-        window_gated: bool,
-    ) -> Vec<(usize, HostResult)> {
-        let parallel = self.spec.parallel.max(1);
-        stream::iter(hosts.iter().copied())
-            .map(|h| async move {
-                if self.stop.reason().is_some() {
-                    return None;
-                }
-                if window_gated && self.windows == WindowPolicy::Respect {
-                    let expected = ledger.lock().ok().and_then(|l| mean(&l.durations));
-                    let decision = policy::window_decision(
-                        &self.spec.windows,
-                        jiff::Timestamp::now(),
-                        expected,
-                        true,
-                    );
-                    if decision != WindowDecision::Go {
-                        self.stop.set(Reason::Paused);
-                        return None;
-                    }
-                }
-                let (result, error, elapsed) = self.host(h, wave, intent).await;
-                if let Ok(mut l) = ledger.lock() {
-                    l.touched.push((h, result));
-                    l.times.push((h, elapsed));
-                    if let Some(e) = error {
-                        l.errors.push((h, e));
-                    }
-                    if matches!(result, HostResult::Upgraded | HostResult::AwaitingCommit) {
-                        l.durations.push(elapsed);
-                    }
-                    if self.is_failure(result) {
-                        l.failed += 1;
-                        if policy::over_budget(l.failed, self.plan.max_failed) {
-                            self.stop.set(Reason::Halted);
-                        }
-                    }
-                }
-                Some((h, result))
-            })
-            .buffer_unordered(parallel)
-            .filter_map(|r| async move { r })
-            .collect()
-            .await
-    }
-
-    pub async fn run(&self) -> RunEnd {
-        let ledger = Mutex::new(Ledger {
-            touched: Vec::new(),
-            errors: Vec::new(),
-            failed: 0,
-            durations: Vec::new(),
-            times: Vec::new(),
-        });
-        let intent = self.upgrade_intent();
-        let mut awaiting: Vec<usize> = Vec::new();
-        let mut reverted: Vec<usize> = Vec::new();
-        let waves = &self.plan.waves;
-        for (i, wave) in waves.iter().enumerate() {
-            if self.stop.reason().is_some() {
-                break;
-            }
-            if self.windows == WindowPolicy::Respect {
-                let started_any = i > 0;
-                let expected = ledger.lock().ok().and_then(|l| mean(&l.durations));
-                match policy::window_decision(
-                    &self.spec.windows,
-                    jiff::Timestamp::now(),
-                    expected,
-                    started_any,
-                ) {
-                    WindowDecision::Go => {}
-                    WindowDecision::Stop => {
-                        self.stop.set(Reason::Paused);
-                        break;
-                    }
-                    WindowDecision::WaitUntil(t) => {
-                        self.reporter.emit(RolloutEvent::WaitingForWindow {
-                            opens_at: t.to_string(),
-                        });
-                        let wait = t.duration_since(jiff::Timestamp::now());
-                        self.stop
-                            .sleep(Duration::from_secs_f64(wait.as_secs_f64().max(0.0)))
-                            .await;
-                        if self.stop.reason().is_some() {
-                            break;
-                        }
-                    }
-                }
-            }
-            let names: Vec<String> = wave
-                .hosts
-                .iter()
-                .map(|&h| self.inventory.host(h).name.clone())
-                .collect();
-            self.reporter.emit(RolloutEvent::WaveStarted {
-                wave: wave.index,
-                canary: wave.canary,
-                hosts: names,
-            });
-            let done = self
-                .batch(&wave.hosts, wave.index, intent, &ledger, true)
-                .await;
-            let failed_here = done.iter().filter(|(_, r)| self.is_failure(*r)).count();
-            awaiting.extend(
-                done.iter()
-                    .filter(|(_, r)| *r == HostResult::AwaitingCommit)
-                    .map(|(h, _)| *h),
-            );
-            self.reporter.emit(RolloutEvent::WaveFinished {
-                wave: wave.index,
-                failed: failed_here,
-            });
-
-            if self.stop.reason() == Some(Reason::Halted) {
-                let reason = format!(
-                    "{} failed host(s), more than max_failed {}",
-                    ledger.lock().map(|l| l.failed).unwrap_or(0),
-                    self.plan.max_failed
-                );
-                self.reporter.emit(RolloutEvent::Halted { reason });
-                let touched = ledger.lock().map(|l| l.touched.clone()).unwrap_or_default();
-                let targets = policy::rollback_targets(self.spec.rollback, &wave.hosts, &touched);
-                reverted = self.revert(&targets, wave.index, &ledger).await;
-                // A host the halt wanted back is never committed forward, even when going
-                // back failed (it is then failed or unrestored, as its last observation says).
-                awaiting.retain(|h| !targets.contains(h));
-                break;
-            }
-            // A wave passed: commit what waited for it.
-            if self.spec.keep_old_master == KeepOldMaster::UntilBatchPasses
-                && self.stop.reason().is_none()
-            {
-                let wave_awaiting: Vec<usize> = awaiting
-                    .iter()
-                    .copied()
-                    .filter(|h| wave.hosts.contains(h))
-                    .collect();
-                self.commit(&wave_awaiting, wave.index, &ledger).await;
-                awaiting.retain(|h| !wave_awaiting.contains(h));
-            }
-            let last = i + 1 == waves.len();
-            if last || self.stop.reason().is_some() {
-                continue;
-            }
-            if wave.canary && matches!(self.job, Job::Roll(_)) {
-                match self.spec.canary.then {
-                    CanaryThen::Continue => {}
-                    CanaryThen::Soak(d) => {
-                        self.reporter
-                            .say(&format!("canary passed; soaking for {d}"));
-                        self.stop.sleep(d.get()).await;
-                    }
-                    CanaryThen::Pause => {
-                        if self.canary_pause == CanaryPause::Ask && !self.ask_to_continue().await {
-                            self.stop.set(Reason::Interrupted);
-                        }
-                    }
-                }
-            }
-            if !self.spec.pause_between_batches.get().is_zero() {
-                self.stop.sleep(self.spec.pause_between_batches.get()).await;
-            }
-        }
-
-        // Hosts still waiting for a commit (the halt's rollback targets were taken out above):
-        // commit them. No host is left with two masters.
-        if !awaiting.is_empty() {
-            self.commit(&awaiting, usize::MAX, &ledger).await;
-        }
-        self.finish(ledger, &reverted)
-    }
-
-    async fn commit(&self, hosts: &[usize], wave: usize, ledger: &Mutex<Ledger>) {
-        if hosts.is_empty() {
+        run.ledger.times.push((h, elapsed));
+        run.ledger.record(h, result, error);
+        if purpose != Purpose::Wave {
             return;
         }
-        let results = stream::iter(hosts.iter().copied())
-            .map(|h| async move { (h, self.host(h, wave, Intent::Upgrade).await) })
-            .buffer_unordered(self.spec.parallel.max(1))
-            .collect::<Vec<_>>()
-            .await;
-        if let Ok(mut l) = ledger.lock() {
-            for (h, (result, error, _)) in results {
-                if let Some(entry) = l.touched.iter_mut().find(|(t, _)| *t == h) {
-                    entry.1 = result;
-                }
-                if let Some(e) = error {
-                    l.errors.push((h, e));
-                }
-            }
+        if result.passed() {
+            run.durations.push(elapsed);
+        }
+        if result == HostResult::AwaitingCommit {
+            run.awaiting.push(h);
+        }
+        if outcome::is_failure(self.kind(), result)
+            && policy::over_budget(run.ledger.failures(self.kind()), self.config.max_failed)
+        {
+            run.stops.halted = true;
         }
     }
 
-    /// Rolls `hosts` back (newest first, `parallel` at a time); returns the ones restored.
-    /// A host whose rollback failed keeps that result in the ledger, never its earlier
-    /// "upgraded". (Within a roll, the source is the binary being taken away.)
-    async fn revert(&self, hosts: &[usize], wave: usize, ledger: &Mutex<Ledger>) -> Vec<usize> {
-        let results = stream::iter(hosts.iter().copied())
-            .map(|h| async move { (h, self.host(h, wave, Intent::Rollback).await) })
-            .buffer_unordered(self.spec.parallel.max(1))
-            .collect::<Vec<_>>()
-            .await;
-        let mut restored = Vec::new();
-        let mut l = ledger.lock().unwrap_or_else(|p| p.into_inner());
-        for (h, (result, error, _)) in results {
-            if matches!(result, HostResult::Failed | HostResult::Unrestored) {
-                l.touched.push((h, result));
-                if let Some(e) = error {
-                    l.errors.push((h, e));
-                }
-            } else {
-                restored.push(h);
-            }
+    /// Wave `i` has no host left to start and none running.
+    fn end_wave(&self, run: &mut Run, i: usize, asking: &mut Asking) -> Phase {
+        let wave = &self.plan.waves[i];
+        let failed = wave
+            .hosts
+            .iter()
+            .filter(|&&h| {
+                run.ledger
+                    .last(h)
+                    .is_some_and(|r| outcome::is_failure(self.kind(), r))
+            })
+            .count();
+        self.sink.emit(RolloutEvent::WaveFinished {
+            wave: wave.index,
+            failed,
+        });
+        if run.stops.halted {
+            self.sink.emit(RolloutEvent::Halted {
+                reason: format!(
+                    "{} failed host(s), more than max_failed {}",
+                    run.ledger.failures(self.kind()),
+                    self.config.max_failed
+                ),
+            });
+            let targets =
+                policy::rollback_targets(self.config.rollback, &wave.hosts, &run.ledger.latest());
+            // A host the halt wants back is never committed forward, even when going back
+            // fails (it is then failed or unrestored, as its last observation says).
+            run.awaiting.retain(|h| !targets.contains(h));
+            return Phase::Revert(targets.into());
         }
-        restored
-    }
-
-    async fn ask_to_continue(&self) -> bool {
-        self.reporter
-            .say("canary passed. Continue with the next waves? [y/N]");
-        tokio::task::spawn_blocking(|| {
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line).is_ok()
-                && matches!(line.trim(), "y" | "Y" | "yes")
-        })
-        .await
-        .unwrap_or(false)
-    }
-
-    fn finish(&self, ledger: Mutex<Ledger>, reverted: &[usize]) -> RunEnd {
-        let ledger = ledger.into_inner().unwrap_or_else(|p| p.into_inner());
-        let stopped = match self.stop.reason() {
-            None => Stopped::Completed,
-            Some(Reason::Halted) => Stopped::Halted,
-            Some(Reason::Paused) => Stopped::Paused,
-            Some(Reason::Interrupted) => Stopped::Interrupted,
-        };
-        let mut results = Vec::new();
-        let mut summary = Summary::default();
-        for &h in &self.plan.hosts {
-            let name = self.inventory.host(h).name.clone();
-            let error = ledger
-                .errors
-                .iter()
-                .rev()
-                .find(|(e, _)| *e == h)
-                .map(|(_, m)| m.clone());
-            let result = ledger
-                .touched
-                .iter()
-                .rev()
-                .find(|(t, _)| *t == h)
-                .map(|(_, r)| *r);
-            let result = match result {
-                Some(_) if reverted.contains(&h) => Some(HostResult::Reverted),
-                other => other,
+        if run.stops.any() {
+            return Phase::Finish;
+        }
+        if self.config.commit == KeepOldMaster::UntilBatchPasses {
+            let (now, later): (Vec<usize>, Vec<usize>) =
+                run.awaiting.iter().partition(|h| wave.hosts.contains(h));
+            run.awaiting = later;
+            return Phase::Commit {
+                queue: now.into(),
+                then: Then::AfterWave(i),
             };
-            match result {
-                None => summary.untouched.push(name),
-                Some(r) => {
-                    match r {
-                        HostResult::Upgraded | HostResult::AwaitingCommit => {
-                            summary.upgraded.push(name)
-                        }
-                        HostResult::Skipped => summary.skipped.push(name),
-                        HostResult::RolledBack | HostResult::Reverted => {
-                            summary.rolled_back.push(name)
-                        }
-                        HostResult::Failed => summary.failed.push(name),
-                        HostResult::Unrestored => summary.unrestored.push(name),
-                    }
-                    results.push((h, r, error));
+        }
+        self.after_wave(run, i, asking)
+    }
+
+    /// Wave `i` passed (and its commits are done): the canary's pause or soak, the pause
+    /// between batches, or the end.
+    fn after_wave(&self, run: &mut Run, i: usize, asking: &mut Asking) -> Phase {
+        let wave = &self.plan.waves[i];
+        if i + 1 >= self.plan.waves.len() || run.stops.any() {
+            return Phase::Finish;
+        }
+        let pause = self.config.pause_between_batches;
+        if wave.canary && self.kind() == JobKind::Roll {
+            match self.config.canary {
+                CanaryThen::Continue => {}
+                CanaryThen::Soak(d) => {
+                    self.sink.say(&format!("canary passed; soaking for {d}"));
+                    return self.wait_or_go(d.get() + pause, i + 1);
                 }
+                CanaryThen::Pause if self.config.canary_pause == CanaryPause::Ask => {
+                    *asking = Some(
+                        self.operator
+                            .ask("canary passed. Continue with the next waves? [y/N]"),
+                    );
+                    return Phase::Ask { next: i + 1, pause };
+                }
+                CanaryThen::Pause => {}
             }
         }
-        let tally = policy::Tally {
-            failed: results.iter().filter(|r| self.is_failure(r.1)).count(),
-            unrestored: results
-                .iter()
-                .filter(|r| r.1 == HostResult::Unrestored)
-                .count(),
-        };
-        let mut slowest = ledger.times.clone();
-        slowest.sort_by_key(|(_, d)| std::cmp::Reverse(*d));
-        slowest.truncate(3);
-        RunEnd {
-            stopped,
-            results,
-            summary,
-            tally,
-            slowest,
+        self.wait_or_go(pause, i + 1)
+    }
+
+    fn wait_or_go(&self, wait: Duration, next: usize) -> Phase {
+        if wait.is_zero() {
+            Phase::Before(next)
+        } else {
+            Phase::Wait {
+                until: tokio::time::Instant::now() + wait,
+                next,
+            }
         }
+    }
+
+    fn signal(&self, run: &mut Run, asking: &mut Asking) -> Signal {
+        run.signals += 1;
+        run.stops.interrupted = true;
+        if run.signals == 1 {
+            self.sink
+                .say("interrupted: no new host starts; hosts in flight finish (again to exit now)");
+            if matches!(run.phase, Phase::Wait { .. } | Phase::Ask { .. }) {
+                *asking = None;
+                run.phase = Phase::Finish;
+            }
+            return Signal::First;
+        }
+        let names: Vec<String> = run.in_flight.iter().map(|&h| self.name(h)).collect();
+        self.sink.say(&format!(
+            "interrupted twice: exiting now. These hosts were in flight and may need `ngfleet status`, `ngfleet rollback` or a re-run: {}",
+            if names.is_empty() {
+                "none".to_owned()
+            } else {
+                names.join(" ")
+            }
+        ));
+        for h in std::mem::take(&mut run.in_flight) {
+            run.ledger.record(h, HostResult::Abandoned, None);
+        }
+        Signal::Again
+    }
+}
+
+async fn sleep_until(until: Option<tokio::time::Instant>) {
+    match until {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn answer(asking: &mut Asking) -> bool {
+    match asking.as_mut() {
+        Some(f) => f.await,
+        None => std::future::pending().await,
     }
 }
 
@@ -504,3 +553,7 @@ fn mean(durations: &[Duration]) -> Option<Duration> {
     }
     Some(durations.iter().sum::<Duration>() / durations.len() as u32)
 }
+
+#[cfg(test)]
+#[path = "dispatch_tests.rs"]
+mod tests;

@@ -1,6 +1,10 @@
-//! The rollout: waves in order, at most `parallel` hosts at once, the failure budget, the
-//! rollback scope, deferred commits, maintenance windows, the canary pause, interruption.
+//! The rollout: its configuration, the dispatcher's event loop, the executor that runs one
+//! host, the pure policy, the events it reports and the results it comes to.
 
+pub mod config;
 pub mod dispatch;
+pub mod event;
+pub mod executor;
+pub mod outcome;
 pub mod policy;
-pub mod stop;
+pub mod signals;

@@ -5,22 +5,14 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+use super::outcome::{HostResult, Stopped, Tally};
 use crate::error::Exit;
 use crate::model::spec::RollbackScope;
 use crate::model::window::{WindowState, Windows};
-use crate::report::events::HostResult;
 
 /// Whether `failed` failures break a budget of `max_failed`.
 pub fn over_budget(failed: usize, max_failed: usize) -> bool {
     failed > max_failed
-}
-
-/// Whether a result counts against the failure budget.
-pub fn is_failure(result: HostResult) -> bool {
-    matches!(
-        result,
-        HostResult::Failed | HostResult::RolledBack | HostResult::Unrestored
-    )
 }
 
 /// Whether a host may start now.
@@ -62,40 +54,21 @@ pub fn rollback_targets(
     failing_wave: &[usize],
     touched_in_order: &[(usize, HostResult)],
 ) -> Vec<usize> {
-    let passed = |r: HostResult| matches!(r, HostResult::Upgraded | HostResult::AwaitingCommit);
     match scope {
         RollbackScope::Host => Vec::new(),
         RollbackScope::Batch => touched_in_order
             .iter()
-            .filter(|(h, r)| failing_wave.contains(h) && passed(*r))
+            .filter(|(h, r)| failing_wave.contains(h) && r.passed())
             .map(|(h, _)| *h)
             .rev()
             .collect(),
         RollbackScope::Rollout => touched_in_order
             .iter()
-            .filter(|(_, r)| passed(*r))
+            .filter(|(_, r)| r.passed())
             .map(|(h, _)| *h)
             .rev()
             .collect(),
     }
-}
-
-/// Why a run stopped early.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stopped {
-    Completed,
-    Halted,
-    Paused,
-    Interrupted,
-}
-
-/// How a run's hosts ended, counted for its result.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Tally {
-    /// Hosts that failed (restored or not).
-    pub failed: usize,
-    /// Hosts that failed and could not be restored.
-    pub unrestored: usize,
 }
 
 /// The run's result word and exit code.
@@ -180,11 +153,12 @@ mod tests {
         let none = Tally::default();
         let one = Tally {
             failed: 1,
-            unrestored: 0,
+            ..Tally::default()
         };
         let lost = Tally {
             failed: 1,
             unrestored: 1,
+            ..Tally::default()
         };
         assert_eq!(
             result(Stopped::Completed, none),

@@ -1,38 +1,29 @@
-//! The events of a rollout, as the journal and `--json` write them (one JSON object a line).
+//! The events of a rollout, as the journal and `--json` write them (one JSON object a line),
+//! and the sink the dispatcher and the executor send them to.
 
 use serde::Serialize;
 
+use super::outcome::{HostResult, JobKind, Summary};
 use crate::ssh::RecordedKey;
 
-/// What became of one host in a run.
+/// Where a step of one host stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum HostResult {
-    Upgraded,
-    /// Already at the target (or, for rollback, nothing to do).
-    Skipped,
-    /// Failed, and restored to its old binary.
-    RolledBack,
-    /// Upgraded, then rolled back because of another host (batch or rollout scope).
-    Reverted,
-    /// Failed before any change (refused, locked, unreachable).
+pub enum StepStatus {
+    Started,
+    Done,
     Failed,
-    /// Failed and could not be restored: needs a person.
-    Unrestored,
-    /// Passed, old master kept (keep_old_master) until its batch or the rollout passes.
-    AwaitingCommit,
+    /// Something the operator should know that is not a failure.
+    Note,
 }
 
-impl HostResult {
+impl StepStatus {
     pub fn name(self) -> &'static str {
         match self {
-            HostResult::Upgraded => "upgraded",
-            HostResult::Skipped => "skipped",
-            HostResult::RolledBack => "rolled_back",
-            HostResult::Reverted => "reverted",
-            HostResult::Failed => "failed",
-            HostResult::Unrestored => "unrestored",
-            HostResult::AwaitingCommit => "awaiting_commit",
+            StepStatus::Started => "started",
+            StepStatus::Done => "done",
+            StepStatus::Failed => "failed",
+            StepStatus::Note => "note",
         }
     }
 }
@@ -43,7 +34,7 @@ impl HostResult {
 pub enum RolloutEvent {
     RunStarted {
         run_id: String,
-        command: String,
+        command: JobKind,
         spec: String,
         spec_file: Option<String>,
         binary: Option<String>,
@@ -71,7 +62,7 @@ pub enum RolloutEvent {
     Step {
         host: String,
         step: String,
-        status: String,
+        status: StepStatus,
         elapsed_ms: u128,
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<String>,
@@ -110,13 +101,10 @@ impl From<RecordedKey> for RolloutEvent {
     }
 }
 
-/// Host names by what became of them.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Summary {
-    pub upgraded: Vec<String>,
-    pub rolled_back: Vec<String>,
-    pub failed: Vec<String>,
-    pub skipped: Vec<String>,
-    pub untouched: Vec<String>,
-    pub unrestored: Vec<String>,
+/// Where events go (the reporter; a recorder in tests). It shows and records; it decides
+/// nothing.
+pub trait Sink: Sync {
+    fn emit(&self, event: RolloutEvent);
+    /// A line for the operator that is not an event (a question, a note on stopping).
+    fn say(&self, text: &str);
 }
