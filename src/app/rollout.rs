@@ -17,9 +17,10 @@ use crate::report::live::Reporter;
 use crate::rollout::config::{
     CanaryPause, Controls, Display, DisplayAsk, Job, RunConfig, Terminal, Verbose, WindowPolicy,
 };
-use crate::rollout::dispatch::{Dispatcher, SystemClock};
+use crate::rollout::dispatch::Dispatcher;
 use crate::rollout::event::{RolloutEvent, Sink};
 use crate::rollout::executor::SshExecutor;
+use crate::rollout::seams::SystemClock;
 use crate::rollout::signals::{self, TerminalOperator};
 use crate::ssh::Verbosity;
 

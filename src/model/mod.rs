@@ -5,6 +5,7 @@ pub mod diagnostic;
 pub mod duration;
 pub mod elf;
 pub mod gate;
+pub mod glob;
 pub mod hostname;
 pub mod hostrange;
 pub mod inventory;

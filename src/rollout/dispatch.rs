@@ -11,49 +11,16 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::future::LocalBoxFuture;
 use futures::stream::FuturesUnordered;
-use jiff::Timestamp;
 use tokio::sync::mpsc;
 
 use super::config::{CanaryPause, RunConfig};
 use super::event::{RolloutEvent, Sink};
 use super::outcome::{self, HostResult, JobKind, Ledger, RunEnd, Stopped};
 use super::policy::{self, WindowDecision};
+use super::seams::{Clock, Executor, HostRun, Operator};
 use crate::host::upgrade::Intent;
 use crate::model::spec::{CanaryThen, KeepOldMaster};
 use crate::plan::Plan;
-
-/// What one host's run came to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HostRun {
-    pub result: HostResult,
-    pub error: Option<String>,
-    pub elapsed: Duration,
-}
-
-/// Runs one host (an index into the inventory) with an intent.
-pub trait Executor: Sync {
-    fn run(&self, host: usize, intent: Intent) -> LocalBoxFuture<'_, HostRun>;
-}
-
-/// The operator, asked at the canary pause.
-pub trait Operator: Sync {
-    /// Whether to go on; the future may never resolve (a signal ends the wait).
-    fn ask(&self, question: &str) -> LocalBoxFuture<'static, bool>;
-}
-
-/// Wall-clock time, for maintenance windows.
-pub trait Clock: Sync {
-    fn now(&self) -> Timestamp;
-}
-
-/// The system clock.
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::now()
-    }
-}
 
 pub struct Dispatcher<'a> {
     pub config: &'a RunConfig,

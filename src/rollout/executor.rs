@@ -7,9 +7,9 @@ use std::time::Instant;
 use futures::future::LocalBoxFuture;
 
 use super::config::RunConfig;
-use super::dispatch::{Executor, HostRun};
 use super::event::{RolloutEvent, Sink, StepStatus};
 use super::outcome::{HostResult, JobKind};
+use super::seams::{Executor, HostRun};
 use crate::fleet::ControllerEnv;
 use crate::host::event::{Event, Status};
 use crate::host::upgrade::{Gate, Intent, Job as HostJob, Outcome, Source, UpgradeError, converge};

@@ -7,4 +7,5 @@ pub mod event;
 pub mod executor;
 pub mod outcome;
 pub mod policy;
+pub mod seams;
 pub mod signals;

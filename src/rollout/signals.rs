@@ -4,8 +4,8 @@
 use futures::future::LocalBoxFuture;
 use tokio::sync::{mpsc, oneshot};
 
-use super::dispatch::Operator;
 use super::event::Sink;
+use super::seams::Operator;
 
 /// Forwards every SIGINT and SIGTERM for the life of the runtime.
 pub fn listen() -> mpsc::UnboundedReceiver<()> {
