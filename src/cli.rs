@@ -161,6 +161,10 @@ pub struct RollbackArgs {
     /// Where to write the run journal (JSON lines).
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub journal: Option<PathBuf>,
+    /// Hosts taken back at once (default: the spec's `parallel`). A rollback goes back to a
+    /// version the hosts ran: it runs as one wave, without the canary or batches.
+    #[arg(long, value_name = "N")]
+    pub parallel: Option<std::num::NonZeroUsize>,
 }
 
 #[derive(Debug, Args)]

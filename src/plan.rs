@@ -31,6 +31,23 @@ pub struct Plan {
     pub max_failed: usize,
 }
 
+impl Plan {
+    /// The same hosts in one wave, in the plan's order, without a canary: for a rollback,
+    /// which goes back to a version the hosts ran and needs no pacing.
+    pub fn all_at_once(self) -> Plan {
+        let waves = if self.hosts.is_empty() {
+            Vec::new()
+        } else {
+            vec![Wave {
+                index: 0,
+                canary: false,
+                hosts: self.hosts.clone(),
+            }]
+        };
+        Plan { waves, ..self }
+    }
+}
+
 /// Why no plan could be made.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
@@ -209,6 +226,18 @@ all:
             .iter()
             .map(|w| w.hosts.iter().map(|&h| inv.host(h).name.clone()).collect())
             .collect()
+    }
+
+    #[test]
+    fn a_rollback_plan_is_one_wave_in_the_same_order() {
+        let inv = inventory();
+        let p = plan(&inv, &spec("canary: {hosts: 1}\nbatches: [2]\n"), None, 0)
+            .expect("plan")
+            .all_at_once();
+        assert_eq!(p.waves.len(), 1);
+        assert!(!p.waves[0].canary);
+        assert_eq!(p.waves[0].hosts, p.hosts);
+        assert_eq!(p.hosts.len(), 13);
     }
 
     #[test]

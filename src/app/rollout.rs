@@ -66,6 +66,7 @@ pub(super) fn roll(
             WindowPolicy::Respect
         },
         binary: Some((binary.path.display().to_string(), binary.sha256.clone())),
+        parallel: None,
     };
     run_rollout(global, &inputs, &plan, Job::Roll(source), &ctl, out)
 }
@@ -103,6 +104,7 @@ pub(super) fn rollback(
     out: &mut dyn Write,
 ) -> Result<Exit, Error> {
     let (inputs, plan) = load_plan(&args.target, None)?;
+    let plan = plan.all_at_once();
     let from = match (
         &args.binary,
         inputs.spec.binary.as_ref().and_then(|b| b.sha256.clone()),
@@ -144,6 +146,7 @@ pub(super) fn rollback(
             WindowPolicy::Respect
         },
         binary: None,
+        parallel: args.parallel,
     };
     run_rollout(
         global,
@@ -161,6 +164,7 @@ struct RunControls {
     canary: CanaryPause,
     windows: WindowPolicy,
     binary: Option<(String, String)>,
+    parallel: Option<std::num::NonZeroUsize>,
 }
 
 fn run_rollout(
@@ -221,6 +225,7 @@ fn run_rollout(
             canary_pause: ctl.canary,
             windows: ctl.windows,
             display,
+            parallel: ctl.parallel,
             run_id: run_id.clone(),
             owner,
         },

@@ -118,6 +118,8 @@ pub struct Controls {
     pub canary_pause: CanaryPause,
     pub windows: WindowPolicy,
     pub display: Display,
+    /// `--parallel` (rollback): hosts at once instead of the spec's `parallel`.
+    pub parallel: Option<NonZeroUsize>,
     /// The run's id, written into the journal and each host's record.
     pub run_id: String,
     /// Who holds each host's lock (controller host, pid, run).
@@ -154,7 +156,10 @@ impl RunConfig {
     pub fn resolve(spec: &Spec, max_failed: usize, controls: Controls) -> RunConfig {
         let t = &spec.timeouts;
         RunConfig {
-            parallel: NonZeroUsize::new(spec.parallel).unwrap_or(NonZeroUsize::MIN),
+            parallel: controls
+                .parallel
+                .or(NonZeroUsize::new(spec.parallel))
+                .unwrap_or(NonZeroUsize::MIN),
             max_failed,
             rollback: spec.rollback,
             commit: spec.keep_old_master,
@@ -206,6 +211,7 @@ mod tests {
             canary_pause: CanaryPause::Skip,
             windows: WindowPolicy::Ignore,
             display: Display::Quiet,
+            parallel: None,
             run_id: "r".into(),
             owner: "o".into(),
         }
@@ -230,8 +236,11 @@ mod tests {
             path: "/x".into(),
             sha256: "cd".into(),
         });
-        let c = RunConfig::resolve(&spec, 0, controls(roll));
+        let c = RunConfig::resolve(&spec, 0, controls(roll.clone()));
         assert_eq!(c.wave_intent(), Intent::UpgradeDeferCommit);
+        let mut asked = controls(roll);
+        asked.parallel = NonZeroUsize::new(7);
+        assert_eq!(RunConfig::resolve(&spec, 0, asked).parallel.get(), 7);
     }
 
     #[test]

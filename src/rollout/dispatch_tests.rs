@@ -144,6 +144,7 @@ fn config(spec: &Spec, job: Job, max_failed: usize) -> RunConfig {
             canary_pause: CanaryPause::Ask,
             windows: WindowPolicy::Respect,
             display: Display::Quiet,
+            parallel: None,
             run_id: "run".into(),
             owner: "test".into(),
         },
