@@ -41,10 +41,10 @@ fn a_binary_for_another_machine_is_refused_before_any_upload() {
     let ngfleet = |args: &[&str]| {
         Test::new()
             .lab(&lab)
+            .args(args.iter().copied())
             .spec(spec)
             .arg("--binary")
             .arg(&binary)
-            .args(args.iter().copied())
     };
 
     let out = ngfleet(&["validate"]).run();

@@ -6,10 +6,11 @@
 //! ```ignore
 //! let out = Test::new()
 //!     .lab(&lab)                      // -i LAB/inventory.yaml
+//!     .args(["roll", "--json"])
 //!     .spec("hosts: lab\n")           // spec.yaml, -p spec.yaml
 //!     .binary("nginx-new")            // --binary LAB/versions/nginx-new
-//!     .args(["roll", "--json"])
 //!     .journal("run.jsonl")           // --journal run.jsonl (in the scratch directory)
+//!     // -p, --binary, --journal and -i go after every other argument (the subcommand's).
 //!     .code(1)
 //!     .run();
 //! assert_eq!(out.result_of("lab-01"), "rolled_back");
@@ -42,6 +43,9 @@ const STATE: &str = "state";
 pub struct Test<'l> {
     dir: tempfile::TempDir,
     args: Vec<OsString>,
+    /// Options that go after `args` (and so after the subcommand): `-p`, `--binary`,
+    /// `--journal`, `-i`.
+    tail: Vec<OsString>,
     env: Vec<(String, String)>,
     stdin: Option<Vec<u8>>,
     expected_codes: Vec<i32>,
@@ -54,6 +58,7 @@ impl<'l> Test<'l> {
         Test {
             dir: tempfile::tempdir().expect("tempdir"),
             args: Vec::new(),
+            tail: Vec::new(),
             env: Vec::new(),
             stdin: None,
             expected_codes: vec![0],
@@ -62,8 +67,8 @@ impl<'l> Test<'l> {
         }
     }
 
-    /// Runs against `lab`: `-i` names the lab's inventory (unless the arguments give `-i`
-    /// or `--inventory` themselves), and [`Test::binary`] names the lab's test binaries.
+    /// Runs against `lab`: `-i` names the lab's inventory, after the other arguments (unless
+    /// they give `-i` or `--inventory` themselves), and [`Test::binary`] names the lab's test binaries.
     pub fn lab(mut self, lab: &'l Lab) -> Test<'l> {
         self.lab = Some(lab);
         self
@@ -90,23 +95,29 @@ impl<'l> Test<'l> {
         self.file(name, &text)
     }
 
-    /// Writes `spec.yaml` and passes `-p spec.yaml`.
+    /// Writes `spec.yaml` and passes `-p spec.yaml` (after the other arguments).
     pub fn spec(self, text: &str) -> Test<'l> {
-        self.file("spec.yaml", text).args(["-p", "spec.yaml"])
+        self.file("spec.yaml", text).tail(["-p", "spec.yaml"])
     }
 
-    /// `--binary LAB/versions/VERSION` (needs [`Test::lab`] first).
+    fn tail<I: IntoIterator<Item = S>, S: Into<OsString>>(mut self, args: I) -> Test<'l> {
+        self.tail.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// `--binary LAB/versions/VERSION` (after the other arguments; needs [`Test::lab`]
+    /// first).
     pub fn binary(self, version: &str) -> Test<'l> {
         let lab = self.lab.expect("Test::binary needs Test::lab first");
         let path = lab.dir.join("versions").join(version);
-        self.arg("--binary").arg(path)
+        self.tail([OsString::from("--binary"), path.into()])
     }
 
     /// `--journal NAME` (relative to the scratch directory); the journal is parsed after the
     /// run. Without it, the journal is found from the `journal: PATH` line on stderr, or in
     /// the scratch directory's state directory.
     pub fn journal(self, name: &str) -> Test<'l> {
-        self.args(["--journal", name])
+        self.tail(["--journal", name])
     }
 
     pub fn arg(mut self, arg: impl Into<OsString>) -> Test<'l> {
@@ -163,6 +174,7 @@ impl<'l> Test<'l> {
     #[track_caller]
     pub fn spawn(self) -> Running {
         let mut args = self.args.clone();
+        args.extend(self.tail.iter().cloned());
         let given = |flag: &str| args.iter().any(|a| a == flag);
         if let Some(lab) = self.lab
             && !given("-i")
@@ -266,7 +278,7 @@ impl Running {
     }
 
     /// Every event the run has emitted so far: its journal (when `--journal` was given) and
-    /// its `--json` stdout.
+    /// its `--json` stdout (when stdout is JSON).
     fn events_so_far(&self) -> Vec<Value> {
         let mut events = self
             .explicit_journal
@@ -274,7 +286,9 @@ impl Running {
             .map(|p| json_lines(&fs::read_to_string(p).unwrap_or_default(), true))
             .unwrap_or_default();
         let stdout = String::from_utf8_lossy(&self.stdout.lock().expect("stdout")).into_owned();
-        events.extend(json_lines(&stdout, true));
+        if stdout.starts_with('{') {
+            events.extend(json_lines(&stdout, true));
+        }
         events
     }
 

@@ -147,9 +147,10 @@ fn unknown_keys_are_refused_unless_accept_new_records_them() {
     // The recorded keys are now trusted without --accept-new.
     let again = Test::new().file("known_hosts", &recorded);
     let kh2 = again.path("known_hosts").display().to_string();
-    again
-        .args(["status", "-i", &inventory, "--known-hosts", &kh2])
+    let out = again
+        .args(["status", "-i", &inventory, "--known-hosts", &kh2, "--json"])
         .run();
+    assert!(all_steady(out.json()), "{}", out.stdout);
 }
 
 #[test]

@@ -129,9 +129,12 @@ fn accept_new_into_dev_null_is_refused_before_connecting() {
             out.stderr
         );
         assert!(out.stdout.is_empty(), "{command:?}: {}", out.stdout);
-        assert!(
-            !out.path("run.jsonl").exists(),
-            "{command:?} wrote a journal"
+        // Neither the one asked for nor one at the default place.
+        assert_eq!(
+            out.journal_path,
+            None,
+            "{command:?} wrote a journal\n{}",
+            out.show()
         );
         assert!(took.as_secs() < 5, "{command:?} took {took:?}");
     }
@@ -205,9 +208,12 @@ fn strict_host_key_checking_no_into_dev_null_is_refused_before_connecting() {
             "{command:?}: {}",
             out.stderr
         );
-        assert!(
-            !out.path("run.jsonl").exists(),
-            "{command:?} wrote a journal"
+        // Neither the one asked for nor one at the default place.
+        assert_eq!(
+            out.journal_path,
+            None,
+            "{command:?} wrote a journal\n{}",
+            out.show()
         );
     }
     assert_eq!(sshd_logs(&lab), before, "an sshd saw a connection");
@@ -363,7 +369,10 @@ fn recorded_keys_are_shown_and_a_changed_key_is_refused() {
         ])
         .code(1)
         .run();
-    for (name, error) in errors(&out.stdout) {
+    let errors = errors(&out.stdout);
+    let names: Vec<&str> = errors.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["lab-01", "lab-02"], "{}", out.stdout);
+    for (name, error) in errors {
         match name.as_str() {
             "lab-02" => assert!(
                 error.starts_with("lab-02")
