@@ -3,9 +3,8 @@
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
-use std::process::{Command, Stdio};
 
-use crate::lab::Lab;
+use crate::harness::{Test, status};
 
 /// An ELF machine that is not this machine's (the lab's hosts run here): AArch64 (183), or
 /// x86-64 (62) on an AArch64 machine; and its name.
@@ -29,7 +28,7 @@ fn changed(dir: &std::path::Path) -> (i64, i64) {
 /// staged file ever created beside the host's binary; the host runs what it ran.
 #[test]
 fn a_binary_for_another_machine_is_refused_before_any_upload() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let (machine, name) = foreign_machine();
     let t = tempfile::tempdir().expect("tmp");
     let mut foreign = fs::read(lab.dir.join("versions/nginx-new")).expect("read");
@@ -37,64 +36,51 @@ fn a_binary_for_another_machine_is_refused_before_any_upload() {
     foreign[19] = 0;
     let binary = t.path().join("nginx-foreign");
     fs::write(&binary, foreign).expect("write");
-    let spec = t.path().join("spec.yaml");
-    fs::write(
-        &spec,
-        "hosts: lab\ncanary: {hosts: 1, then: continue}\ntimeouts: {connect: 5s, command: 20s}\n",
-    )
-    .expect("spec");
+    let spec =
+        "hosts: lab\ncanary: {hosts: 1, then: continue}\ntimeouts: {connect: 5s, command: 20s}\n";
     let ngfleet = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_ngfleet"))
-            .args(args)
-            .arg("-i")
-            .arg(lab.inventory())
-            .arg("-p")
-            .arg(&spec)
+        Test::new()
+            .lab(&lab)
+            .args(args.iter().copied())
+            .spec(spec)
             .arg("--binary")
             .arg(&binary)
-            .stdin(Stdio::null())
-            .env_remove("SSH_AUTH_SOCK")
-            .output()
-            .expect("run ngfleet");
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
     };
 
-    let (code, stdout, stderr) = ngfleet(&["validate"]);
-    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let out = ngfleet(&["validate"]).run();
     assert!(
-        stdout.contains(&format!("(ELF 64-bit, {name}, ")),
-        "{stdout}"
+        out.stdout.contains(&format!("(ELF 64-bit, {name}, ")),
+        "{}",
+        out.stdout
     );
 
     let sbin = lab.host("lab-01").dir.join("sbin");
     let old = ngfleet::inputs::sha256_file(&lab.dir.join("versions/nginx-old")).expect("sha");
-    let journal = t.path().join("run.jsonl");
     // A first run takes the host's lock for the first time (creating its lock file).
-    let first = t.path().join("first.jsonl");
-    let (code, _, _) = ngfleet(&["roll", "--journal", first.to_str().expect("utf-8")]);
-    assert_eq!(code, Some(1));
+    let first = ngfleet(&["roll"]).journal("first.jsonl").code(1).run();
+    first.expect_result("failed");
+    assert_eq!(first.result_of("lab-01"), "failed", "{}", first.show());
     let before = changed(&sbin);
-    let (code, stdout, stderr) =
-        ngfleet(&["-vv", "roll", "--journal", journal.to_str().expect("utf-8")]);
-    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    let out = Test::new()
+        .lab(&lab)
+        .args(["-vv", "roll"])
+        .spec(spec)
+        .arg("--binary")
+        .arg(&binary)
+        .journal("run.jsonl")
+        .code(1)
+        .run();
     assert_eq!(
         changed(&sbin),
         before,
         "a file was created beside the binary"
     );
+    out.expect_result("failed");
+    assert_eq!(out.hosts("failed"), ["lab-01"], "{}", out.show());
 
-    let events: Vec<serde_json::Value> = fs::read_to_string(&journal)
-        .expect("journal")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
-    let steps: Vec<(&str, &str)> = events
-        .iter()
-        .filter(|e| e["event"] == "step")
+    let steps: Vec<(&str, &str)> = out
+        .events("step")
+        .into_iter()
         .map(|e| {
             (
                 e["step"].as_str().unwrap_or(""),
@@ -109,9 +95,10 @@ fn a_binary_for_another_machine_is_refused_before_any_upload() {
             .any(|(s, _)| ["upload", "check new binary", "install", "start (USR2)"].contains(s)),
         "{steps:?}"
     );
-    let refusal = events
-        .iter()
-        .find(|e| e["event"] == "step" && e["step"] == "preflight" && e["status"] == "failed")
+    let refusal = out
+        .events("step")
+        .into_iter()
+        .find(|e| e["step"] == "preflight" && e["status"] == "failed")
         .and_then(|e| e["error"].as_str())
         .unwrap_or("");
     assert!(
@@ -123,6 +110,7 @@ fn a_binary_for_another_machine_is_refused_before_any_upload() {
     );
 
     // -v: every connection and command with its label, status and time; -vv: its output.
+    let stderr = &out.stderr;
     for needle in [
         "lab-01: connected in ",
         "lab-01: $ lock: running (held) after ",
@@ -140,11 +128,7 @@ fn a_binary_for_another_machine_is_refused_before_any_upload() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
-    let status = Command::new(env!("CARGO_BIN_EXE_ngfleet"))
-        .args(["status", "-i", &lab.inventory(), "--json"])
-        .output()
-        .expect("status");
-    let v: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    let v = status(&lab);
     assert_eq!(v["hosts"][0]["state"], "steady");
     assert_eq!(v["hosts"][0]["exe_sha256"], old.as_str());
 }

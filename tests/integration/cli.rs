@@ -1,6 +1,6 @@
 //! The command line contract: usage errors, help, completions, the man page.
 
-use crate::support::Test;
+use crate::harness::Test;
 
 #[test]
 fn usage_errors_exit_2() {
@@ -43,6 +43,8 @@ fn unlock_without_yes_or_a_terminal_refuses_before_connecting() {
             "all:\n  hosts:\n    web-01:\n      ansible_host: 192.0.2.1\n",
         )
         .args(["unlock", "-i", "inv.yaml"])
+        // A "y" on a pipe is not an operator's answer.
+        .stdin("y\n")
         .code(2)
         .run();
     assert!(out.stderr.contains("give --yes"), "{}", out.stderr);
@@ -78,14 +80,21 @@ fn rollback_of_several_hosts_needs_yes_without_a_terminal() {
         .file("spec.yaml", &spec)
         .args(["rollback", "-i", "inv.yaml", "-p", "spec.yaml"])
         .code(2)
-        .run_within(limit);
+        .within(limit)
+        .run();
     assert_eq!(
         out.stderr,
         "error: rollback asks before taking back more than one host (2 selected), but there is no terminal to ask: give --yes, or --limit it to one host\n"
     );
     assert_eq!(out.stdout, "");
-    assert!(!out.path("run.jsonl").exists());
-    for extra in [&["--yes"][..], &["-y"], &["--limit", "web-01"]] {
+    // No journal anywhere: not at a default place either (the harness's state directory).
+    assert_eq!(out.journal_path, None, "{}", out.show());
+    // The canary fails to connect and halts the run: web-02 is left untouched.
+    for (extra, untouched) in [
+        (&["--yes"][..], &["web-02"][..]),
+        (&["-y"], &["web-02"]),
+        (&["--limit", "web-01"], &[]),
+    ] {
         let out = Test::new()
             .file("inv.yaml", inv)
             .file("spec.yaml", &spec)
@@ -93,12 +102,21 @@ fn rollback_of_several_hosts_needs_yes_without_a_terminal() {
             .args(["--journal", "run.jsonl"])
             .args(extra.iter().copied())
             .code(1)
-            .run_within(limit);
+            .within(limit)
+            .run();
         assert!(
             !out.stderr.contains("give --yes") && out.path("run.jsonl").exists(),
             "{extra:?}: {}",
             out.stderr
         );
         assert!(out.stdout.contains("failed to connect"), "{}", out.stdout);
+        out.expect_result("failed");
+        assert_eq!(out.hosts("failed"), ["web-01"], "{extra:?}: {}", out.show());
+        assert_eq!(
+            out.hosts("untouched"),
+            untouched,
+            "{extra:?}: {}",
+            out.show()
+        );
     }
 }

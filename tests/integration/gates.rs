@@ -8,8 +8,8 @@ use ngfleet::gate::runner::SpecGates;
 use ngfleet::host::event::{Event, Status, Step};
 use ngfleet::model::spec::Spec;
 
+use crate::harness::Test;
 use crate::lab::Lab;
-use crate::support::Test;
 use crate::upgrade::{
     assert_upgraded, new_version, rolled_back, run_with_gate, run_with_gate_and_events, served,
     snapshot,
@@ -22,7 +22,7 @@ fn gates(text: &str) -> SpecGates {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_healthy_version_passes_every_kind() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let h = lab.host("lab-01").clone();
     let v = new_version(&lab);
     let spec = format!(
@@ -57,7 +57,7 @@ fn http_port(lab: &Lab) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unhealthy_version_fails_after_winch_and_the_old_one_serves_again() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let before = snapshot(&lab);
     let spec = "gates:\n  - http: {url: \"http://127.0.0.1:80/health\", status: 200, retries: 2, interval: 200ms}\n";
     let run = run_with_gate(&lab, "nginx-unhealthy-elf", &gates(spec)).await;
@@ -74,7 +74,7 @@ async fn an_unhealthy_version_fails_after_winch_and_the_old_one_serves_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_mismatch_is_caught() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let spec = "gates:\n  - version: {expect: \"nginx/0.0.1\", retries: 1}\n";
     let run = run_with_gate(&lab, "nginx-new", &gates(spec)).await;
     let reason = rolled_back(&run);
@@ -89,7 +89,7 @@ async fn a_version_mismatch_is_caught() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_error_log_gate_sees_only_lines_written_after_the_upgrade_began() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let log = lab.host("lab-01").dir.join("nginx/logs/error.log");
     let mut text = fs::read_to_string(&log).unwrap_or_default();
     text.push_str("2026/01/01 00:00:00 [emerg] 1#1: an old problem\n");
@@ -116,11 +116,9 @@ async fn the_error_log_gate_sees_only_lines_written_after_the_upgrade_began() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn via_ssh_reaches_nginx_that_listens_only_on_the_host_loopback() {
-    let lab = Lab::up(1);
-    if http_port(&lab) != "80" {
-        eprintln!("SKIP: loopback-only needs the namespace lab (root)");
-        return;
-    }
+    let lab = lab!(1);
+    // The namespace lab (Lab::up requires root): nginx on :80 of the host's own address.
+    assert_eq!(http_port(&lab), "80", "a namespace lab");
     let h = lab.host("lab-01").clone();
     let conf = h.dir.join("nginx/conf/nginx.conf");
     let text = fs::read_to_string(&conf).expect("conf");
@@ -146,12 +144,12 @@ fn restart_nginx(lab: &Lab, h: &crate::lab::LabHost) {
         .args(["-QUIT", &pid.to_string()])
         .status()
         .expect("quit");
-    for _ in 0..200 {
-        if !std::path::Path::new(&format!("/proc/{pid}")).exists() || h.master_pid().is_none() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        crate::lab::wait_until(Duration::from_secs(4), || {
+            !std::path::Path::new(&format!("/proc/{pid}")).exists() || h.master_pid().is_none()
+        }),
+        "the master {pid} did not quit"
+    );
     std::thread::sleep(Duration::from_millis(200));
     let bin = h.dir.join("sbin/nginx").display().to_string();
     let prefix = format!("{}/", h.dir.join("nginx").display());
@@ -170,7 +168,7 @@ fn restart_nginx(lab: &Lab, h: &crate::lab::LabHost) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_gates_use_tls_and_verify_unless_told_not_to() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let h = lab.host("lab-01").clone();
     let conf_dir = h.dir.join("nginx/conf");
     let made = std::process::Command::new("openssl")
@@ -215,7 +213,7 @@ async fn https_gates_use_tls_and_verify_unless_told_not_to() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gate_failing_after_commit_rolls_back_to_the_backup() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let t = tempfile::tempdir().expect("tmp");
     let marker = t.path().join("broken");
     let spec = format!(
@@ -241,7 +239,7 @@ async fn a_gate_failing_after_commit_rolls_back_to_the_backup() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_local_gate_sees_the_host_vars() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let spec = "gates:\n  - local: {run: \"test \\\"$lab_http_port\\\" = 1\", retries: 1}\n";
     let run = run_with_gate(&lab, "nginx-new", &gates(spec)).await;
     let reason = rolled_back(&run);
@@ -256,7 +254,7 @@ async fn a_local_gate_sees_the_host_vars() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_soak_catches_a_failure_two_seconds_after_winch() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let t = tempfile::tempdir().expect("tmp");
     let marker = t.path().join("broken");
     let spec = format!(

@@ -1,12 +1,31 @@
 //! The lab as the tests see it: `scripts/lab up` in a directory of its own, torn down on drop.
 //! Every lab test gets its own id, so labs run side by side without touching each other.
+//!
+//! A lab test starts with `let lab = lab!(N);`. A lab that cannot come up fails the test with
+//! the reason; no lab test passes without its lab. The one exception is an explicit
+//! `NGFLEET_SKIP_LAB_TESTS=1` in the environment: then every lab test prints
+//! "skipped: NGFLEET_SKIP_LAB_TESTS" and returns. CI never sets it.
+
+/// `lab!(n)`: brings up `n` lab hosts ([`Lab::up`]), or returns from the test (sync or async)
+/// when `NGFLEET_SKIP_LAB_TESTS=1` says to skip lab tests.
+macro_rules! lab {
+    ($n:expr) => {
+        match $crate::lab::Lab::up($n) {
+            Some(lab) => lab,
+            None => return,
+        }
+    };
+}
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-use crate::support::repo;
+use crate::harness::repo;
+
+/// The variable that skips lab tests (set to `1`); CI never sets it.
+pub const SKIP: &str = "NGFLEET_SKIP_LAB_TESTS";
 
 /// Lab ids in use by this test process (the lab script allows 0..=40; 0 is the demo's and 39
 /// the benchmark's, so tests take 1..=38 and give them back on drop).
@@ -132,18 +151,24 @@ pub struct Lab {
 }
 
 impl Lab {
-    /// Brings up `n` hosts, or panics saying why: a lab test never passes without a lab. A
-    /// machine that cannot run a lab at all (not root, and sshd or nginx missing) is a failure
-    /// too. An id that another process took meanwhile is retried with the next one.
-    pub fn up(n: usize) -> Lab {
-        let root = is_root();
-        let tools = Path::new("/usr/sbin/sshd").exists() && Path::new("/usr/sbin/nginx").exists();
-        assert!(
-            root || tools,
-            "this machine cannot run a lab: not root (the lab script installs packages as root), \
-             and /usr/sbin/sshd or /usr/sbin/nginx is missing: install openssh-server and nginx, \
-             or run the lab tests as root"
-        );
+    /// Brings up `n` hosts, or panics saying why: a lab test never passes without a lab.
+    /// `None` only when `NGFLEET_SKIP_LAB_TESTS=1` (after printing that the test is skipped).
+    /// The machine's prerequisites are checked first (root, for network namespaces; nginx,
+    /// sshd, `ip netns`). An id that another process took meanwhile is retried with the next.
+    #[track_caller]
+    pub fn up(n: usize) -> Option<Lab> {
+        if std::env::var(SKIP).is_ok_and(|v| v == "1") {
+            eprintln!("skipped: {SKIP}");
+            return None;
+        }
+        if let Err(missing) = prerequisites() {
+            panic!(
+                "this machine cannot run a lab: {missing}. Lab tests need root (network \
+                 namespaces), /usr/sbin/nginx, /usr/sbin/sshd and `ip netns` (scripts/test \
+                 installs nginx, openssh-server and iproute2). They fail without a lab; set \
+                 {SKIP}=1 to skip them deliberately."
+            );
+        }
         let mut from = 1;
         for attempt in 1..=5 {
             let id = take_id(from);
@@ -157,7 +182,7 @@ impl Lab {
             if out.status.success() {
                 let hosts = read_hosts(&dir);
                 assert_eq!(hosts.len(), n, "hosts.tsv of the lab in {}", dir.display());
-                return Lab { dir, hosts, id };
+                return Some(Lab { dir, hosts, id });
             }
             let stderr = String::from_utf8_lossy(&out.stderr);
             give_back(id);
@@ -293,6 +318,32 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// What this machine lacks to run a lab, all of it, or nothing.
+fn prerequisites() -> Result<(), String> {
+    let mut missing = Vec::new();
+    if !is_root() {
+        missing.push("not root (network namespaces need it)".to_owned());
+    }
+    for tool in ["/usr/sbin/nginx", "/usr/sbin/sshd"] {
+        if !Path::new(tool).exists() {
+            missing.push(format!("{tool} is missing"));
+        }
+    }
+    match Command::new("ip").args(["netns", "list"]).output() {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => missing.push(format!(
+            "`ip netns list` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Err(e) => missing.push(format!("`ip` cannot run: {e}")),
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(missing.join("; "))
+    }
+}
+
 /// The lab's partition: a new connection to a host whose link is down stalls (a timeout, not
 /// "refused" or "no route to host", even after ARP would have given up), other hosts are not
 /// affected, an established connection stalls and resumes after link-up.
@@ -302,7 +353,7 @@ fn link_down_partitions_one_host_until_link_up() {
     use std::net::{SocketAddr, TcpStream};
     use std::time::{Duration, Instant};
 
-    let lab = Lab::up(2);
+    let lab = lab!(2);
     let h = lab.host("lab-01").clone();
     let web: SocketAddr = h.http().parse().expect("addr");
     let ssh: SocketAddr = format!("{}:{}", h.address, h.ssh_port)

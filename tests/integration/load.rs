@@ -13,6 +13,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
+use crate::harness::{Output, Test};
 use crate::lab::Lab;
 
 /// Every request, counted once, by outcome.
@@ -278,36 +279,30 @@ fn addrs(lab: &Lab) -> Vec<String> {
         .collect()
 }
 
-async fn ngfleet(lab: &Lab, verb: &str, spec: &std::path::Path) -> std::process::Output {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_ngfleet"));
-    cmd.arg(verb)
-        .args(["-i", &lab.inventory()])
-        .arg("-p")
-        .arg(spec)
-        .arg("--binary")
-        .arg(lab.dir.join("versions/nginx-new"))
-        .arg("--journal")
-        .arg(spec.with_extension(format!("{verb}.jsonl")))
-        .env_remove("SSH_AUTH_SOCK");
-    if verb == "rollback" {
-        // More than one host, no terminal: rollback needs the operator's --yes.
-        cmd.arg("--yes");
-    }
-    cmd.output().await.expect("ngfleet")
+/// `ngfleet VERB` against the lab (`rollback` with `--yes`: more than one host, no terminal),
+/// run on this worker thread while the load's tasks go on on the others.
+fn ngfleet(lab: &Lab, verb: &str, spec: &str) -> Output {
+    let test = Test::new()
+        .lab(lab)
+        .spec(spec)
+        .binary("nginx-new")
+        .arg(verb)
+        .journal("run.jsonl");
+    let test = if verb == "rollback" {
+        test.arg("--yes")
+    } else {
+        test
+    };
+    tokio::task::block_in_place(|| test.run())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn roll_and_rollback_under_load_drop_no_request() {
-    let lab = Lab::up(3);
+    let lab = lab!(3);
     let old = lab.version("nginx-old");
     let new = lab.version("nginx-new");
-    let t = tempfile::tempdir().expect("tmp");
-    let spec = t.path().join("spec.yaml");
-    std::fs::write(
-        &spec,
-        "hosts: lab\ncanary: {hosts: 1, then: continue}\nbatches: [\"100%\"]\nparallel: 1\ngates:\n  - http: {url: \"http://127.0.0.1:{{ lab_http_port }}/health\", body: ok}\n",
-    )
-    .expect("spec");
+    let spec = "hosts: lab\ncanary: {hosts: 1, then: continue}\nbatches: [\"100%\"]\nparallel: 1\ngates:\n  - http: {url: \"http://127.0.0.1:{{ lab_http_port }}/health\", body: ok}\n";
+    let names: Vec<String> = lab.hosts.iter().map(|h| h.name.clone()).collect();
     let targets = addrs(&lab);
     let slow_size = std::fs::metadata(lab.dir.join("share/slow.bin"))
         .map(|m| m.len() as usize)
@@ -324,13 +319,14 @@ async fn roll_and_rollback_under_load_drop_no_request() {
         // A slow download on the last host, in flight when its WINCH comes.
         let slow = tokio::spawn(slow(targets[2].clone()));
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let out = ngfleet(&lab, verb, &spec).await;
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{verb}: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+        let out = ngfleet(&lab, verb, spec);
+        out.expect_result("succeeded");
+        let list = if verb == "roll" {
+            "upgraded"
+        } else {
+            "rolled_back"
+        };
+        assert_eq!(out.hosts(list), names, "{verb}: {}", out.show());
         let mark = load.stats.mark();
         tokio::time::sleep(Duration::from_millis(800)).await;
         let stats = load.finish().await;
@@ -358,7 +354,7 @@ async fn roll_and_rollback_under_load_drop_no_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_plain_stop_and_start_drops_requests() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let h = lab.host("lab-01").clone();
     let targets = addrs(&lab);
     let load = Load::start(&targets);

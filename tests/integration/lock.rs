@@ -18,13 +18,9 @@ use ngfleet::ssh::{
 
 use ngfleet::host::remote::Remote;
 
+use crate::harness::Test;
 use crate::lab::Lab;
-use crate::support::Test;
 use crate::upgrade::run_with_gate;
-
-fn lab(n: usize) -> Lab {
-    Lab::up(n)
-}
 
 fn inventory_host(lab: &Lab, name: &str) -> Host {
     let text = std::fs::read_to_string(lab.inventory()).expect("inventory");
@@ -109,7 +105,7 @@ impl Drop for Cut<'_> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_releases_the_lock_after_the_silence_limit() {
-    let lab = lab(1);
+    let lab = lab!(1);
     let path = lock_path(&lab, "lab-01");
     let session = connect(&lab, "lab-01").await;
     let beat = Heartbeat::new(3);
@@ -171,7 +167,7 @@ async fn a_partition_releases_the_lock_after_the_silence_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unlock_breaks_a_held_lock_and_names_its_holder() {
-    let lab = lab(1);
+    let lab = lab!(1);
     let path = lock_path(&lab, "lab-01");
     let session = connect(&lab, "lab-01").await;
     let held = take(
@@ -183,9 +179,7 @@ async fn unlock_breaks_a_held_lock_and_names_its_holder() {
     .await;
     let holder = Holder::parse(&std::fs::read_to_string(&path).expect("lock file"));
     let pid = holder.pid.expect("the holder's pid is recorded");
-    let out = Test::new()
-        .args(["unlock", "-i", &lab.inventory(), "--yes"])
-        .run();
+    let out = Test::new().lab(&lab).args(["unlock", "--yes"]).run();
     assert!(
         out.stdout.contains(&format!(
             "lab-01  held by ngfleet run other pid 4242 on elsewhere (holder pid {pid} since "
@@ -210,32 +204,22 @@ async fn unlock_breaks_a_held_lock_and_names_its_holder() {
     held.release().await;
 
     // A free lock is said to be free, and nothing changes.
-    let out = Test::new()
-        .args(["unlock", "-i", &lab.inventory(), "--yes"])
-        .run();
+    let out = Test::new().lab(&lab).args(["unlock", "--yes"]).run();
     assert_eq!(out.stdout, "lab-01  free\n");
     session.close().await;
 }
 
 #[test]
 fn unlock_on_a_free_lock_changes_nothing() {
-    let lab = lab(2);
+    let lab = lab!(2);
     let path = lock_path(&lab, "lab-01");
     assert!(!path.exists(), "a fresh lab has no lock file");
-    let out = Test::new()
-        .args(["unlock", "-i", &lab.inventory(), "--yes"])
-        .run();
+    let out = Test::new().lab(&lab).args(["unlock", "--yes"]).run();
     assert_eq!(out.stdout, "lab-01  free\nlab-02  free\n");
     assert!(!path.exists(), "reading a lock creates no file");
     let limited = Test::new()
-        .args([
-            "unlock",
-            "-i",
-            &lab.inventory(),
-            "--yes",
-            "--limit",
-            "lab-02",
-        ])
+        .lab(&lab)
+        .args(["unlock", "--yes", "--limit", "lab-02"])
         .run();
     assert_eq!(limited.stdout, "lab-02  free\n");
 }
@@ -260,13 +244,9 @@ impl Gate for BreakTheLock<'_> {
             if phase != Phase::AfterWinch || self.broken.swap(true, Ordering::SeqCst) {
                 return Ok(());
             }
-            let out = std::process::Command::new(env!("CARGO_BIN_EXE_ngfleet"))
-                .args(["unlock", "-i", &self.lab.inventory(), "--yes"])
-                .output()
-                .expect("run unlock");
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            if !stdout.contains("released") {
-                return Err(format!("unlock did not break the lock: {stdout}"));
+            let out = Test::new().lab(self.lab).args(["unlock", "--yes"]).run();
+            if !out.stdout.contains("released") {
+                return Err(format!("unlock did not break the lock: {}", out.show()));
             }
             tokio::time::sleep(Duration::from_secs(20)).await;
             self.finished.store(true, Ordering::SeqCst);
@@ -277,7 +257,7 @@ impl Gate for BreakTheLock<'_> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_controller_that_loses_its_lock_stops_and_takes_it_again() {
-    let lab = lab(1);
+    let lab = lab!(1);
     let gate = BreakTheLock {
         lab: &lab,
         broken: AtomicBool::new(false),

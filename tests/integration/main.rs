@@ -1,13 +1,14 @@
 //! The one integration test binary: every test runs the real `ngfleet` binary through the
-//! fluent builder in `support`.
+//! builder in `harness` (`Test`), against lab hosts from `lab` (`lab!(n)`) where it needs them.
 
-mod support;
+#[macro_use]
+mod lab;
+mod harness;
 
 mod ansible;
 mod binary;
 mod cli;
 mod gates;
-mod lab;
 mod load;
 mod lock;
 mod plan;

@@ -1,6 +1,6 @@
 //! `ngfleet plan`: waves as text and JSON, host selection with --limit.
 
-use crate::support::Test;
+use crate::harness::Test;
 
 const INVENTORY: &str = "\
 all:

@@ -1,97 +1,36 @@
 //! `ngfleet roll` and `rollback` on lab fleets: waves and barriers, the failure budget, the
 //! rollback scopes, deferred commits, windows, interruption and a killed controller.
 
-use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
+use crate::harness::{Test, status};
 use crate::lab::Lab;
 
-/// A rollout run in a scratch directory.
-struct Roll<'l> {
-    lab: &'l Lab,
-    dir: tempfile::TempDir,
-    runs: usize,
-}
-
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    journal: Vec<serde_json::Value>,
-}
-
-impl<'l> Roll<'l> {
-    fn new(lab: &'l Lab, spec: &str) -> Roll<'l> {
-        let dir = tempfile::tempdir().expect("tmp");
-        fs::write(dir.path().join("spec.yaml"), spec).expect("spec");
-        Roll { lab, dir, runs: 0 }
+/// `ngfleet VERB` against the lab with `spec`, the lab's `nginx-new`, and a journal in the
+/// scratch directory (`rollback` with `--yes`: more than one host, no terminal). Exit 0
+/// unless told otherwise.
+fn ngfleet<'l>(lab: &'l Lab, spec: &str, verb: &str) -> Test<'l> {
+    let test = Test::new()
+        .lab(lab)
+        .spec(spec)
+        .binary("nginx-new")
+        .arg(verb)
+        .journal("run.jsonl");
+    if verb == "rollback" {
+        test.arg("--yes")
+    } else {
+        test
     }
-
-    fn journal_path(&self, n: usize) -> PathBuf {
-        self.dir.path().join(format!("run-{n}.jsonl"))
-    }
-
-    fn command(&mut self, verb: &str, extra: &[&str]) -> (Command, PathBuf) {
-        self.runs += 1;
-        let journal = self.journal_path(self.runs);
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ngfleet"));
-        cmd.arg(verb)
-            .args(["-i", &self.lab.inventory()])
-            .arg("-p")
-            .arg(self.dir.path().join("spec.yaml"))
-            .arg("--binary")
-            .arg(self.lab.dir.join("versions/nginx-new"))
-            .arg("--journal")
-            .arg(&journal)
-            .args(extra)
-            .stdin(Stdio::null())
-            .env_remove("SSH_AUTH_SOCK");
-        if verb == "rollback" {
-            // More than one host, no terminal: rollback needs the operator's --yes.
-            cmd.arg("--yes");
-        }
-        (cmd, journal)
-    }
-
-    fn run(&mut self, verb: &str, extra: &[&str]) -> Ran {
-        let (mut cmd, journal) = self.command(verb, extra);
-        let out = cmd.output().expect("run ngfleet");
-        Ran {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            journal: read_journal(&journal),
-        }
-    }
-
-    fn spawn(&mut self, extra: &[&str]) -> (Child, PathBuf) {
-        let (mut cmd, journal) = self.command("roll", extra);
-        cmd.stdout(Stdio::null()).stderr(Stdio::null());
-        (cmd.spawn().expect("spawn"), journal)
-    }
-}
-
-fn read_journal(path: &Path) -> Vec<serde_json::Value> {
-    fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
 }
 
 fn sha(path: &Path) -> String {
     ngfleet::inputs::sha256_file(path).expect("sha256")
 }
 
-/// (state, running sha) of every host, from `ngfleet status --json`.
+/// (name, state, running sha) of every host, from `ngfleet status --json`.
 fn fleet(lab: &Lab) -> Vec<(String, String, String)> {
-    let out = Command::new(env!("CARGO_BIN_EXE_ngfleet"))
-        .args(["status", "-i", &lab.inventory(), "--json"])
-        .output()
-        .expect("status");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let v = status(lab);
     v["hosts"]
         .as_array()
         .expect("hosts")
@@ -129,10 +68,6 @@ fn names(range: std::ops::RangeInclusive<usize>) -> Vec<String> {
     range.map(|i| format!("lab-{i:02}")).collect()
 }
 
-fn events<'a>(journal: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
-    journal.iter().filter(|e| e["event"] == kind).collect()
-}
-
 const BASE: &str = "\
 hosts: lab
 canary: {hosts: 1, then: continue}
@@ -143,26 +78,27 @@ timeouts: {connect: 5s, command: 20s, start: 5s, drain: 10s, quit: 5s}
 
 #[test]
 fn a_full_rollout_respects_the_order_and_the_wave_barriers() {
-    let lab = Lab::up(10);
+    let lab = lab!(10);
     let spec = format!(
         "{BASE}gates:\n  - http: {{url: \"http://127.0.0.1:{{{{ lab_http_port }}}}/health\", body: ok}}\n"
     );
-    let mut roll = Roll::new(&lab, &spec);
-    let ran = roll.run("roll", &[]);
-    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    let ran = ngfleet(&lab, &spec, "roll").run();
     assert_eq!(on(&lab, "nginx-new"), names(1..=10));
     assert!(
         ran.stdout.contains("result: succeeded: 10 upgraded"),
         "{}",
         ran.stdout
     );
+    ran.expect_result("succeeded");
+    assert_eq!(ran.hosts("upgraded"), names(1..=10));
     let j = &ran.journal;
     assert_eq!(j[0]["event"], "run_started");
     assert_eq!(
         j[0]["binary_sha256"],
         sha(&lab.dir.join("versions/nginx-new")).as_str()
     );
-    let waves: Vec<_> = events(j, "wave_started")
+    let waves: Vec<_> = ran
+        .events("wave_started")
         .iter()
         .map(|w| w["hosts"].clone())
         .collect();
@@ -188,26 +124,27 @@ fn a_full_rollout_respects_the_order_and_the_wave_barriers() {
     }
     assert_eq!(j.last().map(|e| e["event"].clone()), Some("summary".into()));
     // A second run skips every host.
-    let again = roll.run("roll", &[]);
-    assert_eq!(again.code, 0);
+    let again = ngfleet(&lab, &spec, "roll").run();
     assert!(again.stdout.contains("10 skipped"), "{}", again.stdout);
+    again.expect_result("succeeded");
+    assert_eq!(again.hosts("skipped"), names(1..=10));
 }
 
 #[test]
 fn a_failing_canary_touches_no_other_host() {
-    let lab = Lab::up(4);
+    let lab = lab!(4);
     let spec = format!(
         "{BASE}gates:\n  - local: {{run: \"test {{{{ inventory_hostname }}}} != lab-01\", retries: 1}}\n"
     );
-    let mut roll = Roll::new(&lab, &spec);
-    let ran = roll.run("roll", &[]);
-    assert_eq!(ran.code, 1, "{}\n{}", ran.stdout, ran.stderr);
+    let ran = ngfleet(&lab, &spec, "roll").code(1).run();
     assert!(on(&lab, "nginx-new").is_empty(), "the canary is restored");
-    let touched: Vec<_> = events(&ran.journal, "host_finished")
+    let touched: Vec<_> = ran
+        .events("host_finished")
         .iter()
         .map(|e| e["host"].clone())
         .collect();
     assert_eq!(touched, ["lab-01"]);
+    assert_eq!(ran.result_of("lab-01"), "rolled_back");
     assert!(
         ran.stdout
             .contains("lab-01: rolled_back: gate failed: gate local"),
@@ -224,19 +161,24 @@ fn fail_lab03(extra: &str) -> String {
 
 #[test]
 fn a_failure_in_the_second_batch_with_batch_rollback() {
-    let lab = Lab::up(10);
-    let mut roll = Roll::new(&lab, &fail_lab03("max_failed: 0\nrollback: batch\n"));
-    let ran = roll.run("roll", &[]);
-    assert_eq!(ran.code, 1, "{}\n{}", ran.stdout, ran.stderr);
+    let lab = lab!(10);
+    let ran = ngfleet(
+        &lab,
+        &fail_lab03("max_failed: 0\nrollback: batch\n"),
+        "roll",
+    )
+    .code(1)
+    .run();
     // The canary stays upgraded; the failing batch is restored; later batches untouched.
     assert_eq!(on(&lab, "nginx-new"), ["lab-01"]);
-    assert_eq!(events(&ran.journal, "halted").len(), 1);
-    let started: Vec<_> = events(&ran.journal, "wave_started")
+    assert_eq!(ran.events("halted").len(), 1);
+    let started: Vec<_> = ran
+        .events("wave_started")
         .iter()
         .map(|w| w["wave"].clone())
         .collect();
     assert_eq!(started, [0, 1]);
-    let summary = events(&ran.journal, "summary")[0];
+    let summary = ran.summary();
     assert_eq!(
         summary["hosts"]["untouched"],
         serde_json::json!(names(5..=10))
@@ -245,40 +187,46 @@ fn a_failure_in_the_second_batch_with_batch_rollback() {
 
 #[test]
 fn a_failure_in_the_second_batch_with_rollout_rollback() {
-    let lab = Lab::up(7);
-    let mut roll = Roll::new(&lab, &fail_lab03("max_failed: 0\nrollback: rollout\n"));
-    let ran = roll.run("roll", &[]);
-    assert_eq!(ran.code, 1, "{}\n{}", ran.stdout, ran.stderr);
+    let lab = lab!(7);
+    let ran = ngfleet(
+        &lab,
+        &fail_lab03("max_failed: 0\nrollback: rollout\n"),
+        "roll",
+    )
+    .code(1)
+    .run();
     assert!(
         on(&lab, "nginx-new").is_empty(),
         "every touched host is restored"
     );
+    ran.expect_result("failed");
+    assert!(ran.hosts("upgraded").is_empty(), "{}", ran.show());
 }
 
 #[test]
 fn a_budget_of_one_goes_on_past_one_failure() {
-    let lab = Lab::up(7);
-    let mut roll = Roll::new(&lab, &fail_lab03("max_failed: 1\n"));
-    let ran = roll.run("roll", &[]);
-    assert_eq!(ran.code, 1, "one host failed: {}", ran.stdout);
+    let lab = lab!(7);
+    let ran = ngfleet(&lab, &fail_lab03("max_failed: 1\n"), "roll")
+        .code(1)
+        .run();
     let mut expected = names(1..=7);
     expected.retain(|n| n != "lab-03");
     assert_eq!(on(&lab, "nginx-new"), expected);
-    assert!(events(&ran.journal, "halted").is_empty());
+    assert!(ran.events("halted").is_empty());
+    assert_eq!(ran.hosts("upgraded"), expected, "{}", ran.show());
 }
 
 #[test]
 fn until_rollout_passes_restores_the_whole_fleet_on_a_late_failure() {
-    let lab = Lab::up(7);
+    let lab = lab!(7);
     let spec = format!(
         "{BASE}keep_old_master: until_rollout_passes\nrollback: rollout\ngates:\n  - local: {{run: \"test {{{{ inventory_hostname }}}} != lab-06\", retries: 1}}\n"
     );
-    let mut roll = Roll::new(&lab, &spec);
-    let ran = roll.run("roll", &[]);
-    assert_eq!(ran.code, 1, "{}\n{}", ran.stdout, ran.stderr);
+    let ran = ngfleet(&lab, &spec, "roll").code(1).run();
     // `on` also checks that every host is steady: no host is left with two masters.
     assert!(on(&lab, "nginx-new").is_empty());
-    let steps: Vec<_> = events(&ran.journal, "step")
+    let steps: Vec<_> = ran
+        .events("step")
         .into_iter()
         .filter(|e| e["host"] == "lab-01" && e["status"] == "done")
         .map(|e| e["step"].as_str().unwrap_or("").to_owned())
@@ -290,7 +238,7 @@ fn until_rollout_passes_restores_the_whole_fleet_on_a_late_failure() {
 
 #[test]
 fn a_window_closing_mid_rollout_pauses_and_a_rerun_finishes() {
-    let lab = Lab::up(4);
+    let lab = lab!(4);
     let now = jiff::Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::UTC);
     let into_minute = now.second() as u64;
     let spec = format!(
@@ -299,96 +247,82 @@ fn a_window_closing_mid_rollout_pauses_and_a_rerun_finishes() {
         now.minute(),
         into_minute + 3
     );
-    let mut roll = Roll::new(&lab, &spec);
-    let ran = roll.run("roll", &[]);
-    assert_eq!(ran.code, 4, "{}\n{}", ran.stdout, ran.stderr);
+    let ran = ngfleet(&lab, &spec, "roll").code(4).run();
     assert_eq!(on(&lab, "nginx-new"), ["lab-01"]);
-    assert_eq!(events(&ran.journal, "summary")[0]["result"], "paused");
-    let again = roll.run("roll", &["--ignore-windows"]);
-    assert_eq!(again.code, 0, "{}", again.stdout);
+    ran.expect_result("paused");
+    let again = ngfleet(&lab, &spec, "roll").arg("--ignore-windows").run();
     assert_eq!(on(&lab, "nginx-new"), names(1..=4));
-    let summary = events(&again.journal, "summary")[0];
+    let summary = again.summary();
     assert_eq!(summary["hosts"]["skipped"], serde_json::json!(["lab-01"]));
-}
-
-fn wait_for(journal: &Path, limit: Duration, pred: impl Fn(&serde_json::Value) -> bool) -> bool {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if read_journal(journal).iter().any(&pred) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
 }
 
 #[test]
 fn sigint_mid_wave_leaves_no_two_masters_and_a_rerun_completes() {
-    let lab = Lab::up(8);
-    let mut roll = Roll::new(&lab, &format!("{BASE}soak: 1s\n"));
-    let (mut child, journal) = roll.spawn(&[]);
-    assert!(wait_for(&journal, Duration::from_secs(30), |e| e["event"]
-        == "step"
-        && e["step"] == "drain (WINCH)"
-        && e["host"] != "lab-01"));
-    let pid = child.id().to_string();
-    Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .expect("kill");
-    let status = child.wait().expect("wait");
-    assert_eq!(status.code(), Some(130));
+    let lab = lab!(8);
+    let spec = format!("{BASE}soak: 1s\n");
+    let mut run = ngfleet(&lab, &spec, "roll").code(130).spawn();
+    assert!(
+        run.wait_for(Duration::from_secs(30), |e| e["event"] == "step"
+            && e["step"] == "drain (WINCH)"
+            && e["host"] != "lab-01")
+    );
+    run.signal("INT");
+    let stopped = run.wait();
+    stopped.expect_result("interrupted");
     let hosts = fleet(&lab);
     assert!(hosts.iter().all(|(_, s, _)| s == "steady"), "{hosts:?}");
-    let again = roll.run("roll", &[]);
-    assert_eq!(again.code, 0, "{}", again.stdout);
+    let again = ngfleet(&lab, &spec, "roll").run();
+    again.expect_result("succeeded");
     assert_eq!(on(&lab, "nginx-new"), names(1..=8));
 }
 
 #[test]
 fn a_controller_killed_mid_wave_converges_on_the_next_run() {
-    let lab = Lab::up(8);
-    let mut roll = Roll::new(&lab, &format!("{BASE}soak: 2s\n"));
-    let (mut child, journal) = roll.spawn(&[]);
-    assert!(wait_for(&journal, Duration::from_secs(30), |e| e["event"]
-        == "step"
-        && e["step"] == "gate"
-        && e["status"] == "started"
-        && e["host"] != "lab-01"));
-    let _ = child.kill();
-    let _ = child.wait();
-    let again = roll.run("roll", &[]);
-    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+    let lab = lab!(8);
+    let spec = format!("{BASE}soak: 2s\n");
+    let mut run = ngfleet(&lab, &spec, "roll").spawn();
+    assert!(
+        run.wait_for(Duration::from_secs(30), |e| e["event"] == "step"
+            && e["step"] == "gate"
+            && e["status"] == "started"
+            && e["host"] != "lab-01")
+    );
+    let killed = run.kill();
+    assert_eq!(killed.code, None, "killed by SIGKILL\n{}", killed.show());
+    let again = ngfleet(&lab, &spec, "roll").run();
+    again.expect_result("succeeded");
     assert_eq!(on(&lab, "nginx-new"), names(1..=8));
 }
 
 #[test]
 fn pause_without_a_terminal_or_yes_is_refused_before_anything() {
-    let lab = Lab::up(2);
-    let mut roll = Roll::new(&lab, "hosts: lab\ncanary: {hosts: 1, then: pause}\n");
-    let ran = roll.run("roll", &[]);
-    assert_eq!(ran.code, 2);
+    let lab = lab!(2);
+    let spec = "hosts: lab\ncanary: {hosts: 1, then: pause}\n";
+    let ran = ngfleet(&lab, spec, "roll").code(2).run();
     assert!(
         ran.stderr.contains("no terminal to ask: give --yes"),
         "{}",
         ran.stderr
     );
     assert!(ran.journal.is_empty(), "nothing started");
+    assert!(!ran.path("run.jsonl").exists(), "no journal was created");
     assert!(on(&lab, "nginx-new").is_empty());
-    let ran = roll.run("roll", &["--yes"]);
-    assert_eq!(ran.code, 0, "{}", ran.stdout);
+    let ran = ngfleet(&lab, spec, "roll").arg("--yes").run();
+    ran.expect_result("succeeded");
+    assert_eq!(ran.hosts("upgraded"), ["lab-01", "lab-02"]);
 }
 
 #[test]
 fn rollback_takes_the_fleet_back_and_leaves_others_alone() {
-    let lab = Lab::up(4);
-    let mut roll = Roll::new(&lab, BASE);
-    assert_eq!(roll.run("roll", &["--limit", "lab-01:lab-02"]).code, 0);
+    let lab = lab!(4);
+    let rolled = ngfleet(&lab, BASE, "roll")
+        .args(["--limit", "lab-01:lab-02"])
+        .run();
+    assert_eq!(rolled.hosts("upgraded"), ["lab-01", "lab-02"]);
     assert_eq!(on(&lab, "nginx-new"), ["lab-01", "lab-02"]);
-    let back = roll.run("rollback", &[]);
-    assert_eq!(back.code, 0, "{}\n{}", back.stdout, back.stderr);
+    let back = ngfleet(&lab, BASE, "rollback").run();
     assert!(on(&lab, "nginx-new").is_empty());
-    let summary = events(&back.journal, "summary")[0];
+    let summary = back.summary();
     assert_eq!(
         summary["hosts"]["rolled_back"],
         serde_json::json!(["lab-01", "lab-02"])

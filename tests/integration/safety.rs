@@ -16,15 +16,13 @@
 //! code. Every wait is bounded.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::harness::{Output, Running, Test, status};
 use crate::lab::{Lab, LabHost, wait_until};
 use crate::slow::{BIG, SlowDownloads, rate_for};
 
@@ -54,262 +52,40 @@ fn version_sha(lab: &Lab, file: &str) -> String {
 
 // ------------------------------------------------------------------ runs ---
 
-/// `ngfleet roll|rollback` runs against a lab, with a spec and journals in a scratch directory.
+/// `ngfleet roll|rollback` runs against a lab with one spec (which a test may change).
 struct Controller<'l> {
     lab: &'l Lab,
-    dir: tempfile::TempDir,
-    runs: usize,
+    spec: String,
 }
 
 impl<'l> Controller<'l> {
     fn new(lab: &'l Lab, spec: &str) -> Controller<'l> {
-        let c = Controller {
+        Controller {
             lab,
-            dir: tempfile::tempdir().expect("tmp"),
-            runs: 0,
-        };
-        c.set_spec(spec);
-        c
+            spec: spec.to_owned(),
+        }
     }
 
-    fn set_spec(&self, spec: &str) {
-        fs::write(self.dir.path().join("spec.yaml"), spec).expect("spec");
+    fn set_spec(&mut self, spec: &str) {
+        self.spec = spec.to_owned();
     }
 
     /// `ngfleet VERB -i INVENTORY -p SPEC --binary versions/BINARY --json --journal … EXTRA…`
-    fn spawn(&mut self, verb: &str, binary: &str, extra: &[&str]) -> Running {
-        self.runs += 1;
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ngfleet"));
-        cmd.arg(verb)
-            .args(["-i", &self.lab.inventory()])
-            .arg("-p")
-            .arg(self.dir.path().join("spec.yaml"))
-            .arg("--binary")
-            .arg(self.lab.dir.join("versions").join(binary))
-            .arg("--json")
-            .arg("--journal")
-            .arg(self.dir.path().join(format!("run-{}.jsonl", self.runs)))
-            .args(extra)
-            .env_remove("SSH_AUTH_SOCK")
-            .env_remove("NGFLEET_KEY_PASSPHRASE");
+    /// (rollback with `--yes`: more than one host, no terminal), within [`RUN_LIMIT`].
+    fn test(&self, verb: &str, binary: &str, extra: &[&str]) -> Test<'l> {
+        let test = Test::new()
+            .lab(self.lab)
+            .spec(&self.spec)
+            .binary(binary)
+            .args([verb, "--json"])
+            .journal("run.jsonl")
+            .args(extra.iter().copied())
+            .within(RUN_LIMIT);
         if verb == "rollback" {
-            // More than one host, no terminal: rollback needs the operator's --yes.
-            cmd.arg("--yes");
+            test.arg("--yes")
+        } else {
+            test
         }
-        Running::spawn(format!("ngfleet {verb} --binary {binary} {extra:?}"), cmd)
-    }
-
-    /// Runs to the end (at most [`RUN_LIMIT`]).
-    fn run(&mut self, verb: &str, binary: &str, extra: &[&str]) -> Ran {
-        self.spawn(verb, binary, extra).wait(RUN_LIMIT)
-    }
-}
-
-/// A running command whose stdout lines and stderr are collected as they come. Killed
-/// (SIGKILL) when dropped unreaped, so a failing test leaves no controller behind.
-struct Running {
-    what: String,
-    child: Child,
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr: Arc<Mutex<String>>,
-    readers_done: Arc<[AtomicBool; 2]>,
-}
-
-impl Running {
-    fn spawn(what: String, mut cmd: Command) -> Running {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let readers_done = Arc::new([AtomicBool::new(false), AtomicBool::new(false)]);
-        let out = child.stdout.take().expect("stdout");
-        let (lines, done) = (Arc::clone(&stdout), Arc::clone(&readers_done));
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                lines.lock().expect("stdout").push(line);
-            }
-            done[0].store(true, Ordering::SeqCst);
-        });
-        let mut err = child.stderr.take().expect("stderr");
-        let (text, done) = (Arc::clone(&stderr), Arc::clone(&readers_done));
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                text.lock()
-                    .expect("stderr")
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-            done[1].store(true, Ordering::SeqCst);
-        });
-        Running {
-            what,
-            child,
-            stdout,
-            stderr,
-            readers_done,
-        }
-    }
-
-    fn exited(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(Some(_)))
-    }
-
-    /// Waits until an event on stdout satisfies `pred`. False when `limit` passes or the
-    /// command ends first.
-    fn wait_for(&mut self, limit: Duration, pred: impl Fn(&Value) -> bool) -> bool {
-        let started = Instant::now();
-        let mut seen = 0;
-        loop {
-            let lines = self.stdout.lock().expect("stdout").clone();
-            if lines[seen..]
-                .iter()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .any(|e| pred(&e))
-            {
-                return true;
-            }
-            seen = lines.len();
-            if self.exited() || started.elapsed() >= limit {
-                // One last look at what the reader may still have had in flight.
-                std::thread::sleep(Duration::from_millis(100));
-                let lines = self.stdout.lock().expect("stdout").clone();
-                return lines[seen..]
-                    .iter()
-                    .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                    .any(|e| pred(&e));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// SIGKILL, as a crash would: no chance to clean up.
-    fn kill(&mut self) -> Ran {
-        let _ = self.child.kill();
-        self.collect()
-    }
-
-    /// Waits for the end; a run that overruns `limit` is killed and fails the test.
-    fn wait(&mut self, limit: Duration) -> Ran {
-        let ended = wait_until(limit, || self.exited());
-        if !ended {
-            let ran = self.kill();
-            panic!("{} did not end within {limit:?}\n{}", self.what, ran.show());
-        }
-        self.collect()
-    }
-
-    fn collect(&mut self) -> Ran {
-        let status = self.child.wait().expect("wait");
-        // The pipes close with the process (no gate here starts children that keep them).
-        let done = Arc::clone(&self.readers_done);
-        wait_until(Duration::from_secs(5), || {
-            done.iter().all(|d| d.load(Ordering::SeqCst))
-        });
-        Ran {
-            what: self.what.clone(),
-            code: status.code(),
-            stdout: self.stdout.lock().expect("stdout").join("\n"),
-            stderr: self.stderr.lock().expect("stderr").clone(),
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if !self.exited() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// A finished run.
-struct Ran {
-    what: String,
-    /// None when killed by a signal.
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Ran {
-    fn show(&self) -> String {
-        format!(
-            "{} exited with {:?}\n--- stdout:\n{}\n--- stderr:\n{}",
-            self.what, self.code, self.stdout, self.stderr
-        )
-    }
-
-    fn events(&self) -> Vec<Value> {
-        self.stdout
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-
-    /// The last line of the `--json` stream, which must be the summary.
-    fn summary(&self) -> Value {
-        let last = self
-            .stdout
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .and_then(|l| serde_json::from_str::<Value>(l).ok())
-            .unwrap_or(Value::Null);
-        assert_eq!(
-            last["event"],
-            "summary",
-            "the last line of --json is the summary\n{}",
-            self.show()
-        );
-        last
-    }
-
-    /// Host names in one list of the summary (`upgraded`, `rolled_back`, `unrestored`, …),
-    /// sorted.
-    fn hosts(&self, list: &str) -> Vec<String> {
-        let mut names: Vec<String> = self.summary()["hosts"][list]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
-        names
-    }
-
-    /// Asserts the exit code and the summary's result.
-    fn expect(&self, code: i32, result: &str) {
-        assert_eq!(self.code, Some(code), "exit code\n{}", self.show());
-        assert_eq!(
-            self.summary()["result"],
-            result,
-            "summary result\n{}",
-            self.show()
-        );
-    }
-
-    /// The `host_finished` event of `host`.
-    fn finished(&self, host: &str) -> Value {
-        self.events()
-            .into_iter()
-            .rfind(|e| e["event"] == "host_finished" && e["host"] == host)
-            .unwrap_or_else(|| panic!("no host_finished event for {host}\n{}", self.show()))
-    }
-
-    /// Everything the run said, for text checks.
-    fn text(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
     }
 }
 
@@ -322,12 +98,7 @@ fn is_step(e: &Value, host: &str, step: &str, status: &str) -> bool {
 
 /// `ngfleet status --json`: (name, state) of every host.
 fn states(lab: &Lab) -> Vec<(String, String)> {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ngfleet"));
-    cmd.args(["status", "-i", &lab.inventory(), "--json"])
-        .env_remove("SSH_AUTH_SOCK");
-    let ran = Running::spawn("ngfleet status --json".into(), cmd).wait(Duration::from_secs(60));
-    let v: Value = serde_json::from_str(&ran.stdout)
-        .unwrap_or_else(|e| panic!("status --json: {e}\n{}", ran.show()));
+    let v = status(lab);
     v["hosts"]
         .as_array()
         .expect("hosts")
@@ -543,20 +314,20 @@ fn wait_settled(lab: &Lab, host: &str, version: &str, limit: Duration, when: &st
 /// Scenario 1: `rollback` goes one step back in the host's history, never forward.
 #[test]
 fn rollback_goes_one_step_back_never_forward() {
-    let lab = Lab::up(1);
-    let mut c = Controller::new(&lab, SPEC);
+    let lab = lab!(1);
+    let c = Controller::new(&lab, SPEC);
     // Record problems are gathered and asserted at the end, so that the first failure
     // reported is about what runs.
     let mut records = Vec::new();
 
-    let ran = c.run("roll", NEW, &[]);
-    ran.expect(0, "succeeded");
+    let ran = c.test("roll", NEW, &[]).run();
+    ran.expect_result("succeeded");
     assert_eq!(ran.hosts("upgraded"), ["lab-01"], "{}", ran.show());
     assert_steady_on(&lab, "lab-01", NEW, "after roll to new");
     records.extend(record_problem(&lab, "lab-01", NEW, Some(&[OLD, NEW])));
 
-    let ran = c.run("roll", NEW2, &[]);
-    ran.expect(0, "succeeded");
+    let ran = c.test("roll", NEW2, &[]).run();
+    ran.expect_result("succeeded");
     assert_eq!(ran.hosts("upgraded"), ["lab-01"], "{}", ran.show());
     assert_steady_on(&lab, "lab-01", NEW2, "after roll to new2");
     records.extend(record_problem(
@@ -566,15 +337,15 @@ fn rollback_goes_one_step_back_never_forward() {
         Some(&[OLD, NEW, NEW2]),
     ));
 
-    let ran = c.run("rollback", NEW2, &[]);
-    ran.expect(0, "succeeded");
+    let ran = c.test("rollback", NEW2, &[]).run();
+    ran.expect_result("succeeded");
     assert_eq!(ran.hosts("rolled_back"), ["lab-01"], "{}", ran.show());
     assert_steady_on(&lab, "lab-01", NEW, "after rollback from new2");
     records.extend(record_problem(&lab, "lab-01", NEW, Some(&[OLD, NEW])));
 
     // One step back from new is the lab's original, not new2 (the newest backup).
-    let ran = c.run("rollback", NEW, &[]);
-    ran.expect(0, "succeeded");
+    let ran = c.test("rollback", NEW, &[]).run();
+    ran.expect_result("succeeded");
     assert_eq!(ran.hosts("rolled_back"), ["lab-01"], "{}", ran.show());
     let f = on_host(lab.host("lab-01"));
     let runs: Vec<String> = f.running.iter().map(|s| name_of(&lab, s)).collect();
@@ -588,8 +359,8 @@ fn rollback_goes_one_step_back_never_forward() {
 
     // Nothing earlier than the original: skipped, said so, nothing touched.
     let master = lab.host("lab-01").master_pid();
-    let ran = c.run("rollback", OLD, &[]);
-    ran.expect(0, "succeeded");
+    let ran = c.test("rollback", OLD, &[]).run();
+    ran.expect_result("succeeded");
     assert_eq!(ran.hosts("skipped"), ["lab-01"], "{}", ran.show());
     assert!(
         ran.text().contains("no earlier version"),
@@ -607,10 +378,10 @@ fn rollback_goes_one_step_back_never_forward() {
 /// finished by running it again.
 #[test]
 fn an_interrupted_rollback_is_finished_by_running_it_again() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let h = lab.host("lab-01").clone();
     let mut c = Controller::new(&lab, SPEC);
-    c.run("roll", NEW, &[]).expect(0, "succeeded");
+    c.test("roll", NEW, &[]).run().expect_result("succeeded");
     assert_settled(&lab, "lab-01", NEW, "after roll to new");
 
     c.set_spec(
@@ -624,7 +395,7 @@ fn an_interrupted_rollback_is_finished_by_running_it_again() {
         downloads.wait_answered(Duration::from_secs(10)),
         "the download started"
     );
-    let mut run = c.spawn("rollback", NEW, &[]);
+    let mut run = c.test("rollback", NEW, &[]).spawn();
     let draining = run.wait_for(Duration::from_secs(60), |e| {
         is_step(e, "lab-01", "drain", "started")
     });
@@ -670,8 +441,8 @@ fn an_interrupted_rollback_is_finished_by_running_it_again() {
         "the download still holds new's worker"
     );
 
-    let again = c.run("rollback", NEW, &[]);
-    again.expect(0, "succeeded");
+    let again = c.test("rollback", NEW, &[]).run();
+    again.expect_result("succeeded");
     assert_eq!(again.hosts("rolled_back"), ["lab-01"], "{}", again.show());
     let done = downloads.finish();
     assert!(done[0].complete, "the download completes: {done:?}");
@@ -702,15 +473,15 @@ fn hanging_mv(bin: &Path, marker: &Path) -> String {
 
 /// Runs `roll --limit HOST` until the host's binary on disk is the new one, then kills the
 /// controller (the remote `mv` hangs after its rename, so nothing after the install ran).
-fn crash_after_install(lab: &Lab, c: &mut Controller<'_>, host: &str) {
+fn crash_after_install(lab: &Lab, c: &Controller<'_>, host: &str) {
     let h = lab.host(host);
     let marker = h.dir.join("mv-hangs");
     fs::write(&marker, "").expect("marker");
     let before = on_host(h);
     let new = version_sha(lab, NEW);
-    let mut run = c.spawn("roll", NEW, &["--limit", host]);
+    let mut run = c.test("roll", NEW, &["--limit", host]).spawn();
     let installed = wait_until(Duration::from_secs(60), || {
-        sha(&h.binary()) == new || matches!(run.child.try_wait(), Ok(Some(_)))
+        sha(&h.binary()) == new || run.exited()
     }) && sha(&h.binary()) == new;
     let killed = run.kill();
     fs::remove_file(&marker).expect("remove marker");
@@ -731,15 +502,15 @@ fn crash_after_install(lab: &Lab, c: &mut Controller<'_>, host: &str) {
 /// what runs: `status` says so, `rollback` puts the old binary back, `roll` finishes.
 #[test]
 fn a_crash_right_after_install_is_seen_and_recovered_both_ways() {
-    let lab = Lab::up(2);
+    let lab = lab!(2);
     for host in ["lab-01", "lab-02"] {
         let h = lab.host(host);
         let script = hanging_mv(&h.binary(), &h.dir.join("mv-hangs"));
         lab.shadow_command(host, "mv", &script);
     }
-    let mut c = Controller::new(&lab, SPEC);
-    crash_after_install(&lab, &mut c, "lab-01");
-    crash_after_install(&lab, &mut c, "lab-02");
+    let c = Controller::new(&lab, SPEC);
+    crash_after_install(&lab, &c, "lab-01");
+    crash_after_install(&lab, &c, "lab-02");
 
     let seen = states(&lab);
     assert_eq!(
@@ -751,12 +522,12 @@ fn a_crash_right_after_install_is_seen_and_recovered_both_ways() {
         "status sees the binary on disk is not the one running"
     );
 
-    let back = c.run("rollback", NEW, &["--limit", "lab-01"]);
-    back.expect(0, "succeeded");
+    let back = c.test("rollback", NEW, &["--limit", "lab-01"]).run();
+    back.expect_result("succeeded");
     assert_settled(&lab, "lab-01", OLD, "after rollback of the crashed install");
 
-    let forward = c.run("roll", NEW, &["--limit", "lab-02"]);
-    forward.expect(0, "succeeded");
+    let forward = c.test("roll", NEW, &["--limit", "lab-02"]).run();
+    forward.expect_result("succeeded");
     assert!(
         !forward.text().contains("changed outside ngfleet"),
         "ngfleet's own interrupted install is not a change by someone else\n{}",
@@ -768,9 +539,15 @@ fn a_crash_right_after_install_is_seen_and_recovered_both_ways() {
 }
 
 /// Starts `roll` with `spec` and waits until lab-01 sits in its gates with two masters.
-fn roll_into_the_gate<'l>(lab: &'l Lab, h: &LabHost, spec: &str) -> (Controller<'l>, Running) {
-    let mut c = Controller::new(lab, spec);
-    let mut run = c.spawn("roll", NEW, &[]);
+/// The run must end with one of `codes`.
+fn roll_into_the_gate<'l>(
+    lab: &'l Lab,
+    h: &LabHost,
+    spec: &str,
+    codes: &[i32],
+) -> (Controller<'l>, Running) {
+    let c = Controller::new(lab, spec);
+    let mut run = c.test("roll", NEW, &[]).codes(codes).spawn();
     let gating = run.wait_for(Duration::from_secs(60), |e| {
         is_step(e, "lab-01", "gate", "started")
     });
@@ -792,14 +569,14 @@ fn roll_into_the_gate<'l>(lab: &'l Lab, h: &LabHost, spec: &str) -> (Controller<
 /// reachable again `rollback` converges it.
 #[test]
 fn a_host_lost_mid_gate_is_unrestored_not_restored() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let h = lab.host("lab-01").clone();
     let old_master = h.master_pid().expect("master");
     let spec = format!("{SPEC}soak: 120s\ngates:\n  - command: \"true\"\n");
-    let (mut c, mut run) = roll_into_the_gate(&lab, &h, &spec);
+    let (mut c, run) = roll_into_the_gate(&lab, &h, &spec, &[3]);
     lab.run(&["sshd-stop", "lab-01"]);
-    let ran = run.wait(RUN_LIMIT);
-    ran.expect(3, "failed");
+    let ran = run.wait();
+    ran.expect_result("failed");
     assert_eq!(ran.hosts("unrestored"), ["lab-01"], "{}", ran.show());
     assert!(ran.hosts("rolled_back").is_empty(), "{}", ran.show());
     let finished = ran.finished("lab-01");
@@ -819,8 +596,8 @@ fn a_host_lost_mid_gate_is_unrestored_not_restored() {
 
     lab.run(&["sshd-start", "lab-01"]);
     c.set_spec(SPEC);
-    let back = c.run("rollback", NEW, &[]);
-    back.expect(0, "succeeded");
+    let back = c.test("rollback", NEW, &[]).run();
+    back.expect_result("succeeded");
     assert_eq!(back.hosts("rolled_back"), ["lab-01"], "{}", back.show());
     assert_settled(&lab, "lab-01", OLD, "after rollback of the lost host");
 }
@@ -830,14 +607,15 @@ fn a_host_lost_mid_gate_is_unrestored_not_restored() {
 /// by a stale lock.
 #[test]
 fn a_partition_leaves_no_stale_lock_behind() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let h = lab.host("lab-01").clone();
     let spec = format!("{SPEC}soak: 300s\ngates:\n  - command: \"true\"\n");
-    let (mut c, mut run) = roll_into_the_gate(&lab, &h, &spec);
+    // The partitioned run fails (1) or leaves the host unrestored (3).
+    let (mut c, run) = roll_into_the_gate(&lab, &h, &spec, &[1, 3]);
     lab.link_down("lab-01");
     std::thread::sleep(Duration::from_secs(40));
     lab.link_up("lab-01");
-    let ran = run.wait(RUN_LIMIT);
+    let ran = run.wait();
     assert!(
         matches!(ran.code, Some(1) | Some(3)),
         "the partitioned run fails (1) or leaves the host unrestored (3)\n{}",
@@ -848,13 +626,13 @@ fn a_partition_leaves_no_stale_lock_behind() {
 
     // At once: the lock of the partitioned session must not refuse the next controller.
     c.set_spec(SPEC);
-    let again = c.run("roll", NEW, &[]);
+    let again = c.test("roll", NEW, &[]).run();
     assert!(
         !again.text().contains("locked by another controller"),
         "a stale lock outlived the partition\n{}",
         again.show()
     );
-    again.expect(0, "succeeded");
+    again.expect_result("succeeded");
     assert_settled(
         &lab,
         "lab-01",
@@ -868,9 +646,9 @@ fn a_partition_leaves_no_stale_lock_behind() {
 /// new build, every download completes, and the old masters leave afterwards.
 #[test]
 fn slow_clients_are_not_failures() {
-    let lab = Lab::up(3);
+    let lab = lab!(3);
     let names: Vec<String> = lab.hosts.iter().map(|h| h.name.clone()).collect();
-    let mut c = Controller::new(&lab, &SPEC.replace("drain: 10s", "drain: 2s"));
+    let c = Controller::new(&lab, &SPEC.replace("drain: 10s", "drain: 2s"));
     let addrs: Vec<String> = lab.hosts.iter().map(|h| h.http()).collect();
     let downloads = SlowDownloads::start(&addrs, rate_for(25));
     assert!(
@@ -878,11 +656,11 @@ fn slow_clients_are_not_failures() {
         "the downloads started"
     );
     let started = Instant::now();
-    let ran = c.run("roll", NEW, &[]);
+    let ran = c.test("roll", NEW, &[]).run();
     let took = started.elapsed();
     let running = downloads.running();
     let progress = downloads.bytes();
-    ran.expect(0, "succeeded");
+    ran.expect_result("succeeded");
     assert_eq!(ran.hosts("upgraded"), names, "{}", ran.show());
     assert_eq!(
         running, 3,
@@ -926,7 +704,7 @@ fn slow_clients_are_not_failures() {
 }
 
 /// The `error` of `host`'s finished event mentions the host record.
-fn assert_refused_for_the_record(ran: &Ran, host: &str) {
+fn assert_refused_for_the_record(ran: &Output, host: &str) {
     let finished = ran.finished(host);
     let error = finished["error"].as_str().unwrap_or("");
     assert!(
@@ -940,15 +718,15 @@ fn assert_refused_for_the_record(ran: &Ran, host: &str) {
 /// the host is refused (failed, exit 1) and nothing changes.
 #[test]
 fn rollback_refuses_a_host_whose_record_is_missing_or_wrong() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let h = lab.host("lab-01").clone();
-    let mut c = Controller::new(&lab, SPEC);
+    let c = Controller::new(&lab, SPEC);
 
     // No record: the lab's original nginx, never touched by ngfleet.
     let before = on_host(&h);
     assert!(before.record.is_none(), "a fresh lab host has no record");
-    let ran = c.run("rollback", OLD, &[]);
-    ran.expect(1, "failed");
+    let ran = c.test("rollback", OLD, &[]).code(1).run();
+    ran.expect_result("failed");
     assert_eq!(ran.hosts("failed"), ["lab-01"], "{}", ran.show());
     assert_refused_for_the_record(&ran, "lab-01");
     let after = on_host(&h);
@@ -957,7 +735,7 @@ fn rollback_refuses_a_host_whose_record_is_missing_or_wrong() {
     assert!(after.record.is_none(), "no record was made up: {after:?}");
 
     // A record whose last version is not what runs.
-    c.run("roll", NEW, &[]).expect(0, "succeeded");
+    c.test("roll", NEW, &[]).run().expect_result("succeeded");
     let path = record_path(&h);
     let record = fs::read_to_string(&path).expect("roll writes the host record");
     let mut lines: Vec<String> = record.lines().map(str::to_owned).collect();
@@ -969,8 +747,8 @@ fn rollback_refuses_a_host_whose_record_is_missing_or_wrong() {
     let forged = lines.join("\n") + "\n";
     fs::write(&path, &forged).expect("write record");
     let before = on_host(&h);
-    let ran = c.run("rollback", NEW, &[]);
-    ran.expect(1, "failed");
+    let ran = c.test("rollback", NEW, &[]).code(1).run();
+    ran.expect_result("failed");
     assert_eq!(ran.hosts("failed"), ["lab-01"], "{}", ran.show());
     assert_refused_for_the_record(&ran, "lab-01");
     let after = on_host(&h);

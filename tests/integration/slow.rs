@@ -234,9 +234,9 @@ fn children(pid: u32) -> Vec<String> {
 /// and the old master leaves when it is done.
 #[test]
 fn a_slow_download_keeps_the_old_worker_until_it_is_done() {
-    use crate::lab::{Lab, alive, wait_until};
+    use crate::lab::{alive, wait_until};
 
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let h = lab.host("lab-01").clone();
     let downloads = SlowDownloads::start(&[h.http()], rate_for(12));
     assert!(downloads.wait_answered(Duration::from_secs(10)), "answered");

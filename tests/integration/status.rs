@@ -3,8 +3,7 @@
 
 use std::fs;
 
-use crate::lab::Lab;
-use crate::support::Test;
+use crate::harness::Test;
 
 fn json(out: &str) -> serde_json::Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"))
@@ -38,7 +37,7 @@ fn only_error(out: &str) -> String {
 
 #[test]
 fn reports_every_host_of_a_fleet() {
-    let lab = Lab::up(3);
+    let lab = lab!(3);
     let out = Test::new()
         .args(["status", "-i", &lab.inventory(), "--json"])
         .run();
@@ -70,7 +69,7 @@ fn reports_every_host_of_a_fleet() {
 
 #[test]
 fn an_upgrade_in_progress_is_not_steady() {
-    let lab = Lab::up(2);
+    let lab = lab!(2);
     let h = lab.host("lab-02");
     let bin = h.dir.join("sbin/nginx");
     let tmp = h.dir.join("sbin/.nginx.new");
@@ -108,7 +107,7 @@ fn an_upgrade_in_progress_is_not_steady() {
 
 #[test]
 fn unknown_keys_are_refused_unless_accept_new_records_them() {
-    let lab = Lab::up(2);
+    let lab = lab!(2);
     let t = Test::new().file("known_hosts", "");
     let kh = t.path("known_hosts").display().to_string();
     let out = t
@@ -148,14 +147,15 @@ fn unknown_keys_are_refused_unless_accept_new_records_them() {
     // The recorded keys are now trusted without --accept-new.
     let again = Test::new().file("known_hosts", &recorded);
     let kh2 = again.path("known_hosts").display().to_string();
-    again
-        .args(["status", "-i", &inventory, "--known-hosts", &kh2])
+    let out = again
+        .args(["status", "-i", &inventory, "--known-hosts", &kh2, "--json"])
         .run();
+    assert!(all_steady(out.json()), "{}", out.stdout);
 }
 
 #[test]
 fn a_changed_key_is_refused_naming_file_and_line() {
-    let lab = Lab::up(3);
+    let lab = lab!(3);
     lab.run(&["rekey", "lab-02"]);
     let out = Test::new()
         .args(["status", "-i", &lab.inventory(), "--json", "--accept-new"])
@@ -179,7 +179,7 @@ fn a_changed_key_is_refused_naming_file_and_line() {
 
 #[test]
 fn wrong_user_or_key_is_refused_clearly() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let inventory = fs::read_to_string(lab.inventory()).expect("inventory");
     let wrong_user = inventory.replace("ansible_user: root", "ansible_user: ngfleet-no-such-user");
     assert_ne!(
@@ -220,7 +220,7 @@ fn wrong_user_or_key_is_refused_clearly() {
 
 #[test]
 fn a_stopped_sshd_is_unreachable_while_others_report() {
-    let lab = Lab::up(3);
+    let lab = lab!(3);
     lab.run(&["sshd-stop", "lab-02"]);
     let out = Test::new()
         .args(["status", "-i", &lab.inventory(), "--json"])
@@ -241,7 +241,7 @@ fn a_stopped_sshd_is_unreachable_while_others_report() {
 
 #[test]
 fn a_host_is_reached_through_a_bastion() {
-    let lab = Lab::up(2);
+    let lab = lab!(2);
     let bastion = lab.host("lab-01");
     let inventory = fs::read_to_string(lab.inventory()).expect("inventory");
     let through = inventory.replace(
@@ -293,7 +293,7 @@ fn a_host_is_reached_through_a_bastion() {
 
 #[test]
 fn a_hostile_path_never_runs_as_a_command() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let t = Test::new();
     let marker = t.path("pwned");
     let m = marker.display().to_string();
@@ -321,7 +321,7 @@ fn a_hostile_path_never_runs_as_a_command() {
 
 #[test]
 fn the_inventory_can_ask_for_accept_new_per_host() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let t = Test::new().file("kh", "");
     let kh = t.path("kh").display().to_string();
     let inventory = fs::read_to_string(lab.inventory()).expect("inventory");
@@ -344,7 +344,7 @@ fn the_inventory_can_ask_for_accept_new_per_host() {
 
 #[test]
 fn become_runs_the_probe_through_sudo() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     // A `sudo` ahead of the real one on the host's PATH records that it was used.
     let marker = lab.host("lab-01").dir.join("sudo-was-used");
     lab.shadow_command(
@@ -384,7 +384,7 @@ fn become_runs_the_probe_through_sudo() {
 
 #[test]
 fn encrypted_and_rsa_keys_work() {
-    let lab = Lab::up(2);
+    let lab = lab!(2);
     let inventory = fs::read_to_string(lab.inventory()).expect("inventory");
     let key = lab.path("client_key");
     let encrypted = inventory.replace(&key, &lab.path("client_key_enc"));

@@ -9,8 +9,8 @@ use ngfleet::gate::runner::SpecGates;
 use ngfleet::model::inventory::{Host, Inventory};
 use ngfleet::model::spec::Spec;
 
+use crate::harness::Test;
 use crate::lab::Lab;
-use crate::support::Test;
 use crate::upgrade::{assert_upgraded, rolled_back, run_host_with_gate};
 
 fn gates(text: &str) -> SpecGates {
@@ -131,7 +131,7 @@ const LINE: &str = "cd {{ scratch }} && test -d {{ semi }} && test -d {{ subst }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn command_gate_values_reach_the_host_as_one_word_each_and_never_run() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let nasty = Nasty::new();
     let h = nasty.host(&lab, &[]);
     let spec = format!("gates:\n  - command: {{run: {}, retries: 1}}\n", yaml(LINE));
@@ -160,7 +160,7 @@ async fn command_gate_values_reach_the_host_as_one_word_each_and_never_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_gate_values_reach_the_controller_shell_as_one_word_each_and_never_run() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let nasty = Nasty::new();
     let h = nasty.host(&lab, &[]);
     let spec = format!("gates:\n  - local: {{run: {}, retries: 1}}\n", yaml(LINE));

@@ -6,8 +6,8 @@
 use std::fs;
 use std::process::Command;
 
+use crate::harness::Test;
 use crate::lab::{Lab, LabHost};
-use crate::support::Test;
 
 /// Every lab host's sshd log, in host order.
 fn sshd_logs(lab: &Lab) -> Vec<String> {
@@ -75,7 +75,7 @@ fn errors(stdout: &str) -> Vec<(String, String)> {
 /// /dev/null means every key is unknown, and refused.
 #[test]
 fn accept_new_into_dev_null_is_refused_before_connecting() {
-    let lab = Lab::up(2);
+    let lab = lab!(2);
     let inventory = lab.inventory();
     let binary = lab.dir.join("versions/nginx-new").display().to_string();
     let before = sshd_logs(&lab);
@@ -129,9 +129,12 @@ fn accept_new_into_dev_null_is_refused_before_connecting() {
             out.stderr
         );
         assert!(out.stdout.is_empty(), "{command:?}: {}", out.stdout);
-        assert!(
-            !out.path("run.jsonl").exists(),
-            "{command:?} wrote a journal"
+        // Neither the one asked for nor one at the default place.
+        assert_eq!(
+            out.journal_path,
+            None,
+            "{command:?} wrote a journal\n{}",
+            out.show()
         );
         assert!(took.as_secs() < 5, "{command:?} took {took:?}");
     }
@@ -166,7 +169,7 @@ fn accept_new_into_dev_null_is_refused_before_connecting() {
 /// `StrictHostKeyChecking=yes` the same file refuses every key.
 #[test]
 fn strict_host_key_checking_no_into_dev_null_is_refused_before_connecting() {
-    let lab = Lab::up(2);
+    let lab = lab!(2);
     let inventory = inventory_with_common_args(
         &lab,
         "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
@@ -205,9 +208,12 @@ fn strict_host_key_checking_no_into_dev_null_is_refused_before_connecting() {
             "{command:?}: {}",
             out.stderr
         );
-        assert!(
-            !out.path("run.jsonl").exists(),
-            "{command:?} wrote a journal"
+        // Neither the one asked for nor one at the default place.
+        assert_eq!(
+            out.journal_path,
+            None,
+            "{command:?} wrote a journal\n{}",
+            out.show()
         );
     }
     assert_eq!(sshd_logs(&lab), before, "an sshd saw a connection");
@@ -235,7 +241,7 @@ fn strict_host_key_checking_no_into_dev_null_is_refused_before_connecting() {
 /// key, and nothing new is recorded.
 #[test]
 fn recorded_keys_are_shown_and_a_changed_key_is_refused() {
-    let lab = Lab::up(2);
+    let lab = lab!(2);
     let t = Test::new().file("kh", "");
     let kh = t.path("kh").display().to_string();
     let out = t
@@ -301,17 +307,16 @@ fn recorded_keys_are_shown_and_a_changed_key_is_refused() {
         "the note once:\n{}",
         out.stderr
     );
-    let from_json: Vec<serde_json::Value> = out
-        .stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    let from_journal: Vec<serde_json::Value> = fs::read_to_string(&journal)
-        .expect("journal")
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    for events in [&from_json, &from_journal] {
+    assert_eq!(
+        out.journal_path.as_deref(),
+        Some(std::path::Path::new(&journal)),
+        "{}",
+        out.show()
+    );
+    // The hosts run another binary: skipped, and the run succeeds.
+    out.expect_result("succeeded");
+    assert_eq!(out.hosts("skipped"), ["lab-01", "lab-02"], "{}", out.show());
+    for events in [&out.json, &out.journal] {
         let keys: Vec<&serde_json::Value> = events
             .iter()
             .filter(|e| e["event"] == "host_key_recorded")
@@ -364,7 +369,10 @@ fn recorded_keys_are_shown_and_a_changed_key_is_refused() {
         ])
         .code(1)
         .run();
-    for (name, error) in errors(&out.stdout) {
+    let errors = errors(&out.stdout);
+    let names: Vec<&str> = errors.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["lab-01", "lab-02"], "{}", out.stdout);
+    for (name, error) in errors {
         match name.as_str() {
             "lab-02" => assert!(
                 error.starts_with("lab-02")
@@ -402,12 +410,13 @@ fn recorded_keys_are_shown_and_a_changed_key_is_refused() {
         ])
         .code(1)
         .run();
-    let finished: Vec<serde_json::Value> = out
-        .stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|e| e["event"] == "host_finished" && e["host"] == "lab-02")
+    let finished: Vec<&serde_json::Value> = out
+        .json_events("host_finished")
+        .into_iter()
+        .filter(|e| e["host"] == "lab-02")
         .collect();
+    assert_eq!(out.result_of("lab-02"), "failed", "{}", out.show());
+    out.expect_result("failed");
     assert_eq!(finished.len(), 1, "{}", out.stdout);
     assert_eq!(finished[0]["result"], "failed", "{}", finished[0]);
     let error = finished[0]["error"].as_str().unwrap_or_default();

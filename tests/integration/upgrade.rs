@@ -13,7 +13,8 @@ use ngfleet::model::inventory::Inventory;
 use ngfleet::model::spec::OnDrainTimeout;
 use ngfleet::ssh::{Credentials, HostKeyPolicy, Transport, TransportConfig};
 
-use crate::lab::Lab;
+use crate::harness::status;
+use crate::lab::{Lab, alive, wait_until};
 
 const DEADLINES: Deadlines = Deadlines {
     command: Duration::from_secs(20),
@@ -108,17 +109,9 @@ pub fn served(lab: &Lab, host: &str) -> String {
     ])
 }
 
-pub fn status(lab: &Lab) -> serde_json::Value {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ngfleet"))
-        .args(["status", "-i", &lab.inventory(), "--json"])
-        .output()
-        .expect("status");
-    serde_json::from_slice(&out.stdout).expect("json")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upgrades_a_host_and_keeps_a_backup() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let host = lab.host("lab-01").clone();
     let old_sha = sha(&lab.dir.join("versions/nginx-old"));
     let new_sha = sha(&lab.dir.join("versions/nginx-new"));
@@ -218,15 +211,9 @@ pub fn rolled_back(run: &Run) -> String {
     }
 }
 
-fn alive(pid: u32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s.rsplit(") ").next().unwrap_or("").starts_with('Z'))
-        .unwrap_or(false)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_new_binaries_are_refused_and_change_nothing() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let before = snapshot(&lab);
     // An ELF for another machine: the host's nginx with e_machine set to aarch64 (183).
     let mut foreign = fs::read(lab.dir.join("versions/nginx-new")).expect("read");
@@ -265,7 +252,7 @@ async fn broken_new_binaries_are_refused_and_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_binary_that_fails_at_start_or_hangs_is_rolled_back() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let (pid, exe, disk) = snapshot(&lab);
     let run = upgrade(&lab, "lab-01", "nginx-exit1-usr2-elf").await;
     assert!(
@@ -373,7 +360,7 @@ pub async fn run_host_with_gate(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_gate_after_winch_rolls_back_both_masters() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let before = snapshot(&lab);
     let run = run_with_gate(&lab, "nginx-unhealthy-elf", &LabHealth { lab: &lab }).await;
     let reason = rolled_back(&run);
@@ -392,7 +379,7 @@ async fn a_failed_gate_after_winch_rolls_back_both_masters() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollback_after_commit_returns_to_the_backup() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let old_sha = sha(&lab.dir.join("versions/nginx-old"));
     let run = upgrade(&lab, "lab-01", "nginx-new").await;
     let Ok(Outcome::Upgraded { backup, .. }) = run.result else {
@@ -420,7 +407,7 @@ fn local(lab: &Lab, version: &str) -> Source {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deferred_commit_keeps_the_old_master_until_committed_or_rolled_back() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let before = snapshot(&lab);
     let source = local(&lab, "nginx-new");
     let run = run_intent(&lab, "lab-01", &source, Intent::UpgradeDeferCommit).await;
@@ -494,7 +481,7 @@ impl Gate for KillNewMaster<'_> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_master_killed_after_winch_leaves_no_orphan() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let before = snapshot(&lab);
     let gate = KillNewMaster {
         lab: &lab,
@@ -544,7 +531,7 @@ impl Gate for CutConnection<'_> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_connection_mid_upgrade_converges_on_the_next_connection() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let gate = CutConnection {
         lab: &lab,
         done: AtomicBool::new(false),
@@ -572,7 +559,7 @@ async fn a_dead_connection_mid_upgrade_converges_on_the_next_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_controller_is_refused_by_the_lock() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let before = snapshot(&lab);
     let text = fs::read_to_string(lab.inventory()).expect("inventory");
     let inventory = Inventory::parse("inventory.yaml", &text).expect("inventory");
@@ -611,19 +598,17 @@ async fn a_second_controller_is_refused_by_the_lock() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_master_started_through_path_is_refused() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let host = lab.host("lab-01").clone();
     let old = host.master_pid().expect("pid");
     std::process::Command::new("kill")
         .args(["-QUIT", &old.to_string()])
         .status()
         .expect("kill");
-    for _ in 0..200 {
-        if !alive(old) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert!(
+        wait_until(Duration::from_secs(4), || !alive(old)),
+        "the lab's master {old} did not quit"
+    );
     let sbin = host.dir.join("sbin");
     let prefix = host.dir.join("nginx");
     lab.run(&[
@@ -649,7 +634,7 @@ async fn a_master_started_through_path_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pid_file_naming_another_process_is_refused() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let mut sleeper = std::process::Command::new("sleep")
         .arg("300")
         .spawn()
@@ -673,7 +658,7 @@ async fn a_pid_file_naming_another_process_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_step_works_through_sudo() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let text = fs::read_to_string(lab.inventory()).expect("inventory");
     let with_become = text.replace("  vars:\n", "  vars:\n    ansible_become: true\n");
     assert_ne!(with_become, text);
@@ -693,7 +678,7 @@ async fn every_step_works_through_sudo() {
 /// regular file, and a rollback restores exactly that layout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_symlinked_binary_keeps_its_layout_through_upgrade_and_rollback() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let sbin = lab.host("lab-01").dir.join("sbin");
     let old_sha = sha(&lab.dir.join("versions/nginx-old"));
     let new_sha = sha(&lab.dir.join("versions/nginx-new"));

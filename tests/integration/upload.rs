@@ -21,7 +21,7 @@ fn transport_and_target(lab: &Lab, name: &str) -> (Transport, ngfleet::ssh::Targ
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_is_verified_by_checksum() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let (transport, target) = transport_and_target(&lab, "lab-01");
     let session = transport.connect(&target).await.expect("connect");
     let local = lab.dir.join("versions/nginx-new");
@@ -47,7 +47,7 @@ async fn an_upload_is_verified_by_checksum() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupted_upload_is_detected_and_removed() {
-    let lab = Lab::up(1);
+    let lab = lab!(1);
     let host = lab.host("lab-01").clone();
     // Give the host a `cat` that flips data, ahead of the real one on its PATH.
     lab.shadow_command(

@@ -4,7 +4,7 @@ use std::fs;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::Test;
+use crate::harness::Test;
 
 #[test]
 fn the_example_inputs_are_valid() {
@@ -127,7 +127,8 @@ fn inputs_that_are_not_small_regular_files_fail_at_once() {
     let out = Test::new()
         .args(["validate", "-i", "/dev/zero"])
         .code(2)
-        .run_within(limit);
+        .within(limit)
+        .run();
     assert_eq!(
         out.stderr,
         "error: failed to read /dev/zero: not a regular file (a character device)\n"
@@ -139,7 +140,8 @@ fn inputs_that_are_not_small_regular_files_fail_at_once() {
     let out = t
         .args(["validate", "-i", "inv.yaml", "-p", "fifo.yaml"])
         .code(2)
-        .run_within(limit);
+        .within(limit)
+        .run();
     assert_eq!(
         out.stderr,
         "error: failed to read fifo.yaml: not a regular file (a FIFO)\n"
@@ -150,7 +152,8 @@ fn inputs_that_are_not_small_regular_files_fail_at_once() {
     let out = t
         .args(["validate", "-i", "inventory"])
         .code(2)
-        .run_within(limit);
+        .within(limit)
+        .run();
     assert_eq!(
         out.stderr,
         "error: failed to read inventory: not a regular file (a directory)\n"
@@ -163,7 +166,8 @@ fn inputs_that_are_not_small_regular_files_fail_at_once() {
     let out = t
         .args(["validate", "-i", "big.yaml"])
         .code(2)
-        .run_within(limit);
+        .within(limit)
+        .run();
     assert_eq!(
         out.stderr,
         "error: failed to read big.yaml: it is 64.1 MiB, over the limit of 64 MiB\n"
@@ -245,7 +249,8 @@ fn a_huge_binary_is_refused_without_reading_it() {
     let out = t
         .args(["validate", "-i", "inv.yaml", "--binary", "nginx"])
         .code(2)
-        .run_within(Duration::from_secs(5));
+        .within(Duration::from_secs(5))
+        .run();
     assert_eq!(
         out.stderr,
         "error: failed to use binary nginx: it is 2 GiB, over the limit of 512 MiB for a binary\n"
