@@ -277,6 +277,49 @@ fn sigint_mid_wave_leaves_no_two_masters_and_a_rerun_completes() {
 }
 
 #[test]
+fn a_second_sigint_ends_at_once_names_the_hosts_in_flight_and_a_rerun_completes() {
+    let lab = lab!(8);
+    let spec = format!("{BASE}soak: 20s\n");
+    let mut run = ngfleet(&lab, &spec, "roll").code(130).spawn();
+    assert!(
+        run.wait_for(Duration::from_secs(60), |e| e["event"] == "step"
+            && e["step"] == "gate"
+            && e["status"] == "started"
+            && e["host"] != "lab-01")
+    );
+    run.signal("INT");
+    std::thread::sleep(Duration::from_millis(300));
+    run.signal("INT");
+    let started = std::time::Instant::now();
+    let stopped = run.wait();
+    // It did not wait for the 20 s soak of the hosts in flight.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{}",
+        stopped.show()
+    );
+    stopped.expect_result("interrupted");
+    let abandoned = stopped.hosts("abandoned");
+    assert!(!abandoned.is_empty(), "{}", stopped.show());
+    assert!(
+        !abandoned.contains(&"lab-01".to_owned()),
+        "{}",
+        stopped.show()
+    );
+    assert!(
+        stopped.stderr.contains("interrupted twice")
+            && abandoned
+                .iter()
+                .all(|h| stopped.stderr.contains(h.as_str())),
+        "{}",
+        stopped.show()
+    );
+    let again = ngfleet(&lab, &spec.replace("soak: 20s", "soak: 1s"), "roll").run();
+    again.expect_result("succeeded");
+    assert_eq!(on(&lab, "nginx-new"), names(1..=8));
+}
+
+#[test]
 fn a_controller_killed_mid_wave_converges_on_the_next_run() {
     let lab = lab!(8);
     let spec = format!("{BASE}soak: 2s\n");
