@@ -245,6 +245,16 @@ pub fn reverted(obs: &Observation, old_pid: u32, new_pid: Option<u32>) -> bool {
         && old_serving(obs, old_pid)
 }
 
+/// The sha16s (how backups are named) of the last `keep` versions of `history` (oldest
+/// first): the backups an install keeps beside the binary.
+pub fn backups_to_keep(history: &[String], keep: usize) -> Vec<String> {
+    let skip = history.len().saturating_sub(keep);
+    history[skip..]
+        .iter()
+        .map(|s| s[..s.len().min(16)].to_owned())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,8 +451,20 @@ mod tests {
         let mut zombie_new = master(20, 10, "new", &[]);
         zombie_new.state = ProcState::Zombie;
         let mut with_zombie = back.clone();
-        with_zombie.old_master = None;
+        with_zombie.old_master = Some(zombie_new);
+        // A new master that exited but is not reaped yet is gone for every decision.
         assert!(find(&with_zombie, 20).is_none());
-        let _ = zombie_new;
+        assert!(reverted(&with_zombie, 10, Some(20)));
+    }
+
+    #[test]
+    fn backups_follow_the_end_of_the_history() {
+        let history: Vec<String> = ["a", "b", "c"].iter().map(|c| c.repeat(64)).collect();
+        assert_eq!(
+            backups_to_keep(&history, 2),
+            ["b".repeat(16), "c".repeat(16)]
+        );
+        assert_eq!(backups_to_keep(&history, 8).len(), 3);
+        assert!(backups_to_keep(&history, 0).is_empty());
     }
 }

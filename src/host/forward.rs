@@ -3,7 +3,7 @@
 //! `on_drain_timeout` policy, gates, soak) and commit (QUIT, the record completed, the final
 //! gate). The moves that go back live in [`super::revert`].
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::decide::{self, Start};
 use super::direction::{Aim, Commit};
@@ -13,11 +13,8 @@ use super::probe::Depth;
 use super::procedure::{Flow, Procedure};
 use super::record::{Op, OpKind, OpStep, Record, short};
 use super::scripts::{self, Layout, SignalTarget};
-use super::upgrade::{Gate, Phase, Source, UpgradeError};
+use super::upgrade::{Gate, Phase, SOAK_ROUND, Source, UpgradeError};
 use crate::model::spec::OnDrainTimeout;
-
-/// How often gates are re-run during a soak.
-const SOAK_ROUND: Duration = Duration::from_millis(500);
 
 impl Procedure<'_> {
     /// A new operation from a steady master: preflight, pre gates, stage, check, record,
@@ -100,7 +97,7 @@ impl Procedure<'_> {
             &self.job.settings.owner,
         );
         self.write_record(&written).await?;
-        let keep: Vec<String> = record.history.iter().map(|s| sha16(s)).collect();
+        let keep = decide::backups_to_keep(&record.history, self.job.settings.keep_backups);
         let cmd = scripts::install(&layout, &staged, &layout.backup(&op.from), &keep, &op.to);
         if let Err(e) = self.exec(Step::Install, &cmd).await {
             self.emit(Step::Install, Status::Failed(e.to_string()), t);
@@ -133,7 +130,7 @@ impl Procedure<'_> {
         let staged = layout.stage(&tag);
         let result = match source {
             Source::Local { path, sha256, .. } => {
-                let deadline = self.deadlines().command.max(Duration::from_secs(60));
+                let deadline = self.deadlines().command.max(self.job.settings.upload_floor);
                 match self.remote.upload(path, &staged, deadline).await {
                     Ok(got) if got == *sha256 => Ok(()),
                     Ok(got) => Err(self.remote_error(
@@ -422,9 +419,4 @@ impl Procedure<'_> {
         }
         Ok(Flow::Continue)
     }
-}
-
-/// The first 16 hex digits of a sha256: how backups are named.
-fn sha16(sha: &str) -> String {
-    sha[..sha.len().min(16)].to_owned()
 }

@@ -14,7 +14,7 @@ use super::probe::{self, Depth, ProbeError};
 use super::record::{Op, OpKind, Record, short};
 use super::remote::{Claim, Remote};
 use super::scripts::{self, Layout, SignalTarget};
-use super::upgrade::{Intent, Job, Outcome, ProcessChecksOnly, UpgradeError};
+use super::upgrade::{Intent, Job, MAX_MOVES, Outcome, POLL, ProcessChecksOnly, UpgradeError};
 use crate::ssh::{Heartbeat, RemoteCommand};
 
 /// One run of the procedure on one host, over one connection.
@@ -31,10 +31,6 @@ pub(super) enum Flow {
     /// The new binary was judged and failed (start, drain, gates): go back.
     Failed(String),
 }
-
-const POLL: Duration = Duration::from_millis(25);
-/// A run that has not arrived after this many moves is stuck: it stops with an error.
-const MAX_MOVES: usize = 24;
 
 /// What the loop knows about this run beyond the host.
 struct Course {

@@ -130,7 +130,32 @@ pub struct Settings {
     pub owner: String,
     /// Connection attempts per host (a lost connection is retried on a new one).
     pub attempts: u32,
+    /// How many versions of the host's history keep their backup beside the binary (the
+    /// running one's included); older backups are removed at install. A rollback needs the
+    /// backup of the version before. Default: [`KEEP_BACKUPS`] (the whole history).
+    pub keep_backups: usize,
+    /// The shortest deadline an upload gets, however short the command deadline is.
+    /// Default: [`UPLOAD_FLOOR`] (60 s).
+    pub upload_floor: Duration,
 }
+
+/// The default of [`Settings::keep_backups`]: every version the history holds.
+pub const KEEP_BACKUPS: usize = super::record::HISTORY_MAX;
+
+/// The default of [`Settings::upload_floor`].
+pub const UPLOAD_FLOOR: Duration = Duration::from_secs(60);
+
+/// How often a waiting step observes the host again.
+pub const POLL: Duration = Duration::from_millis(25);
+
+/// A run that has not arrived after this many moves is stuck: it stops with an error.
+pub const MAX_MOVES: usize = 24;
+
+/// How often gates are re-run during a soak.
+pub const SOAK_ROUND: Duration = Duration::from_millis(500);
+
+/// How long the new binary's `-t` may take on the host (the check script's `timeout`).
+pub const CONFIG_TEST_LIMIT: Duration = Duration::from_secs(20);
 
 /// How a run ended when it did not fail outright.
 #[derive(Clone, Debug, PartialEq, Eq)]

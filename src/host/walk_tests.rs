@@ -42,6 +42,8 @@ pub(super) fn settings(on_drain_timeout: OnDrainTimeout) -> Settings {
         run_id: "run-1".into(),
         owner: "walk".into(),
         attempts: 1,
+        keep_backups: super::upgrade::KEEP_BACKUPS,
+        upload_floor: super::upgrade::UPLOAD_FLOOR,
     }
 }
 

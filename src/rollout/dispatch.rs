@@ -100,6 +100,8 @@ impl Dispatcher<'_> {
             run_id: self.run_id.clone(),
             owner: self.owner.clone(),
             attempts: 3,
+            keep_backups: crate::host::upgrade::KEEP_BACKUPS,
+            upload_floor: crate::host::upgrade::UPLOAD_FLOOR,
         }
     }
 

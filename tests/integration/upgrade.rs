@@ -30,6 +30,8 @@ pub fn settings() -> Settings {
         run_id: "test-run".into(),
         owner: "test-controller".into(),
         attempts: 3,
+        keep_backups: ngfleet::host::upgrade::KEEP_BACKUPS,
+        upload_floor: ngfleet::host::upgrade::UPLOAD_FLOOR,
     }
 }
 
