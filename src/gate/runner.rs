@@ -302,24 +302,14 @@ async fn http_once(check: &HttpCheck, session: &dyn Remote, host: &Host) -> Resu
 
 /// `$1` is the spec author's command with each template already one quoted word, run by a
 /// shell on the host as the login user.
-const COMMAND: &str = r#"eval "$1""#;
+const COMMAND: &str = include_str!("scripts/command.sh");
 
 /// Lines of `$1` after byte `$2` that contain any of `$3…` (fixed strings), at most 5.
-const ERROR_LOG_SINCE: &str = r#"
-f=$1 off=$2; shift 2
-[ -f "$f" ] || exit 0
-size=$(stat -c %s "$f")
-[ "$size" -lt "$off" ] && off=0
-pats=""
-for p; do pats="$pats
-$p"; done
-tail -c +"$((off + 1))" "$f" | grep -F -e "${pats#?}" | head -n 5
-exit 0
-"#;
+const ERROR_LOG_SINCE: &str = include_str!("scripts/error_log_since.sh");
 
-const LOG_SIZE: &str = r#"if [ -f "$1" ]; then stat -c %s "$1"; else echo 0; fi"#;
+const LOG_SIZE: &str = include_str!("scripts/log_size.sh");
 
-const VERSION: &str = r#"timeout 5 "/proc/$1/exe" -v 2>&1 | head -n 1"#;
+const VERSION: &str = include_str!("scripts/version.sh");
 
 async fn log_size(session: &dyn Remote, path: &str, deadline: Duration) -> Result<u64, String> {
     let cmd = RemoteCommand::script(LOG_SIZE, [path.to_owned()])
