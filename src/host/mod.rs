@@ -6,6 +6,7 @@ pub mod classify;
 pub mod decide;
 pub mod direction;
 pub mod event;
+pub mod failure;
 mod forward;
 pub mod lock;
 pub mod observe;
@@ -17,6 +18,9 @@ mod revert;
 pub mod scripts;
 #[cfg(test)]
 pub mod sim;
+mod step;
+#[cfg(test)]
+mod step_tests;
 pub mod upgrade;
 #[cfg(test)]
 mod walk_tests;

@@ -176,9 +176,13 @@ impl Dispatcher<'_> {
             Ok(Outcome::RolledBack { .. }) if rollback => (HostResult::RolledBack, None),
             Ok(Outcome::Upgraded { .. }) => (HostResult::Upgraded, None),
             Ok(Outcome::AlreadyAtTarget) => (HostResult::Skipped, None),
-            Ok(Outcome::NotApplicable { reason }) => (HostResult::Skipped, Some(reason)),
+            Ok(Outcome::NotApplicable { reason }) => {
+                (HostResult::Skipped, Some(reason.to_string()))
+            }
             Ok(Outcome::AwaitingCommit { .. }) => (HostResult::AwaitingCommit, None),
-            Ok(Outcome::RolledBack { reason }) => (HostResult::RolledBack, Some(reason)),
+            Ok(Outcome::RolledBack { reason }) => {
+                (HostResult::RolledBack, Some(reason.to_string()))
+            }
             Err(e @ UpgradeError::Unrestored { .. }) => {
                 (HostResult::Unrestored, Some(e.to_string()))
             }

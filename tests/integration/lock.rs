@@ -266,7 +266,11 @@ impl Gate for BreakTheLock<'_> {
                 .expect("run unlock");
             let stdout = String::from_utf8_lossy(&out.stdout);
             if !stdout.contains("released") {
-                return Err(format!("unlock did not break the lock: {stdout}"));
+                return Err(ngfleet::gate::failure::GateFailure::Unprepared(
+                    ngfleet::gate::failure::Saw::Remote(format!(
+                        "unlock did not break the lock: {stdout}"
+                    )),
+                ));
             }
             tokio::time::sleep(Duration::from_secs(20)).await;
             self.finished.store(true, Ordering::SeqCst);

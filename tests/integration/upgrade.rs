@@ -199,7 +199,7 @@ fn staged_leftovers(lab: &Lab) -> Vec<String> {
 
 fn refused(run: &Run) -> String {
     match &run.result {
-        Err(UpgradeError::Refused { reason, .. }) => reason.clone(),
+        Err(UpgradeError::Refused { reason, .. }) => reason.to_string(),
         other => panic!("expected a refusal, got {other:?}\n{:#?}", run.events),
     }
 }
@@ -215,7 +215,7 @@ pub fn assert_upgraded(run: &Run) {
 
 pub fn rolled_back(run: &Run) -> String {
     match &run.result {
-        Ok(Outcome::RolledBack { reason }) => reason.clone(),
+        Ok(Outcome::RolledBack { reason }) => reason.to_string(),
         other => panic!("expected a rollback, got {other:?}\n{:#?}", run.events),
     }
 }
@@ -313,7 +313,12 @@ impl Gate for LabHealth<'_> {
             if body.trim() == "200" {
                 Ok(())
             } else {
-                Err(format!("/health answered {}", body.trim()))
+                Err(ngfleet::gate::failure::GateFailure::Unprepared(
+                    ngfleet::gate::failure::Saw::Remote(format!(
+                        "/health answered {}",
+                        body.trim()
+                    )),
+                ))
             }
         })
     }
