@@ -13,6 +13,7 @@ pub mod observe;
 pub mod probe;
 pub mod procedure;
 pub mod record;
+pub mod refusal;
 pub mod remote;
 mod revert;
 pub mod scripts;
