@@ -389,10 +389,18 @@ pub enum AfterSignal {
     Wait,
 }
 
+/// Whether a checked signal reached its process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    Sent,
+    /// No such process (or a zombie).
+    Gone,
+}
+
 /// A TERM or KILL that found no process: the master is gone. A QUIT that found none still
 /// waits (the pid file and `.oldbin` must settle before the revert goes on).
-pub fn after_signal(rung: Rung, sent: bool) -> AfterSignal {
-    if !sent && rung.signal != "QUIT" {
+pub fn after_signal(rung: Rung, delivery: Delivery) -> AfterSignal {
+    if delivery == Delivery::Gone && rung.signal != "QUIT" {
         AfterSignal::Gone
     } else {
         AfterSignal::Wait

@@ -258,10 +258,10 @@ fn a_new_master_leaves_by_quit_then_term_then_kill_within_the_quit_deadline() {
     let total: Duration = ladder.iter().map(|r| r.wait).sum();
     assert_eq!(total, Duration::from_secs(8));
     // A QUIT that found no process still waits; a TERM or KILL that found none is done.
-    assert_eq!(after_signal(ladder[0], false), AfterSignal::Wait);
-    assert_eq!(after_signal(ladder[1], false), AfterSignal::Gone);
-    assert_eq!(after_signal(ladder[2], false), AfterSignal::Gone);
-    assert_eq!(after_signal(ladder[2], true), AfterSignal::Wait);
+    assert_eq!(after_signal(ladder[0], Delivery::Gone), AfterSignal::Wait);
+    assert_eq!(after_signal(ladder[1], Delivery::Gone), AfterSignal::Gone);
+    assert_eq!(after_signal(ladder[2], Delivery::Gone), AfterSignal::Gone);
+    assert_eq!(after_signal(ladder[2], Delivery::Sent), AfterSignal::Wait);
 }
 
 #[test]

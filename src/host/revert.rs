@@ -3,7 +3,7 @@
 //! binary, orphaned workers, putting the origin binary back on disk, and waiting for an old
 //! master that is finishing its last connections. Each runs in [`Procedure::step`].
 
-use super::decide::{self, AfterSignal, accepting};
+use super::decide::{self, AfterSignal, Delivery, accepting};
 use super::event::Step;
 use super::failure::{Blocker, Evidence, Fault};
 use super::observe::{Master, Observation};
@@ -76,7 +76,8 @@ impl Procedure<'_> {
                 .signal(Step::Revert, pid, rung.signal, SignalTarget::Master)
                 .await
                 .unwrap_or(false);
-            if decide::after_signal(rung, sent) == AfterSignal::Gone {
+            let delivery = if sent { Delivery::Sent } else { Delivery::Gone };
+            if decide::after_signal(rung, delivery) == AfterSignal::Gone {
                 return Ok(());
             }
             let left = self
