@@ -25,6 +25,25 @@ pub struct Response {
     pub body: String,
 }
 
+/// Why a request gave no response.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    #[error("no host in {uri}")]
+    NoHost { uri: String },
+    #[error("bad TLS name {host}: {error}")]
+    TlsName { host: String, error: String },
+    #[error("TLS handshake failed: {error}")]
+    Tls { error: String },
+    #[error("HTTP handshake failed: {error}")]
+    Handshake { error: String },
+    #[error("bad request: {error}")]
+    Request { error: String },
+    #[error("request failed: {error}")]
+    Send { error: String },
+    #[error("reading the body failed: {error}")]
+    Body { error: String },
+}
+
 /// The largest body read (health pages are small).
 const BODY_LIMIT: usize = 1 << 20;
 
@@ -35,9 +54,11 @@ pub struct Endpoint {
     pub tls: bool,
 }
 
-pub fn endpoint(uri: &Uri) -> Result<Endpoint, String> {
+pub fn endpoint(uri: &Uri) -> Result<Endpoint, HttpError> {
     let tls = uri.scheme_str() == Some("https");
-    let host = uri.host().ok_or_else(|| format!("no host in {uri}"))?;
+    let host = uri.host().ok_or_else(|| HttpError::NoHost {
+        uri: uri.to_string(),
+    })?;
     let host = host
         .trim_start_matches('[')
         .trim_end_matches(']')
@@ -50,31 +71,37 @@ pub fn endpoint(uri: &Uri) -> Result<Endpoint, String> {
 }
 
 /// GETs `uri` over `stream`.
-pub async fn get<S>(stream: S, uri: &Uri, insecure: bool) -> Result<Response, String>
+pub async fn get<S>(stream: S, uri: &Uri, insecure: bool) -> Result<Response, HttpError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let ep = endpoint(uri)?;
     if ep.tls {
-        let name = ServerName::try_from(ep.host.clone())
-            .map_err(|e| format!("bad TLS name {}: {e}", ep.host))?;
+        let name = ServerName::try_from(ep.host.clone()).map_err(|e| HttpError::TlsName {
+            host: ep.host.clone(),
+            error: e.to_string(),
+        })?;
         let tls = TlsConnector::from(Arc::new(tls_config(insecure)))
             .connect(name, stream)
             .await
-            .map_err(|e| format!("TLS handshake failed: {e}"))?;
+            .map_err(|e| HttpError::Tls {
+                error: e.to_string(),
+            })?;
         send(tls, uri).await
     } else {
         send(stream, uri).await
     }
 }
 
-async fn send<S>(stream: S, uri: &Uri) -> Result<Response, String>
+async fn send<S>(stream: S, uri: &Uri) -> Result<Response, HttpError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| format!("HTTP handshake failed: {e}"))?;
+        .map_err(|e| HttpError::Handshake {
+            error: e.to_string(),
+        })?;
     let driver = tokio::spawn(conn);
     let authority = uri
         .authority()
@@ -86,17 +113,23 @@ where
         .header(http::header::USER_AGENT, "ngfleet-gate")
         .header(http::header::CONNECTION, "close")
         .body(Empty::<Bytes>::new())
-        .map_err(|e| format!("bad request: {e}"))?;
+        .map_err(|e| HttpError::Request {
+            error: e.to_string(),
+        })?;
     let response = sender
         .send_request(request)
         .await
-        .map_err(|e| format!("request failed: {e}"))?;
+        .map_err(|e| HttpError::Send {
+            error: e.to_string(),
+        })?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let body = Limited::new(response.into_body(), BODY_LIMIT)
         .collect()
         .await
-        .map_err(|e| format!("reading the body failed: {e}"))?
+        .map_err(|e| HttpError::Body {
+            error: e.to_string(),
+        })?
         .to_bytes();
     driver.abort();
     Ok(Response {

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 
+use super::failure::{GateFailure, Saw};
 use super::http;
 use crate::host::remote::Remote;
 use crate::host::upgrade::{Gate, GateFuture, Phase};
@@ -41,15 +42,15 @@ impl SpecGates {
 }
 
 /// A URL, host or path for `host`: each value as it is.
-fn render(t: &Template, host: &Host) -> Result<String, String> {
+fn render(t: &Template, host: &Host) -> Result<String, Saw> {
     t.render(|v| host.template_var(v))
-        .map_err(|e| render_problem(&host.name, &e))
+        .map_err(|e| Saw::Template(render_problem(&host.name, &e)))
 }
 
 /// A `command` or `local` line for `host`: each value one quoted shell word.
-fn render_shell(t: &Template, host: &Host) -> Result<String, String> {
+fn render_shell(t: &Template, host: &Host) -> Result<String, Saw> {
     t.render_shell(|v| host.template_var(v))
-        .map_err(|e| render_problem(&host.name, &e))
+        .map_err(|e| Saw::Template(render_problem(&host.name, &e)))
 }
 
 impl Gate for SpecGates {
@@ -57,8 +58,10 @@ impl Gate for SpecGates {
         Box::pin(async move {
             for gate in &self.gates {
                 if let Check::ErrorLog { path, .. } = &gate.check {
-                    let path = render(path, host)?;
-                    let size = log_size(session, &path, gate.timeout.get()).await?;
+                    let path = render(path, host).map_err(GateFailure::Unprepared)?;
+                    let size = log_size(session, &path, gate.timeout.get())
+                        .await
+                        .map_err(GateFailure::Unprepared)?;
                     if let Ok(mut offsets) = self.offsets.lock() {
                         offsets.insert((host.name.clone(), path), size);
                     }
@@ -108,26 +111,31 @@ impl SpecGates {
         host: &Host,
         new_master: Option<u32>,
         tries: Option<u32>,
-    ) -> Result<(), String> {
+    ) -> Result<(), GateFailure> {
         let tries = tries.unwrap_or(gate.retries).max(1);
         let started = Instant::now();
-        let mut saw = String::new();
+        let mut saw = Saw::NoNewMaster;
         for attempt in 1..=tries {
             let once = self.once(gate, session, host, new_master);
             match tokio::time::timeout(gate.timeout.get(), once).await {
                 Ok(Ok(())) => return Ok(()),
                 Ok(Err(what)) => saw = what,
-                Err(_) => saw = format!("no answer within {}", gate.timeout),
+                Err(_) => {
+                    saw = Saw::NoAnswer {
+                        within: gate.timeout.to_string(),
+                    }
+                }
             }
             if attempt < tries {
                 tokio::time::sleep(gate.interval.get()).await;
             }
         }
-        Err(format!(
-            "gate {}: {saw} on {tries}/{tries} tries over {:.1}s",
-            gate.check.expanded(|v| host.template_var(v)),
-            started.elapsed().as_secs_f64()
-        ))
+        Err(GateFailure::Failed {
+            gate: gate.check.expanded(|v| host.template_var(v)),
+            saw,
+            tries,
+            elapsed: started.elapsed(),
+        })
     }
 
     async fn once(
@@ -136,7 +144,10 @@ impl SpecGates {
         session: &dyn Remote,
         host: &Host,
         new_master: Option<u32>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Saw> {
+        let connect = |e: crate::ssh::SshError| Saw::Connect {
+            error: e.to_string(),
+        };
         match &gate.check {
             Check::Http(check) => http_once(check, session, host).await,
             Check::Tcp {
@@ -150,11 +161,13 @@ impl SpecGates {
                         .open_tcp(&to, port.get())
                         .await
                         .map(drop)
-                        .map_err(|e| format!("could not connect: {e}")),
+                        .map_err(connect),
                     Via::Direct => TcpStream::connect((to.as_str(), port.get()))
                         .await
                         .map(drop)
-                        .map_err(|e| format!("could not connect: {e}")),
+                        .map_err(|e| Saw::Connect {
+                            error: e.to_string(),
+                        }),
                 }
             }
             Check::Command(t) => {
@@ -163,11 +176,14 @@ impl SpecGates {
                 let out = session
                     .exec(&cmd, gate.timeout.get())
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(remote)?;
                 if out.success() {
                     Ok(())
                 } else {
-                    Err(format!("{}: {}", out.status, out.stderr_lossy().trim()))
+                    Err(Saw::Command {
+                        status: out.status.clone(),
+                        stderr: out.stderr_lossy().trim().to_owned(),
+                    })
                 }
             }
             Check::Local(t) => {
@@ -184,18 +200,16 @@ impl SpecGates {
                 cmd.env("inventory_hostname", &host.name)
                     .env("ansible_host", host.address())
                     .env("NGFLEET_HOST", &host.name);
-                let out = cmd
-                    .output()
-                    .await
-                    .map_err(|e| format!("could not run: {e}"))?;
+                let out = cmd.output().await.map_err(|e| Saw::Spawn {
+                    error: e.to_string(),
+                })?;
                 if out.status.success() {
                     Ok(())
                 } else {
-                    Err(format!(
-                        "exit {}: {}",
-                        out.status.code().map_or("signal".into(), |c| c.to_string()),
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    ))
+                    Err(Saw::Local {
+                        code: out.status.code(),
+                        stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+                    })
                 }
             }
             Check::ErrorLog { path, deny } => {
@@ -221,70 +235,89 @@ impl SpecGates {
                 let out = session
                     .exec(&cmd, gate.timeout.get())
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(remote)?;
                 let found = out.stdout_lossy().trim().to_owned();
                 if found.is_empty() {
                     Ok(())
                 } else {
-                    Err(format!("found {found:?}"))
+                    Err(Saw::ErrorLog { path, found })
                 }
             }
             Check::Version(expected) => {
-                let pid = new_master.ok_or("no new master to ask")?;
+                let pid = new_master.ok_or(Saw::NoNewMaster)?;
                 let cmd = RemoteCommand::script(VERSION, [pid.to_string()])
                     .privileged()
                     .labelled("gate version");
                 let out = session
                     .exec(&cmd, gate.timeout.get())
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(remote)?;
                 let text = out.stdout_lossy();
                 let got = text.trim().trim_start_matches("nginx version: ");
                 if got == expected {
                     Ok(())
                 } else {
-                    Err(format!("reports {got:?}, expected {expected:?}"))
+                    Err(Saw::Version {
+                        got: got.to_owned(),
+                        expected: expected.clone(),
+                    })
                 }
             }
         }
     }
 }
 
-async fn http_once(check: &HttpCheck, session: &dyn Remote, host: &Host) -> Result<(), String> {
+/// A failure of the connection a command ran on, as the gate saw it.
+fn remote(e: crate::ssh::SshError) -> Saw {
+    Saw::Remote(e.to_string())
+}
+
+async fn http_once(check: &HttpCheck, session: &dyn Remote, host: &Host) -> Result<(), Saw> {
     let url = render(&check.url, host)?;
     let uri: ::http::Uri = url
         .parse()
-        .map_err(|e| format!("invalid URL {url:?}: {e}"))?;
-    let ep = http::endpoint(&uri)?;
+        .map_err(|e: ::http::uri::InvalidUri| Saw::InvalidUrl {
+            url: url.clone(),
+            error: e.to_string(),
+        })?;
+    let ep = http::endpoint(&uri).map_err(Saw::Http)?;
     let response = match check.via {
         Via::Ssh => {
             let stream = session
                 .open_tcp(&ep.host, ep.port)
                 .await
-                .map_err(|e| format!("could not connect: {e}"))?;
-            http::get(stream, &uri, check.insecure).await?
+                .map_err(|e| Saw::Connect {
+                    error: e.to_string(),
+                })?;
+            http::get(stream, &uri, check.insecure).await
         }
         Via::Direct => {
             let stream = TcpStream::connect((ep.host.as_str(), ep.port))
                 .await
-                .map_err(|e| format!("could not connect to {}:{}: {e}", ep.host, ep.port))?;
-            http::get(stream, &uri, check.insecure).await?
+                .map_err(|e| Saw::ConnectTo {
+                    host: ep.host.clone(),
+                    port: ep.port,
+                    error: e.to_string(),
+                })?;
+            http::get(stream, &uri, check.insecure).await
         }
-    };
+    }
+    .map_err(Saw::Http)?;
     if !check.status.contains(&response.status) {
-        let expected: Vec<String> = check.status.iter().map(u16::to_string).collect();
-        return Err(format!(
-            "got {} (expected {})",
-            response.status,
-            expected.join(" or ")
-        ));
+        return Err(Saw::Status {
+            url,
+            got: response.status,
+            expected: check.status.clone(),
+        });
     }
     match &check.body {
         Some(BodyMatch::Contains(s)) if !response.body.contains(s.as_str()) => {
-            return Err(format!("body does not contain {s:?}"));
+            return Err(Saw::BodyLacks { needle: s.clone() });
         }
         Some(BodyMatch::Regex(re)) if !re.is_match(&response.body) => {
-            return Err(format!("body does not match /{}/", re.as_str()));
+            return Err(Saw::BodyMismatch {
+                regex: re.as_str().to_owned(),
+            });
         }
         _ => {}
     }
@@ -294,7 +327,11 @@ async fn http_once(check: &HttpCheck, session: &dyn Remote, host: &Host) -> Resu
             .get(name.as_str())
             .and_then(|v| v.to_str().ok());
         if got != Some(want.as_str()) {
-            return Err(format!("header {name} is {got:?}, expected {want:?}"));
+            return Err(Saw::Header {
+                name: name.clone(),
+                got: got.map(str::to_owned),
+                want: want.clone(),
+            });
         }
     }
     Ok(())
@@ -302,35 +339,21 @@ async fn http_once(check: &HttpCheck, session: &dyn Remote, host: &Host) -> Resu
 
 /// `$1` is the spec author's command with each template already one quoted word, run by a
 /// shell on the host as the login user.
-const COMMAND: &str = r#"eval "$1""#;
+const COMMAND: &str = include_str!("scripts/command.sh");
 
 /// Lines of `$1` after byte `$2` that contain any of `$3…` (fixed strings), at most 5.
-const ERROR_LOG_SINCE: &str = r#"
-f=$1 off=$2; shift 2
-[ -f "$f" ] || exit 0
-size=$(stat -c %s "$f")
-[ "$size" -lt "$off" ] && off=0
-pats=""
-for p; do pats="$pats
-$p"; done
-tail -c +"$((off + 1))" "$f" | grep -F -e "${pats#?}" | head -n 5
-exit 0
-"#;
+const ERROR_LOG_SINCE: &str = include_str!("scripts/error_log_since.sh");
 
-const LOG_SIZE: &str = r#"if [ -f "$1" ]; then stat -c %s "$1"; else echo 0; fi"#;
+const LOG_SIZE: &str = include_str!("scripts/log_size.sh");
 
-const VERSION: &str = r#"timeout 5 "/proc/$1/exe" -v 2>&1 | head -n 1"#;
+const VERSION: &str = include_str!("scripts/version.sh");
 
-async fn log_size(session: &dyn Remote, path: &str, deadline: Duration) -> Result<u64, String> {
+async fn log_size(session: &dyn Remote, path: &str, deadline: Duration) -> Result<u64, Saw> {
     let cmd = RemoteCommand::script(LOG_SIZE, [path.to_owned()])
         .privileged()
         .labelled("error log size");
-    let out = session
-        .exec(&cmd, deadline)
-        .await
-        .map_err(|e| e.to_string())?;
-    out.stdout_lossy()
-        .trim()
-        .parse()
-        .map_err(|_| format!("could not read the size of {path}"))
+    let out = session.exec(&cmd, deadline).await.map_err(remote)?;
+    out.stdout_lossy().trim().parse().map_err(|_| Saw::LogSize {
+        path: path.to_owned(),
+    })
 }

@@ -4,10 +4,12 @@
 
 use std::sync::{Arc, Mutex};
 
+use super::failure::{Blocker, Fault};
 use super::remote::Remote;
 use super::sim::{Behaviour, Cut, World};
 use super::upgrade::{Gate, GateFuture, Intent, Outcome, Phase, UpgradeError};
 use super::walk_tests::{assert_settled, fork, run, run_gated, sha, snapshot, world_at};
+use crate::gate::failure::{GateFailure, Saw};
 use crate::model::inventory::Host;
 use crate::model::spec::OnDrainTimeout;
 
@@ -25,7 +27,12 @@ impl Gate for FailAt {
         let fail = phase == self.0;
         Box::pin(async move {
             if fail {
-                Err(format!("{phase:?} gate says no"))
+                Err(GateFailure::Failed {
+                    gate: format!("{phase:?}"),
+                    saw: Saw::Remote("says no".into()),
+                    tries: 1,
+                    elapsed: std::time::Duration::ZERO,
+                })
             } else {
                 Ok(())
             }
@@ -382,8 +389,8 @@ async fn slow_clients_and_interruptions_converge() {
                             .is_ok()
                         }
                         // Waiting for the old master's drain gave up: the host must be sane.
-                        Err(UpgradeError::Remote { reason, .. })
-                            if reason.contains("still finishing connections") =>
+                        Err(UpgradeError::Remote { fault, .. })
+                            if matches!(**fault, Fault::Refused(Blocker::StillDraining { .. })) =>
                         {
                             std::panic::catch_unwind(|| {
                                 let w = snapshot(&f);

@@ -2,8 +2,106 @@
 //! procedure knows: the target sha256, the old master's pid), what holds and what to do next.
 //! No I/O; every function here is tested against recorded observations.
 
+use std::time::Duration;
+
 use super::observe::{Master, Observation};
+use super::record::short;
 use crate::model::elf::{self, machine_for_uname as elf_machine};
+
+/// A failed preflight check: why the host is not touched.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    #[error("the pid file names pid {pid}, which is not an nginx master ({argv:?})")]
+    NotAMaster { pid: u32, argv: String },
+    #[error(
+        "master {pid} was started as {argv0:?}, not by absolute path: USR2 would fail to execute it"
+    )]
+    RelativeArgv0 { pid: u32, argv0: String },
+    #[error("master {pid} runs {argv0}, but nginx_binary is {binary}")]
+    OtherBinary {
+        pid: u32,
+        argv0: String,
+        binary: String,
+    },
+    #[error("master {pid} has no command line")]
+    NoCommandLine { pid: u32 },
+    #[error("master {pid} runs with `daemon off`: WINCH does not work without daemon mode")]
+    DaemonOff { pid: u32 },
+    #[error("master {pid} has no workers")]
+    NoWorkers { pid: u32 },
+    #[error("an .oldbin pid file exists: another upgrade is in progress")]
+    Oldbin,
+    #[error(
+        "systemd unit {unit} is Type={kind}: the old master's exit would stop the service (needs Type=forking with PIDFile={pid_file})"
+    )]
+    UnitNotForking {
+        unit: String,
+        kind: String,
+        pid_file: String,
+    },
+    #[error(
+        "systemd unit {unit} has PIDFile={got:?}, not {want}: systemd would not follow the new master"
+    )]
+    UnitPidFile {
+        unit: String,
+        got: String,
+        want: String,
+    },
+    #[error("only {free_kb} KiB free beside {binary}; {needed_kb} KiB needed")]
+    NoRoom {
+        free_kb: u64,
+        binary: String,
+        needed_kb: u64,
+    },
+    #[error(
+        "the new binary is for {} (ELF machine {machine}), this host ({uname}) needs {} (ELF machine {want})",
+        machine_name(*machine),
+        machine_name(*want)
+    )]
+    WrongMachine {
+        machine: u16,
+        uname: String,
+        want: u16,
+    },
+    #[error("no backup of {} ({path}) is left beside the binary", short(sha))]
+    NoBackup { sha: String, path: String },
+}
+
+fn machine_name(m: u16) -> &'static str {
+    elf::machine_name(m).unwrap_or("another machine")
+}
+
+/// Why the staged binary failed its check on the host.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BadBinary {
+    #[error("the new binary is not an ELF executable")]
+    NotElf,
+    #[error("the new binary is for ELF machine {got}, this host ({uname}) needs {want}")]
+    WrongMachine { got: u16, uname: String, want: u16 },
+    #[error("the new binary's ELF header is unreadable")]
+    UnreadableHeader,
+    #[error("`nginx -t` with the new binary failed (exit {rc}): {}", output.join(" | "))]
+    TestFailed { rc: i32, output: Vec<String> },
+    #[error("`nginx -t` with the new binary did not run")]
+    TestDidNotRun,
+}
+
+/// Why the always-on process gate failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProcessFailure {
+    #[error("new master {pid} is gone")]
+    Gone { pid: u32 },
+    #[error("new master {pid} died")]
+    Died { pid: u32 },
+    #[error("new master {pid} has no workers")]
+    NoWorkers { pid: u32 },
+    #[error("new master {pid}'s workers are respawning ({before:?} then {after:?})")]
+    Respawning {
+        pid: u32,
+        before: Vec<u32>,
+        after: Vec<u32>,
+    },
+}
 
 fn live(m: Option<&Master>) -> Option<&Master> {
     m.filter(|m| m.state.is_alive())
@@ -22,62 +120,61 @@ pub fn strange_children(master: &Master) -> Vec<u32> {
 
 /// Read-only checks before anything on the host changes. Every failed check is listed.
 /// (The lock is taken before this, by the session itself.)
-pub fn preflight(obs: &Observation, master: &Master, binary: &str, new_size: u64) -> Vec<String> {
-    let mut problems = Vec::new();
+pub fn preflight(obs: &Observation, master: &Master, binary: &str, new_size: u64) -> Vec<Problem> {
+    let pid = master.pid;
     if !master.nginx_master {
-        problems.push(format!(
-            "the pid file names pid {}, which is not an nginx master ({:?})",
-            master.pid,
-            master.argv.join(" ")
-        ));
-        return problems;
+        return vec![Problem::NotAMaster {
+            pid,
+            argv: master.argv.join(" "),
+        }];
     }
+    let mut problems = Vec::new();
     match master.binary() {
-        Some(argv0) if !argv0.starts_with('/') => problems.push(format!(
-            "master {} was started as {argv0:?}, not by absolute path: USR2 would fail to execute it",
-            master.pid
-        )),
-        Some(argv0) if argv0 != binary => problems.push(format!(
-            "master {} runs {argv0}, but nginx_binary is {binary}",
-            master.pid
-        )),
+        Some(argv0) if !argv0.starts_with('/') => problems.push(Problem::RelativeArgv0 {
+            pid,
+            argv0: argv0.to_owned(),
+        }),
+        Some(argv0) if argv0 != binary => problems.push(Problem::OtherBinary {
+            pid,
+            argv0: argv0.to_owned(),
+            binary: binary.to_owned(),
+        }),
         Some(_) => {}
-        None => problems.push(format!("master {} has no command line", master.pid)),
+        None => problems.push(Problem::NoCommandLine { pid }),
     }
-    let args = master.argv.join(" ");
-    if args.contains("daemon off") {
-        problems.push(format!(
-            "master {} runs with `daemon off`: WINCH does not work without daemon mode",
-            master.pid
-        ));
+    if master.argv.join(" ").contains("daemon off") {
+        problems.push(Problem::DaemonOff { pid });
     }
     if master.workers() == 0 {
-        problems.push(format!("master {} has no workers", master.pid));
+        problems.push(Problem::NoWorkers { pid });
     }
     if obs.oldbin.is_some() {
-        problems.push("an .oldbin pid file exists: another upgrade is in progress".into());
+        problems.push(Problem::Oldbin);
     }
     if let Some(unit) = &obs.unit {
         if unit.kind != "forking" {
-            problems.push(format!(
-                "systemd unit {} is Type={}: the old master's exit would stop the service (needs Type=forking with PIDFile={})",
-                unit.name, unit.kind, unit.our_pid_file
-            ));
+            problems.push(Problem::UnitNotForking {
+                unit: unit.name.clone(),
+                kind: unit.kind.clone(),
+                pid_file: unit.our_pid_file.clone(),
+            });
         } else if unit.pid_file != unit.our_pid_file {
-            problems.push(format!(
-                "systemd unit {} has PIDFile={:?}, not {}: systemd would not follow the new master",
-                unit.name, unit.pid_file, unit.our_pid_file
-            ));
+            problems.push(Problem::UnitPidFile {
+                unit: unit.name.clone(),
+                got: unit.pid_file.clone(),
+                want: unit.our_pid_file.clone(),
+            });
         }
     }
     // Room for the staged file and, where a hard link is impossible, a copied backup.
     if let Some(free) = obs.free_kb
         && free.saturating_mul(1024) < new_size.saturating_mul(2)
     {
-        problems.push(format!(
-            "only {free} KiB free beside {binary}; {} KiB needed",
-            new_size.saturating_mul(2) / 1024
-        ));
+        problems.push(Problem::NoRoom {
+            free_kb: free,
+            binary: binary.to_owned(),
+            needed_kb: new_size.saturating_mul(2) / 1024,
+        });
     }
     problems
 }
@@ -85,21 +182,17 @@ pub fn preflight(obs: &Observation, master: &Master, binary: &str, new_size: u64
 /// The new binary's ELF machine, read on the controller, against this host's `uname -m`:
 /// judged in preflight, before anything is uploaded. A `uname -m` not known here is left to
 /// the check of the staged file on the host.
-pub fn machine_fits(obs: &Observation, machine: u16) -> Option<String> {
+pub fn machine_fits(obs: &Observation, machine: u16) -> Option<Problem> {
     let want = elf_machine(&obs.machine)?;
-    let name = |m: u16| elf::machine_name(m).unwrap_or("another machine");
-    (want != machine).then(|| {
-        format!(
-            "the new binary is for {} (ELF machine {machine}), this host ({}) needs {} (ELF machine {want})",
-            name(machine),
-            obs.machine,
-            name(want)
-        )
+    (want != machine).then(|| Problem::WrongMachine {
+        machine,
+        uname: obs.machine.clone(),
+        want,
     })
 }
 
 /// Judges the output of the check-new script: an ELF for this machine that passes `-t`.
-pub fn check_new(output: &str) -> Result<(), String> {
+pub fn check_new(output: &str) -> Result<(), BadBinary> {
     let mut magic = "";
     let mut emachine = None;
     let mut host = "";
@@ -117,24 +210,26 @@ pub fn check_new(output: &str) -> Result<(), String> {
         }
     }
     if magic != "7f454c46" {
-        return Err("the new binary is not an ELF executable".into());
+        return Err(BadBinary::NotElf);
     }
     match (emachine, elf_machine(host)) {
         (Some(got), Some(want)) if got != want => {
-            return Err(format!(
-                "the new binary is for ELF machine {got}, this host ({host}) needs {want}"
-            ));
+            return Err(BadBinary::WrongMachine {
+                got,
+                uname: host.to_owned(),
+                want,
+            });
         }
-        (None, _) => return Err("the new binary's ELF header is unreadable".into()),
+        (None, _) => return Err(BadBinary::UnreadableHeader),
         _ => {}
     }
     match test_rc {
         Some(0) => Ok(()),
-        Some(rc) => Err(format!(
-            "`nginx -t` with the new binary failed (exit {rc}): {}",
-            test_out.join(" | ")
-        )),
-        None => Err("`nginx -t` with the new binary did not run".into()),
+        Some(rc) => Err(BadBinary::TestFailed {
+            rc,
+            output: test_out.into_iter().map(str::to_owned).collect(),
+        }),
+        None => Err(BadBinary::TestDidNotRun),
     }
 }
 
@@ -180,27 +275,32 @@ pub fn drained(obs: &Observation, old_pid: u32) -> bool {
 
 /// The always-on process gate: between two observations the new master stayed alive with
 /// workers, and its workers are the same processes (no respawn loop).
-pub fn process_gate(before: &Observation, after: &Observation, new_pid: u32) -> Result<(), String> {
-    let a = find(before, new_pid).ok_or_else(|| format!("new master {new_pid} is gone"))?;
-    let b = find(after, new_pid).ok_or_else(|| format!("new master {new_pid} died"))?;
-    let workers = |m: &Master| -> Vec<u32> {
-        m.children
-            .iter()
-            .filter(|c| c.is_worker())
-            .map(|c| c.pid)
-            .collect()
-    };
-    if workers(b).is_empty() {
-        return Err(format!("new master {new_pid} has no workers"));
+pub fn process_gate(
+    before: &Observation,
+    after: &Observation,
+    new_pid: u32,
+) -> Result<(), ProcessFailure> {
+    let pid = new_pid;
+    let a = find(before, pid).ok_or(ProcessFailure::Gone { pid })?;
+    let b = find(after, pid).ok_or(ProcessFailure::Died { pid })?;
+    let (before, after) = (workers(a), workers(b));
+    if after.is_empty() {
+        return Err(ProcessFailure::NoWorkers { pid });
     }
-    if workers(a) != workers(b) {
-        return Err(format!(
-            "new master {new_pid}'s workers are respawning ({:?} then {:?})",
-            workers(a),
-            workers(b)
-        ));
+    if before != after {
+        return Err(ProcessFailure::Respawning { pid, before, after });
     }
     Ok(())
+}
+
+/// A master's live workers (pids).
+pub fn workers(master: &Master) -> Vec<u32> {
+    master
+        .children
+        .iter()
+        .filter(|c| c.is_worker())
+        .map(|c| c.pid)
+        .collect()
 }
 
 /// Workers that accept connections (not ones finishing their last connections).
@@ -245,204 +345,88 @@ pub fn reverted(obs: &Observation, old_pid: u32, new_pid: Option<u32>) -> bool {
         && old_serving(obs, old_pid)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::host::observe::{Child, DiskBinary, ProcState};
+/// The sha16s (how backups are named) of the last `keep` versions of `history` (oldest
+/// first): the backups an install keeps beside the binary.
+pub fn backups_to_keep(history: &[String], keep: usize) -> Vec<String> {
+    let skip = history.len().saturating_sub(keep);
+    history[skip..]
+        .iter()
+        .map(|s| s[..s.len().min(16)].to_owned())
+        .collect()
+}
 
-    fn master(pid: u32, ppid: u32, sha: &str, workers: &[u32]) -> Master {
-        Master {
-            pid,
-            state: ProcState::Alive('S'),
-            ppid: Some(ppid),
-            argv: vec![
-                "/usr/sbin/nginx".into(),
-                "-c".into(),
-                "/etc/nginx/nginx.conf".into(),
-            ],
-            nginx_master: true,
-            exe: "/usr/sbin/nginx".into(),
-            exe_sha256: Some(sha.into()),
-            version: None,
-            children: workers
-                .iter()
-                .map(|&pid| Child {
-                    pid,
-                    state: ProcState::Alive('S'),
-                    title: "nginx: worker process".into(),
-                })
-                .collect(),
-        }
-    }
+/// One rung of the ladder that takes a new master out during a revert: a signal, and how
+/// long to wait for the master to go before the next rung.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rung {
+    pub signal: &'static str,
+    pub wait: Duration,
+}
 
-    fn obs(pid_file: Option<Master>, oldbin: Option<Master>, disk: &str) -> Observation {
-        Observation {
-            machine: "x86_64".into(),
-            pid_file: pid_file.as_ref().map(|m| m.pid),
-            oldbin: oldbin.as_ref().map(|m| m.pid),
-            master: pid_file,
-            old_master: oldbin,
-            binary: Some(DiskBinary {
-                sha256: Some(disk.into()),
-                version: None,
-                size: Some(1000),
-            }),
-            free_kb: Some(100_000),
-            ..Observation::default()
-        }
-    }
+/// QUIT (graceful, half of `quit`), then TERM and KILL (a quarter each): the new master out
+/// within the quit deadline whatever it does.
+pub fn exit_ladder(quit: Duration) -> [Rung; 3] {
+    [
+        Rung {
+            signal: "QUIT",
+            wait: quit / 2,
+        },
+        Rung {
+            signal: "TERM",
+            wait: quit / 4,
+        },
+        Rung {
+            signal: "KILL",
+            wait: quit / 4,
+        },
+    ]
+}
 
-    #[test]
-    fn preflight_lists_every_problem() {
-        let good = master(10, 1, "old", &[11]);
-        let o = obs(Some(good.clone()), None, "old");
-        assert!(preflight(&o, &good, "/usr/sbin/nginx", 1000).is_empty());
+/// What to do after a rung's signal: the master is gone, or wait for it to go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterSignal {
+    Gone,
+    Wait,
+}
 
-        let mut bad = master(10, 1, "old", &[]);
-        bad.argv = vec!["nginx".into(), "-g".into(), "daemon".into(), "off;".into()];
-        let mut o = obs(Some(bad.clone()), None, "old");
-        o.free_kb = Some(1);
-        let problems = preflight(&o, &bad, "/usr/sbin/nginx", 4096);
-        assert_eq!(
-            problems,
-            [
-                "master 10 was started as \"nginx\", not by absolute path: USR2 would fail to execute it",
-                "master 10 runs with `daemon off`: WINCH does not work without daemon mode",
-                "master 10 has no workers",
-                "only 1 KiB free beside /usr/sbin/nginx; 8 KiB needed",
-            ]
-        );
+/// Whether a checked signal reached its process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    Sent,
+    /// No such process (or a zombie).
+    Gone,
+}
 
-        let mut other = master(10, 1, "old", &[11]);
-        other.nginx_master = false;
-        other.argv = vec!["/usr/bin/sleep".into(), "1000".into()];
-        let o = obs(Some(other.clone()), None, "old");
-        assert_eq!(
-            preflight(&o, &other, "/usr/sbin/nginx", 10),
-            ["the pid file names pid 10, which is not an nginx master (\"/usr/bin/sleep 1000\")"]
-        );
-        let mut simple = obs(Some(good.clone()), None, "old");
-        simple.unit = Some(crate::host::observe::Unit {
-            name: "nginx.service".into(),
-            kind: "simple".into(),
-            pid_file: String::new(),
-            our_pid_file: "/run/nginx.pid".into(),
-        });
-        assert_eq!(
-            preflight(&simple, &good, "/usr/sbin/nginx", 10),
-            [
-                "systemd unit nginx.service is Type=simple: the old master's exit would stop the service (needs Type=forking with PIDFile=/run/nginx.pid)"
-            ]
-        );
-        let mut forking = simple.clone();
-        if let Some(u) = forking.unit.as_mut() {
-            u.kind = "forking".into();
-            u.pid_file = "/run/nginx.pid".into();
-        }
-        assert!(preflight(&forking, &good, "/usr/sbin/nginx", 10).is_empty());
-        if let Some(u) = forking.unit.as_mut() {
-            u.pid_file = "/var/run/other.pid".into();
-        }
-        assert_eq!(
-            preflight(&forking, &good, "/usr/sbin/nginx", 10),
-            [
-                "systemd unit nginx.service has PIDFile=\"/var/run/other.pid\", not /run/nginx.pid: systemd would not follow the new master"
-            ]
-        );
-        let elsewhere = master(10, 1, "old", &[11]);
-        assert_eq!(
-            preflight(
-                &obs(Some(elsewhere.clone()), None, "old"),
-                &elsewhere,
-                "/opt/nginx",
-                10
-            ),
-            ["master 10 runs /usr/sbin/nginx, but nginx_binary is /opt/nginx"]
-        );
-    }
-
-    #[test]
-    fn new_binary_checks() {
-        let ok = "magic 7f454c46\nclass 2\nemachine 62\nhostmachine x86_64\ntest_rc 0\ntest_out nginx: configuration file ok\nend ok\n";
-        assert_eq!(check_new(ok), Ok(()));
-        assert_eq!(
-            check_new("magic 23212f62\nemachine 0\nhostmachine x86_64\nend ok\n"),
-            Err("the new binary is not an ELF executable".into())
-        );
-        assert_eq!(
-            check_new("magic 7f454c46\nemachine 183\nhostmachine x86_64\nend ok\n"),
-            Err("the new binary is for ELF machine 183, this host (x86_64) needs 62".into())
-        );
-        assert_eq!(
-            check_new("magic 7f454c46\nemachine 62\nhostmachine x86_64\ntest_rc 1\ntest_out nginx: [emerg] unknown directive \"x\"\ntest_out nginx: configuration file test failed\n"),
-            Err("`nginx -t` with the new binary failed (exit 1): nginx: [emerg] unknown directive \"x\" | nginx: configuration file test failed".into())
-        );
-    }
-
-    #[test]
-    fn the_binary_must_be_for_the_host_machine() {
-        let good = master(10, 1, "old", &[11]);
-        let mut o = obs(Some(good), None, "old");
-        assert_eq!(machine_fits(&o, 62), None);
-        assert_eq!(
-            machine_fits(&o, 183).as_deref(),
-            Some(
-                "the new binary is for AArch64 (ELF machine 183), this host (x86_64) needs x86-64 (ELF machine 62)"
-            )
-        );
-        o.machine = "aarch64".into();
-        assert_eq!(machine_fits(&o, 183), None);
-        assert!(machine_fits(&o, 62).is_some_and(|p| p.contains("needs AArch64")));
-        o.machine = "pdp11".into();
-        assert_eq!(
-            machine_fits(&o, 62),
-            None,
-            "an unknown uname is left to the host's check"
-        );
-    }
-
-    #[test]
-    fn start_drain_commit_and_revert() {
-        let old = master(10, 1, "old", &[11]);
-        let waiting = obs(None, Some(old.clone()), "new");
-        assert_eq!(start(&waiting, 10), Start::Waiting);
-        let no_workers_yet = obs(Some(master(20, 10, "new", &[])), Some(old.clone()), "new");
-        assert_eq!(start(&no_workers_yet, 10), Start::Waiting);
-        let ready = obs(Some(master(20, 10, "new", &[21])), Some(old.clone()), "new");
-        assert!(matches!(start(&ready, 10), Start::Ready(m) if m.pid == 20));
-        let exited = obs(Some(old.clone()), None, "new");
-        assert_eq!(start(&exited, 10), Start::Exited);
-
-        assert!(!drained(&ready, 10));
-        let after_winch = obs(
-            Some(master(20, 10, "new", &[21])),
-            Some(master(10, 1, "old", &[])),
-            "new",
-        );
-        assert!(drained(&after_winch, 10));
-        assert_eq!(process_gate(&after_winch, &after_winch, 20), Ok(()));
-        let respawned = obs(
-            Some(master(20, 10, "new", &[22])),
-            Some(master(10, 1, "old", &[])),
-            "new",
-        );
-        assert_eq!(
-            process_gate(&after_winch, &respawned, 20),
-            Err("new master 20's workers are respawning ([21] then [22])".into())
-        );
-        assert!(!committed(&after_winch, 10, 20));
-        let done = obs(Some(master(20, 1, "new", &[21])), None, "new");
-        assert!(committed(&done, 10, 20));
-
-        assert!(!reverted(&after_winch, 10, Some(20)));
-        let back = obs(Some(master(10, 1, "old", &[12])), None, "old");
-        assert!(reverted(&back, 10, Some(20)));
-        assert!(reverted(&back, 10, None));
-        let mut zombie_new = master(20, 10, "new", &[]);
-        zombie_new.state = ProcState::Zombie;
-        let mut with_zombie = back.clone();
-        with_zombie.old_master = None;
-        assert!(find(&with_zombie, 20).is_none());
-        let _ = zombie_new;
+/// A TERM or KILL that found no process: the master is gone. A QUIT that found none still
+/// waits (the pid file and `.oldbin` must settle before the revert goes on).
+pub fn after_signal(rung: Rung, delivery: Delivery) -> AfterSignal {
+    if delivery == Delivery::Gone && rung.signal != "QUIT" {
+        AfterSignal::Gone
+    } else {
+        AfterSignal::Wait
     }
 }
+
+/// Where nginx's error log may be, most likely first: `PREFIX/logs/error.log` when the master
+/// was started with `-p PREFIX`, then Debian's default.
+pub fn error_log_candidates(master: &Master) -> Vec<String> {
+    let mut candidates = Vec::new();
+    if let Some(i) = master.argv.iter().position(|a| a == "-p")
+        && let Some(prefix) = master.argv.get(i + 1)
+    {
+        candidates.push(format!("{}/logs/error.log", prefix.trim_end_matches('/')));
+    }
+    candidates.push("/var/log/nginx/error.log".to_owned());
+    candidates
+}
+
+/// The lines of an error log's tail worth showing as evidence: the last three.
+pub fn evidence(tail: &str) -> Vec<String> {
+    let lines: Vec<&str> = tail.lines().filter(|l| !l.trim().is_empty()).collect();
+    let skip = lines.len().saturating_sub(3);
+    lines[skip..].iter().map(|l| (*l).to_owned()).collect()
+}
+
+#[cfg(test)]
+#[path = "decide_tests.rs"]
+mod tests;

@@ -6,6 +6,7 @@
 use super::decide::{accepting, draining, strange_children};
 use super::observe::{Master, Observation, RecordSeen};
 use super::record::{Op, OpKind, OpStep, Record, short};
+pub use super::refusal::{Refusal, Skip};
 
 /// What the operator asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,10 +50,10 @@ pub struct Aim {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Resolved {
     Aim(Aim),
-    /// Nothing for this run to do on this host; the reason says why.
-    Skip(String),
-    /// The host cannot be taken anywhere safely; the reason says what was found.
-    Refuse(String),
+    /// Nothing for this run to do on this host.
+    Skip(Skip),
+    /// The host cannot be taken anywhere safely.
+    Refuse(Refusal),
 }
 
 fn live(m: Option<&Master>) -> Option<&Master> {
@@ -96,7 +97,7 @@ pub fn resolve(goal: &Goal, obs: &Observation, commit: Commit) -> Resolved {
         RecordSeen::Read(r) => Some(r),
         RecordSeen::Missing => None,
         RecordSeen::Unreadable(why) => {
-            return Resolved::Refuse(format!("the state record is unreadable: {why}"));
+            return Resolved::Refuse(Refusal::UnreadableRecord { why: why.clone() });
         }
     };
     if let Some(op) = record.and_then(|r| r.op.as_ref()) {
@@ -106,13 +107,10 @@ pub fn resolve(goal: &Goal, obs: &Observation, commit: Commit) -> Resolved {
             OpKind::Rollback => &op.from,
         };
         if !from.is_empty() && taking_on != from {
-            return Resolved::Skip(format!(
-                "an {} from {} to {} is in flight, not one of {}: left alone",
-                op.kind.name(),
-                short(&op.from),
-                short(&op.to),
-                short(from)
-            ));
+            return Resolved::Skip(Skip::OtherOperation {
+                op: op.clone(),
+                of: from.clone(),
+            });
         }
         // An interrupted upgrade is undone; an interrupted rollback is finished.
         return match op.kind {
@@ -121,40 +119,34 @@ pub fn resolve(goal: &Goal, obs: &Observation, commit: Commit) -> Resolved {
         };
     }
     let Some(running) = live(obs.master.as_ref()).map(sha) else {
-        return Resolved::Refuse("no live nginx master named by the pid file".into());
+        return Resolved::Refuse(Refusal::NoLiveMaster);
     };
     if !from.is_empty() && running != from {
-        return Resolved::Skip(format!(
-            "runs {}, not {}: left alone",
-            short(running),
-            short(from)
-        ));
+        return Resolved::Skip(Skip::RunsOther {
+            running: running.to_owned(),
+            of: from.clone(),
+        });
     }
     let Some(record) = record else {
-        return Resolved::Refuse(
-            "no ngfleet state record beside the binary: this host's history is unknown, so there is no version to go back to (run `ngfleet roll` with the version you want)".into(),
-        );
+        return Resolved::Refuse(Refusal::NoRecord);
     };
     if record.current() != Some(running) {
-        return Resolved::Refuse(format!(
-            "the state record says {} runs, but the master runs {}: nginx was changed outside ngfleet; refusing to guess a direction (run `ngfleet roll` with the version you want)",
-            short(record.current().unwrap_or("nothing")),
-            short(running)
-        ));
+        return Resolved::Refuse(Refusal::RecordDisagrees {
+            recorded: record.current().map(str::to_owned),
+            running: running.to_owned(),
+        });
     }
     if disk(obs) != running {
-        return Resolved::Refuse(format!(
-            "the binary on disk ({}) is not the one the master runs ({}): changed outside ngfleet",
-            short(disk(obs)),
-            short(running)
-        ));
+        return Resolved::Refuse(Refusal::DiskChanged {
+            disk: disk(obs).to_owned(),
+            running: running.to_owned(),
+        });
     }
     match record.previous() {
         Some(prev) => back(prev),
-        None => Resolved::Skip(format!(
-            "no earlier version recorded before {}: nothing to go back to",
-            short(running)
-        )),
+        None => Resolved::Skip(Skip::NoEarlier {
+            running: running.to_owned(),
+        }),
     }
 }
 
@@ -219,7 +211,7 @@ pub enum Move {
     AwaitDrain {
         old: Master,
     },
-    Refuse(String),
+    Refuse(Refusal),
 }
 
 /// Whether an operation in flight is finished (toward its `to`) for this aim.
@@ -243,7 +235,7 @@ pub fn next(obs: &Observation, aim: &Aim, run: &str, controller: &str) -> Move {
         RecordSeen::Read(r) => Some(r),
         RecordSeen::Missing => None,
         RecordSeen::Unreadable(why) => {
-            return Move::Refuse(format!("the state record is unreadable: {why}"));
+            return Move::Refuse(Refusal::UnreadableRecord { why: why.clone() });
         }
     };
     match record.and_then(|r| r.op.as_ref().map(|op| (r, op))) {
@@ -266,11 +258,10 @@ fn settled(
         return Move::Refuse(no_master(obs));
     };
     if !m.nginx_master {
-        return Move::Refuse(format!(
-            "the pid file names pid {}, which is not an nginx master ({:?})",
-            m.pid,
-            m.argv.join(" ")
-        ));
+        return Move::Refuse(Refusal::NotAMaster {
+            pid: m.pid,
+            argv: m.argv.join(" "),
+        });
     }
     let running = sha(m);
     let on_disk = disk(obs);
@@ -289,24 +280,20 @@ fn settled(
             return Move::AwaitDrain { old: o.clone() };
         }
         (Some(o), _) => {
-            return Move::Refuse(format!(
-                "two masters ({} and old {}) but no ngfleet operation in flight: another upgrade is in progress",
-                m.pid, o.pid
-            ));
+            return Move::Refuse(Refusal::ForeignUpgrade {
+                pid: m.pid,
+                old: o.pid,
+            });
         }
         (None, Some(stale)) => {
-            return Move::Refuse(format!(
-                "a stale .oldbin names {stale}, which is gone; master {} is running",
-                m.pid
-            ));
+            return Move::Refuse(Refusal::StaleOldbin { stale, pid: m.pid });
         }
     }
     if on_disk != running {
-        return Move::Refuse(format!(
-            "the binary on disk ({}) is not the one the master runs ({}): it was changed outside ngfleet",
-            short(on_disk),
-            short(running)
-        ));
+        return Move::Refuse(Refusal::DiskChanged {
+            disk: on_disk.to_owned(),
+            running: running.to_owned(),
+        });
     }
     let op = Op {
         kind: aim.kind,
@@ -390,13 +377,10 @@ fn in_flight(obs: &Observation, record: &Record, op: &Op, aim: &Aim) -> Move {
                         }
                     }
                 } else {
-                    Move::Refuse(format!(
-                        "the binary on disk ({}) is neither {} nor {} of the {} in flight",
-                        short(on_disk),
-                        short(&op.from),
-                        short(&op.to),
-                        op.kind.name()
-                    ))
+                    Move::Refuse(Refusal::DiskOutsideOp {
+                        disk: on_disk.to_owned(),
+                        op: op.clone(),
+                    })
                 }
             } else if running == op.to && on_disk == op.to {
                 // Committed; the record was not finished.
@@ -405,29 +389,23 @@ fn in_flight(obs: &Observation, record: &Record, op: &Op, aim: &Aim) -> Move {
                     note: None,
                 }
             } else {
-                Move::Refuse(format!(
-                    "master {} runs {} (disk {}), neither {} nor {} of the {} in flight",
-                    m.pid,
-                    short(running),
-                    short(on_disk),
-                    short(&op.from),
-                    short(&op.to),
-                    op.kind.name()
-                ))
+                Move::Refuse(Refusal::MasterOutsideOp {
+                    pid: m.pid,
+                    running: running.to_owned(),
+                    disk: on_disk.to_owned(),
+                    op: op.clone(),
+                })
             }
         }
         (Some(new), Some(o)) if new.pid != o.pid && new.ppid == Some(o.pid) => {
             // The new master may run another executable than the file it was started from
             // (a wrapper that execs nginx): the file on disk names the operation's target.
             if sha(o) != op.from || (sha(new) != op.to && on_disk != op.to) {
-                return Move::Refuse(format!(
-                    "two masters run {} (old) and {} (new), not the {} in flight from {} to {}",
-                    short(sha(o)),
-                    short(sha(new)),
-                    op.kind.name(),
-                    short(&op.from),
-                    short(&op.to)
-                ));
+                return Move::Refuse(Refusal::MastersOutsideOp {
+                    old: sha(o).to_owned(),
+                    new: sha(new).to_owned(),
+                    op: op.clone(),
+                });
             }
             let quitting = accepting(new) == 0 && draining(new);
             let (old, new) = (o.clone(), new.clone());
@@ -447,26 +425,21 @@ fn in_flight(obs: &Observation, record: &Record, op: &Op, aim: &Aim) -> Move {
             old: o.clone(),
             children: strange_children(o),
         },
-        (Some(m), Some(o)) => Move::Refuse(format!(
-            "two masters ({} and old {}) but the new one is not a child of the old one",
-            m.pid, o.pid
-        )),
-        (Some(m), None) => Move::Refuse(format!(
-            "a stale .oldbin names {}, which is gone; master {} is running",
-            obs.oldbin.unwrap_or_default(),
-            m.pid
-        )),
+        (Some(m), Some(o)) => Move::Refuse(Refusal::NotAChild {
+            pid: m.pid,
+            old: o.pid,
+        }),
+        (Some(m), None) => Move::Refuse(Refusal::StaleOldbin {
+            stale: obs.oldbin.unwrap_or_default(),
+            pid: m.pid,
+        }),
         (None, None) => Move::Refuse(no_master(obs)),
     }
 }
 
-fn no_master(obs: &Observation) -> String {
+fn no_master(obs: &Observation) -> Refusal {
     match (obs.pid_file, obs.oldbin) {
-        (None, None) => "no nginx master: the pid file is missing".into(),
-        (p, o) => format!(
-            "no live nginx master (pid file names {}, .oldbin names {})",
-            p.map_or("nothing".into(), |p| p.to_string()),
-            o.map_or("nothing".into(), |p| p.to_string())
-        ),
+        (None, None) => Refusal::NoPidFile,
+        (pid_file, oldbin) => Refusal::NoLiveMasterNamed { pid_file, oldbin },
     }
 }

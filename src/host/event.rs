@@ -4,44 +4,59 @@
 use std::fmt;
 use std::time::Duration;
 
-/// A step of the per-host procedure.
+/// A step of the per-host procedure, named as nginx's upgrade procedure reads: connect, lock,
+/// observe, preflight, stage (upload, verify, `-t`), install, usr2, winch, gate, commit; and
+/// going back: revert (the new master out), restore (the old binary on disk); around them,
+/// cleanup and record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Step {
     Connect,
     Lock,
     Observe,
     Preflight,
-    Upload,
-    CheckNew,
+    Stage,
     Install,
-    Start,
-    Drain,
+    Usr2,
+    Winch,
     Gate,
     Commit,
-    Rollback,
+    Revert,
     Restore,
     Cleanup,
     Record,
 }
 
 impl Step {
+    /// The step's name in events and the journal.
     pub fn name(self) -> &'static str {
         match self {
             Step::Connect => "connect",
             Step::Lock => "lock",
             Step::Observe => "observe",
             Step::Preflight => "preflight",
-            Step::Upload => "upload",
-            Step::CheckNew => "check new binary",
+            Step::Stage => "stage",
             Step::Install => "install",
-            Step::Start => "start (USR2)",
-            Step::Drain => "drain (WINCH)",
+            Step::Usr2 => "usr2",
+            Step::Winch => "winch",
             Step::Gate => "gate",
-            Step::Commit => "commit (QUIT)",
-            Step::Rollback => "rollback",
-            Step::Restore => "restore binary",
+            Step::Commit => "commit",
+            Step::Revert => "revert",
+            Step::Restore => "restore",
             Step::Cleanup => "cleanup",
             Step::Record => "record",
+        }
+    }
+
+    /// What the step does, as an error says it failed to (`failed to start (USR2)`).
+    pub fn action(self) -> &'static str {
+        match self {
+            Step::Stage => "stage the new binary",
+            Step::Usr2 => "start (USR2)",
+            Step::Winch => "drain (WINCH)",
+            Step::Commit => "commit (QUIT)",
+            Step::Revert => "rollback",
+            Step::Restore => "restore binary",
+            other => other.name(),
         }
     }
 }

@@ -19,66 +19,17 @@ pub const READY: &str = "locked";
 /// the controller, this shell's pid (the holder `unlock` may kill) and the start time. Only
 /// this shell keeps fd 9: its children get it closed, so its exit releases the lock; nor do
 /// they keep the channel's stderr, so sshd closes the channel as soon as the shell is gone.
-pub const LOCK: &str = r#"
-exec 9>>"$1" || exit 70
-if ! flock -n 9; then printf 'busy %s\n' "$(head -c 300 "$1" | tr '\n' ' ')"; exit 75; fi
-: > "$1"
-printf '%s; holder pid %s since %s\n' "$2" "$$" "$(date -u +%Y-%m-%dT%H:%M:%SZ 9>&-)" >> "$1"
-echo locked
-while hb=$(timeout "${3:-30}" head -n 1 9>&- 2>/dev/null) && [ -n "$hb" ]; do
-  printf '%s\n' "$hb"
-done
-: > "$1"
-"#;
+pub const LOCK: &str = include_str!("scripts/lock.sh");
 
 /// Reads the lock `$1` without taking it: `state absent|free|held` (or `state error RC`), then
 /// `owner LINE` (what the last holder wrote).
-pub const STATE: &str = r#"
-[ -e "$1" ] || { echo 'state absent'; exit 0; }
-flock -n -E 75 "$1" true 2>/dev/null; rc=$?
-case $rc in 0) echo 'state free' ;; 75) echo 'state held' ;; *) echo "state error $rc" ;; esac
-printf 'owner %s\n' "$(head -c 300 "$1" | tr '\n' ' ')"
-"#;
+pub const STATE: &str = include_str!("scripts/lock_state.sh");
 
 /// Breaks the lock `$1` held by pid `$2` (or, without `$2`, by the one ngfleet shell that has
 /// it open): the pid must have the lock file open and be an ngfleet script (`$0` is
 /// `ngfleet`). TERM, then KILL if the lock is still held after 3 s. Prints `free` (nothing
 /// held it), `released PID`, `refused: …` (exit 4), or `failed: …` (exit 5).
-pub const UNLOCK: &str = r#"
-lock=$1 pid=$2
-[ -e "$lock" ] || { echo free; exit 0; }
-flock -n "$lock" true 2>/dev/null && { echo free; exit 0; }
-real=$(readlink -f -- "$lock") || { echo "failed: cannot resolve $lock"; exit 5; }
-holds() {
-  for fd in "/proc/$1/fd/"*; do
-    [ "$(readlink -- "$fd" 2>/dev/null)" = "$real" ] && return 0
-  done
-  return 1
-}
-ours() { tr '\0' '\n' < "/proc/$1/cmdline" 2>/dev/null | grep -qx ngfleet; }
-if [ -z "$pid" ]; then
-  for p in $(find /proc/[0-9]*/fd -maxdepth 1 -lname "$real" 2>/dev/null | cut -d/ -f3 | sort -u); do
-    if [ "$p" != "$$" ] && ours "$p" && holds "$p"; then
-      [ -z "$pid" ] || { echo "refused: more than one process holds $lock ($pid $p)"; exit 4; }
-      pid=$p
-    fi
-  done
-  [ -n "$pid" ] || { echo "refused: no ngfleet process holds $lock"; exit 4; }
-fi
-if ! ours "$pid" || ! holds "$pid"; then
-  echo "refused: pid $pid does not hold $lock"; exit 4
-fi
-kill -s TERM "$pid" 2>/dev/null
-i=0
-until flock -n "$lock" true 2>/dev/null; do
-  i=$((i + 1))
-  if [ "$i" -eq 30 ] && holds "$pid"; then kill -s KILL "$pid" 2>/dev/null; fi
-  [ "$i" -lt 60 ] || { echo "failed: $lock is still held"; exit 5; }
-  sleep 0.1
-done
-flock -n "$lock" truncate -s 0 -- "$lock" 2>/dev/null
-echo "released $pid"
-"#;
+pub const UNLOCK: &str = include_str!("scripts/unlock.sh");
 
 /// The command that takes and holds the lock for `owner`, its holder exiting after the
 /// silence of `beat`.
@@ -569,14 +520,6 @@ mod tests {
                 Ok(Broken::Free)
             );
             assert!(!path.exists());
-        }
-    }
-
-    /// Every script, as the shell gets it, passes `shellcheck -s sh`.
-    #[test]
-    fn scripts_pass_shellcheck() {
-        for (name, script) in [("lock", LOCK), ("state", STATE), ("unlock", UNLOCK)] {
-            crate::host::scripts::shellcheck(name, script);
         }
     }
 }

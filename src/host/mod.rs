@@ -6,17 +6,22 @@ pub mod classify;
 pub mod decide;
 pub mod direction;
 pub mod event;
+pub mod failure;
 mod forward;
 pub mod lock;
 pub mod observe;
 pub mod probe;
 pub mod procedure;
 pub mod record;
+pub mod refusal;
 pub mod remote;
 mod revert;
 pub mod scripts;
 #[cfg(test)]
 pub mod sim;
+mod step;
+#[cfg(test)]
+mod step_tests;
 pub mod upgrade;
 #[cfg(test)]
 mod walk_tests;

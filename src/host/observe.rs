@@ -117,15 +117,6 @@ pub struct Backup {
     pub path: String,
 }
 
-/// The upgrade lock file beside the binary.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LockFile {
-    /// Whether a live process holds it (flock); a file nobody holds is stale.
-    pub held: bool,
-    /// What the holder wrote: controller host, pid, start time.
-    pub owner: String,
-}
-
 /// Everything one probe saw.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Observation {
@@ -142,7 +133,6 @@ pub struct Observation {
     pub staged: Vec<String>,
     /// Backups of earlier binaries (`nginx.ngfleet-backup.<sha256 prefix>`), newest first.
     pub backups: Vec<Backup>,
-    pub lock: Option<LockFile>,
     /// Free space in the binary's directory, in KiB.
     pub free_kb: Option<u64>,
     /// The systemd unit of the master named by the pid file.
@@ -227,17 +217,6 @@ pub fn parse(stdout: &str) -> Result<Observation, ObserveError> {
                     mtime: mtime.parse().map_err(|_| malformed())?,
                     path: path.to_owned(),
                 });
-            }
-            "lock.held" => {
-                obs.lock = Some(LockFile {
-                    held: value == "yes",
-                    owner: String::new(),
-                })
-            }
-            "lock.owner" => {
-                if let Some(lock) = obs.lock.as_mut() {
-                    lock.owner = value.trim().to_owned();
-                }
             }
             "free_kb" => obs.free_kb = value.parse().ok(),
             "record" => record_lines.push(value),
@@ -551,21 +530,14 @@ master.exe /usr/sbin/nginx\noldbin none\nbin.missing yes\nend ok\n",
     }
 
     #[test]
-    fn staged_files_backups_and_locks() {
+    fn staged_files_and_backups() {
         let out = "probe 1\nmachine x86_64\npidfile none\noldbin none\nbin.missing yes\n\
 stage /s/.nginx.ngfleet-stage.1\nbackup 100 /s/nginx.ngfleet-backup.aa\nbackup 200 /s/nginx.ngfleet-backup.bb\n\
-lock.held yes\nlock.owner ctl pid=1 \nfree_kb 1234\nend ok\n";
+free_kb 1234\nend ok\n";
         let obs = parse(out).expect("parses");
         assert_eq!(obs.staged, ["/s/.nginx.ngfleet-stage.1"]);
         assert_eq!(obs.backups[0].path, "/s/nginx.ngfleet-backup.bb");
         assert_eq!(obs.backups[1].mtime, 100);
-        assert_eq!(
-            obs.lock,
-            Some(LockFile {
-                held: true,
-                owner: "ctl pid=1".into()
-            })
-        );
         assert_eq!(obs.free_kb, Some(1234));
     }
 

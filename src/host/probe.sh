@@ -69,10 +69,6 @@ for f in "$fdir/.$fbase.ngfleet-stage."*; do [ -e "$f" ] && say stage "$f"; done
 for f in "$file.ngfleet-backup."*; do [ -f "$f" ] && say backup "$(stat -c %Y "$f") $f"; done
 dir=${binary%/*}; base=${binary##*/}
 if [ -f "$dir/.$base.ngfleet-state" ]; then head -c 8192 "$dir/.$base.ngfleet-state" | sed 's/^/record /'; fi
-if [ -f "$dir/.$base.ngfleet-lock" ]; then
-  if flock -n "$dir/.$base.ngfleet-lock" true 2>/dev/null; then say lock.held no; else say lock.held yes; fi
-  say lock.owner "$(head -c 200 "$dir/.$base.ngfleet-lock" | tr '\n' ' ')"
-fi
 if [ "$mode" != quick ]; then
   # Workers of this binary whose master is gone (a killed new master's) still accept. Only
   # shell built-ins per process (no fork), so the scan stays cheap on a busy host.

@@ -7,14 +7,18 @@
 use std::time::{Duration, Instant};
 
 use super::direction::{self, Aim, Commit, Drive, Goal, Move, Resolved};
-use super::event::{Event, Status, Step};
+use super::event::{Event, Step};
+use super::failure::{Blocker, CommandFailed, Fault, Judged};
 use super::lock;
 use super::observe::Observation;
 use super::probe::{self, Depth, ProbeError};
-use super::record::{Op, OpKind, Record, short};
+use super::record::{Op, OpKind, Record};
 use super::remote::{Claim, Remote};
 use super::scripts::{self, Layout, SignalTarget};
-use super::upgrade::{Intent, Job, Outcome, ProcessChecksOnly, UpgradeError};
+use super::step::Stop;
+use super::upgrade::{
+    Back, Intent, Job, MAX_MOVES, Outcome, POLL, ProcessChecksOnly, UpgradeError,
+};
 use crate::ssh::{Heartbeat, RemoteCommand};
 
 /// One run of the procedure on one host, over one connection.
@@ -24,25 +28,13 @@ pub struct Procedure<'a> {
     pub events: &'a (dyn Fn(Event) + Sync),
 }
 
-/// How a move ended.
-pub(super) enum Flow {
-    /// Observe again and go on.
-    Continue,
-    /// The new binary was judged and failed (start, drain, gates): go back.
-    Failed(String),
-}
-
-const POLL: Duration = Duration::from_millis(25);
-/// A run that has not arrived after this many moves is stuck: it stops with an error.
-const MAX_MOVES: usize = 24;
-
 /// What the loop knows about this run beyond the host.
 struct Course {
     aim: Aim,
     /// Why the run turned back, when it did.
-    failure: Option<String>,
+    failure: Option<Judged>,
     /// Something failed again while going back.
-    failed_going_back: Option<String>,
+    failed_going_back: Option<Judged>,
     /// A move that changes the host was made.
     changed: bool,
 }
@@ -66,32 +58,26 @@ impl Procedure<'_> {
         }
     }
 
-    pub(super) fn emit(&self, step: Step, status: Status, since: Instant) {
-        (self.events)(Event {
-            host: self.host_name().to_owned(),
-            step,
-            status,
-            elapsed: since.elapsed(),
-        });
-    }
-
-    /// A note for the operator (not a failure).
-    pub(super) fn note(&self, step: Step, text: String) {
-        self.emit(step, Status::Note(text), Instant::now());
-    }
-
-    pub(super) fn remote_error(&self, step: Step, reason: impl Into<String>) -> UpgradeError {
+    pub(super) fn remote_error(&self, step: Step, fault: Fault) -> UpgradeError {
         UpgradeError::Remote {
             host: self.host_name().to_owned(),
             step,
-            reason: reason.into(),
+            fault: Box::new(fault),
         }
     }
 
-    pub(super) fn refused(&self, reason: impl Into<String>) -> UpgradeError {
+    pub(super) fn unrestored(&self, step: Step, fault: Fault) -> UpgradeError {
+        UpgradeError::Unrestored {
+            host: self.host_name().to_owned(),
+            step,
+            fault: Box::new(fault),
+        }
+    }
+
+    pub(super) fn refused(&self, reason: Blocker) -> UpgradeError {
         UpgradeError::Refused {
             host: self.host_name().to_owned(),
-            reason: reason.into(),
+            reason: Box::new(reason),
         }
     }
 
@@ -101,34 +87,36 @@ impl Procedure<'_> {
 
     /// Takes the lock, runs the procedure, releases the lock.
     pub async fn run(&self) -> Result<Outcome, UpgradeError> {
-        let t = Instant::now();
-        self.emit(Step::Lock, Status::Started, t);
         let cmd = lock::lock(&self.layout(), &self.job.settings.owner, Heartbeat::DEFAULT);
-        let lease = match self
-            .remote
-            .hold(&cmd, lock::READY, self.deadlines().command)
-            .await?
-        {
-            Claim::Held(lease) => lease,
-            Claim::Refused(out) => {
-                let text = out.stdout_lossy().trim().to_owned();
-                let err = match text.strip_prefix("busy ") {
-                    Some(owner) => UpgradeError::Locked {
-                        host: self.host_name().to_owned(),
-                        owner: owner.trim().to_owned(),
-                    },
-                    None => self.remote_error(
-                        Step::Lock,
-                        format!("{text} {}", out.stderr_lossy().trim())
-                            .trim()
-                            .to_owned(),
-                    ),
-                };
-                self.emit(Step::Lock, Status::Failed(err.to_string()), t);
-                return Err(err);
-            }
-        };
-        self.emit(Step::Lock, Status::Done, t);
+        let lease = self
+            .step(Step::Lock, async {
+                match self
+                    .remote
+                    .hold(&cmd, lock::READY, self.deadlines().command)
+                    .await?
+                {
+                    Claim::Held(lease) => Ok(lease),
+                    Claim::Refused(out) => {
+                        let text = out.stdout_lossy().trim().to_owned();
+                        Err(match text.strip_prefix("busy ") {
+                            Some(owner) => UpgradeError::Locked {
+                                host: self.host_name().to_owned(),
+                                owner: owner.trim().to_owned(),
+                            },
+                            None => self.remote_error(
+                                Step::Lock,
+                                Fault::LockAnswer {
+                                    status: out.status.clone(),
+                                    output: format!("{text} {}", out.stderr_lossy().trim())
+                                        .trim()
+                                        .to_owned(),
+                                },
+                            ),
+                        })
+                    }
+                }
+            })
+            .await?;
         // A controller that has lost its lock does nothing more on the host.
         let result = tokio::select! {
             biased;
@@ -150,7 +138,7 @@ impl Procedure<'_> {
         match probe::parse_output(&out) {
             Ok(obs) => Ok(obs),
             Err(ProbeError::Ssh(e)) => Err(e.into()),
-            Err(e) => Err(self.remote_error(Step::Observe, e.to_string())),
+            Err(e) => Err(self.remote_error(Step::Observe, Fault::Probe(e))),
         }
     }
 
@@ -185,7 +173,11 @@ impl Procedure<'_> {
                 out.stdout_lossy().trim(),
                 out.stderr_lossy().trim()
             );
-            return Err(self.remote_error(step, format!("{}: {}", out.status, text.trim())));
+            let failed = CommandFailed {
+                status: out.status.clone(),
+                output: text.trim().to_owned(),
+            };
+            return Err(self.remote_error(step, Fault::Command(failed)));
         }
         Ok(out.stdout_lossy().into_owned())
     }
@@ -195,7 +187,7 @@ impl Procedure<'_> {
         &self,
         step: Step,
         pid: u32,
-        sig: &str,
+        sig: &'static str,
         target: SignalTarget,
     ) -> Result<bool, UpgradeError> {
         let out = self
@@ -205,7 +197,14 @@ impl Procedure<'_> {
         match out.stdout_lossy().trim() {
             "sent" => Ok(true),
             "gone" => Ok(false),
-            other => Err(self.remote_error(step, other.to_owned())),
+            other => Err(self.remote_error(
+                step,
+                Fault::SignalRefused {
+                    pid,
+                    signal: sig,
+                    answer: other.to_owned(),
+                },
+            )),
         }
     }
 
@@ -252,14 +251,14 @@ impl Procedure<'_> {
                 self.cleanup(&obs).await?;
                 return Ok(Outcome::NotApplicable { reason });
             }
-            Resolved::Refuse(reason) => return Err(self.refused(reason)),
+            Resolved::Refuse(refusal) => return Err(self.refused(Blocker::Host(refusal))),
         };
         if matches!(goal, Goal::Roll { .. }) {
             self.job
                 .gate
                 .prepare(self.remote, self.job.host)
                 .await
-                .map_err(|reason| self.remote_error(Step::Gate, reason))?;
+                .map_err(|f| self.remote_error(Step::Gate, Fault::Gate(f)))?;
         }
         // Where the host comes from: the origin of an operation in flight, else what runs.
         let origin = match obs.record.record().and_then(|r| r.op.as_ref()) {
@@ -284,7 +283,7 @@ impl Procedure<'_> {
                 Err(UpgradeError::Remote {
                     host,
                     step: Step::Observe,
-                    reason,
+                    fault: Box::new(Fault::Refused(*reason)),
                 })
             }
             other => other,
@@ -302,7 +301,8 @@ impl Procedure<'_> {
         let (run, owner) = (&self.job.settings.run_id, &self.job.settings.owner);
         for _ in 0..MAX_MOVES {
             let op = obs.record.record().and_then(|r| r.op.clone());
-            let flow = match direction::next(&obs, &course.aim, run, owner) {
+            let need_op = || op.clone().ok_or_else(|| self.refused(Blocker::NoOperation));
+            let done: Result<(), Stop> = match direction::next(&obs, &course.aim, run, owner) {
                 Move::Arrived => return self.arrived(goal, course, origin),
                 Move::Hold { old, new } => {
                     return Ok(Outcome::AwaitingCommit {
@@ -310,24 +310,20 @@ impl Procedure<'_> {
                         new_pid: new.pid,
                     });
                 }
-                Move::Refuse(reason) if !course.changed => return Err(self.refused(reason)),
-                Move::Refuse(reason) => {
-                    return Err(UpgradeError::Unrestored {
-                        host: self.host_name().to_owned(),
-                        step: Step::Observe,
-                        reason,
-                    });
+                Move::Refuse(refusal) if !course.changed => {
+                    return Err(self.refused(Blocker::Host(refusal)));
                 }
-                Move::Cleanup => {
-                    self.cleanup(&obs).await?;
-                    Flow::Continue
+                Move::Refuse(refusal) => {
+                    let fault = Fault::Refused(Blocker::Host(refusal));
+                    return Err(self.unrestored(Step::Observe, fault));
                 }
+                Move::Cleanup => self.cleanup(&obs).await.map_err(Stop::from),
                 Move::Write { record, note } => {
                     if let Some(note) = note {
                         self.note(Step::Record, note);
                     }
-                    self.write_record(&record).await?;
-                    Flow::Continue
+                    let write = async { self.write_record(&record).await.map_err(Stop::from) };
+                    self.step(Step::Record, write).await
                 }
                 Move::Begin {
                     master,
@@ -339,75 +335,66 @@ impl Procedure<'_> {
                         self.note(Step::Record, note);
                     }
                     let gate = self.gate_for(&op, course);
-                    self.begin(&obs, &master, &op, &base, gate).await?
+                    self.begin(&obs, &master, &op, &base, gate).await
                 }
                 Move::Start { master } => {
-                    let op = op.clone().ok_or_else(|| self.refused("no operation"))?;
+                    let op = need_op()?;
                     course.changed = true;
                     self.start(&obs, &master, &op, self.gate_for(&op, course))
-                        .await?
+                        .await
                 }
                 Move::Drain { old, new } => {
-                    let op = op.clone().ok_or_else(|| self.refused("no operation"))?;
+                    let op = need_op()?;
                     course.changed = true;
                     let gate = self.gate_for(&op, course);
-                    self.drain(&obs, &old, &new, &op, &course.aim, gate).await?
+                    self.drain(&obs, &old, &new, &op, &course.aim, gate).await
                 }
                 Move::Commit { old, new } => {
-                    let op = op.clone().ok_or_else(|| self.refused("no operation"))?;
+                    let op = need_op()?;
                     course.changed = true;
                     let gate = self.gate_for(&op, course);
-                    self.commit(&obs, &old, &new, &op, gate).await?
+                    self.commit(&obs, &old, &new, &op, gate).await
                 }
                 Move::Revert { old, new } => {
-                    let op = op.clone().ok_or_else(|| self.refused("no operation"))?;
+                    let op = need_op()?;
                     course.changed = true;
-                    self.revert(&obs, &op, &old, &new).await?
+                    self.revert(&obs, &op, &old, &new).await
                 }
                 Move::KillHung { old, children } => {
                     course.changed = true;
-                    self.kill_hung(&old, &children).await?;
                     // A failure of this run only when this run was taking that binary on.
                     let ours = op
                         .as_ref()
                         .is_some_and(|op| direction::forward(op, &course.aim));
-                    if ours && course.failure.is_none() {
-                        Flow::Failed("found a new binary that never became ready; killed it".into())
-                    } else {
-                        Flow::Continue
+                    match self.kill_hung(&old, &children).await {
+                        Ok(()) if ours && course.failure.is_none() => Err(Judged::Hung.into()),
+                        other => other,
                     }
                 }
                 Move::RestoreDisk { sha } => {
                     course.changed = true;
-                    self.restore_disk(&obs, &sha).await?;
-                    Flow::Continue
+                    self.restore_disk(&obs, &sha).await
                 }
                 Move::KillOrphans(pids) => {
                     course.changed = true;
-                    for pid in pids {
-                        self.signal(Step::Rollback, pid, "KILL", SignalTarget::Worker)
-                            .await?;
-                    }
-                    Flow::Continue
+                    self.kill_orphans(&pids).await
                 }
-                Move::AwaitDrain { old } => {
-                    self.await_drain(&old).await?;
-                    Flow::Continue
-                }
+                Move::AwaitDrain { old } => self.await_drain(&old).await,
             };
-            if let Flow::Failed(reason) = flow {
-                self.turn_back(course, op.as_ref(), &obs, reason);
+            match done {
+                Ok(()) => {}
+                Err(Stop::Judged(failure)) => {
+                    self.turn_back(course, op.as_ref(), &obs, failure);
+                }
+                Err(Stop::Error(e)) => return Err(e),
             }
             obs = self.observe().await?;
         }
-        Err(self.remote_error(
-            Step::Observe,
-            format!("did not settle after {MAX_MOVES} moves"),
-        ))
+        Err(self.remote_error(Step::Observe, Fault::Unsettled { moves: MAX_MOVES }))
     }
 
     /// A judged failure: from here the run goes back to where the operation started.
-    fn turn_back(&self, course: &mut Course, op: Option<&Op>, obs: &Observation, reason: String) {
+    fn turn_back(&self, course: &mut Course, op: Option<&Op>, obs: &Observation, reason: Judged) {
         let back_to = match op {
             Some(op) => op.from.clone(),
             // The operation was completed (a gate failed after commit): back to what ran
@@ -434,31 +421,29 @@ impl Procedure<'_> {
 
     fn arrived(&self, goal: &Goal, course: &Course, origin: &str) -> Result<Outcome, UpgradeError> {
         if let Some(again) = &course.failed_going_back {
-            return Err(self.remote_error(
-                Step::Rollback,
-                format!(
-                    "{}; then, going back: {again}",
-                    course.failure.as_deref().unwrap_or("failed")
-                ),
-            ));
+            let fault = Fault::FailedGoingBack {
+                first: course.failure.clone(),
+                again: again.clone(),
+            };
+            return Err(self.remote_error(Step::Revert, fault));
         }
-        if let (Goal::Rollback { .. }, Some(reason)) = (goal, &course.failure) {
-            return Err(self.remote_error(
-                Step::Rollback,
-                format!(
-                    "going back failed, the host stays on {}: {reason}",
-                    short(&course.aim.sha)
-                ),
-            ));
+        if let (Goal::Rollback { .. }, Some(failure)) = (goal, &course.failure) {
+            let fault = Fault::BackFailed {
+                stays_on: course.aim.sha.clone(),
+                failure: failure.clone(),
+            };
+            return Err(self.remote_error(Step::Revert, fault));
         }
-        if let Some(reason) = &course.failure {
+        if let Some(failure) = &course.failure {
             return Ok(Outcome::RolledBack {
-                reason: reason.clone(),
+                reason: Back::Failed(failure.clone()),
             });
         }
         match goal {
             Goal::Rollback { .. } => Ok(Outcome::RolledBack {
-                reason: format!("back on {}", short(&course.aim.sha)),
+                reason: Back::Asked {
+                    to: course.aim.sha.clone(),
+                },
             }),
             Goal::Roll { .. } if !course.changed => Ok(Outcome::AlreadyAtTarget),
             Goal::Roll { .. } => Ok(Outcome::Upgraded {
@@ -477,9 +462,14 @@ impl Procedure<'_> {
             .filter(|p| layout.is_stage(p))
             .cloned()
             .collect();
-        if !ours.is_empty() {
-            self.exec(Step::Cleanup, &scripts::cleanup(&ours)).await?;
+        if ours.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        self.step(Step::Cleanup, async {
+            self.exec(Step::Cleanup, &scripts::cleanup(&ours))
+                .await
+                .map(drop)
+        })
+        .await
     }
 }

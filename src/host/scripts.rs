@@ -3,6 +3,7 @@
 //! what it acts on first: a signal goes only to a process that is the expected nginx.
 
 use super::record::Record;
+use super::upgrade::CONFIG_TEST_LIMIT;
 use crate::model::values::RemotePath;
 use crate::ssh::RemoteCommand;
 
@@ -71,25 +72,13 @@ impl Layout {
 
 /// Facts about an uploaded file: ELF magic, ELF machine, host machine, and `-t` with the
 /// running master's own arguments (only for an ELF).
-const CHECK_NEW: &str = r#"
-new=$1; shift
-say() { printf '%s %s\n' "$1" "$2"; }
-magic=$(od -An -tx1 -N4 "$new" | tr -d ' \n')
-say magic "$magic"
-say class "$(od -An -tu1 -j4 -N1 "$new" | tr -d ' \n')"
-say emachine "$(od -An -tu2 -j18 -N2 "$new" | tr -d ' \n')"
-say hostmachine "$(uname -m)"
-if [ "$magic" = 7f454c46 ]; then
-  chmod 700 "$new"
-  out=$(timeout 20 "$new" -t "$@" 2>&1); rc=$?
-  say test_rc "$rc"
-  printf '%s\n' "$out" | sed 's/^/test_out /'
-fi
-say end ok
-"#;
+const CHECK_NEW: &str = include_str!("scripts/check_new.sh");
 
 pub fn check_new(staged: &str, master_args: &[String]) -> RemoteCommand {
-    let args = std::iter::once(staged.to_owned()).chain(master_args.iter().cloned());
+    let limit = CONFIG_TEST_LIMIT.as_secs().to_string();
+    let args = [staged.to_owned(), limit]
+        .into_iter()
+        .chain(master_args.iter().cloned());
     RemoteCommand::script(CHECK_NEW, args.collect::<Vec<_>>())
         .privileged()
         .labelled("check new binary")
@@ -99,25 +88,7 @@ pub fn check_new(staged: &str, master_args: &[String]) -> RemoteCommand {
 /// its backup name, removes backups of versions no longer in the host's history (`$5…`: their
 /// sha16s), checks the staged file's sha256 once more, and renames it over the binary: the
 /// only way the binary is ever replaced.
-const INSTALL: &str = r#"
-tmp=$1 bin=$2 backup=$3 want=$4; shift 4
-chown --reference="$bin" "$tmp" && chmod --reference="$bin" "$tmp" || exit 71
-if [ ! -e "$backup" ]; then
-  # A copy (across filesystems) goes to a temp name first: a cut copy is never a backup.
-  ln -- "$bin" "$backup" 2>/dev/null || { cp -p -- "$bin" "$backup.tmp" && mv -f -- "$backup.tmp" "$backup"; } || exit 72
-fi
-touch -- "$backup"
-for old in "$bin".ngfleet-backup.*; do
-  [ -e "$old" ] || continue
-  keep=no
-  [ "$old" = "$backup" ] && keep=yes
-  for k in "$@"; do [ "$old" = "$bin.ngfleet-backup.$k" ] && keep=yes; done
-  [ "$keep" = yes ] || rm -f -- "$old"
-done
-got=$(sha256sum < "$tmp"); [ "${got%% *}" = "$want" ] || { echo "staged file changed: ${got%% *}"; exit 73; }
-mv -f -- "$tmp" "$bin" || exit 74
-echo installed
-"#;
+const INSTALL: &str = include_str!("scripts/install.sh");
 
 pub fn install(
     layout: &Layout,
@@ -139,15 +110,7 @@ pub fn install(
 
 /// Puts `$1` (a backup) back at `$2` by a same-directory rename, after checking that it
 /// hashes to `$3`.
-const RESTORE: &str = r#"
-src=$1 bin=$2 want=$3
-tmp="${bin%/*}/.${bin##*/}.ngfleet-stage.restore"
-rm -f -- "$tmp"
-ln -- "$src" "$tmp" 2>/dev/null || cp -p -- "$src" "$tmp" || exit 71
-got=$(sha256sum < "$tmp"); [ "${got%% *}" = "$want" ] || { rm -f -- "$tmp"; echo "backup $src is ${got%% *}"; exit 73; }
-mv -f -- "$tmp" "$bin" || exit 74
-echo restored
-"#;
+const RESTORE: &str = include_str!("scripts/restore.sh");
 
 pub fn restore(layout: &Layout, backup: &str, sha256: &str) -> RemoteCommand {
     RemoteCommand::script(
@@ -163,7 +126,7 @@ pub fn restore(layout: &Layout, backup: &str, sha256: &str) -> RemoteCommand {
 }
 
 /// Copies a backup to a staged file (for a reverse upgrade to the version it holds).
-const STAGE_COPY: &str = r#"umask 077 && cp -- "$1" "$2""#;
+const STAGE_COPY: &str = include_str!("scripts/stage_copy.sh");
 
 pub fn stage_copy(backup: &str, staged: &str) -> RemoteCommand {
     RemoteCommand::script(STAGE_COPY, [backup.to_owned(), staged.to_owned()])
@@ -173,14 +136,7 @@ pub fn stage_copy(backup: &str, staged: &str) -> RemoteCommand {
 
 /// Writes the host's record `$1` atomically: the lines `$2…` to a temp file beside it, then
 /// a rename over it.
-const WRITE_RECORD: &str = r#"
-f=$1; shift
-tmp="$f.tmp"
-umask 022
-printf '%s\n' "$@" > "$tmp" || exit 71
-mv -f -- "$tmp" "$f" || exit 74
-echo written
-"#;
+const WRITE_RECORD: &str = include_str!("scripts/write_record.sh");
 
 pub fn write_record(layout: &Layout, record: &Record) -> RemoteCommand {
     let text = record.encode();
@@ -203,22 +159,7 @@ pub enum SignalTarget {
 
 /// Sends `$2` to pid `$1` after checking it is the expected kind of process. Prints
 /// `sent`, or `gone` (exit 3), or `refused …` (exit 4).
-const SIGNAL: &str = r#"
-pid=$1 sig=$2 kind=$3 parent=$4
-read -r stat 2>/dev/null < "/proc/$pid/stat" || { echo gone; exit 3; }
-rest=${stat##*) }
-# shellcheck disable=SC2086 # the fields of /proc/PID/stat, split on purpose
-set -- $rest
-[ "$1" = Z ] && { echo gone; exit 3; }
-ppid=$2
-title=$(tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline")
-case "$kind" in
-  master) case "$title" in "nginx: master process"*) ;; *) echo "refused: $pid is not an nginx master: $title"; exit 4;; esac ;;
-  worker) case "$title" in "nginx: worker process"*) ;; *) echo "refused: $pid is not an nginx worker: $title"; exit 4;; esac ;;
-  child) [ "$ppid" = "$parent" ] || { echo "refused: $pid is not a child of $parent"; exit 4; } ;;
-esac
-kill -s "$sig" "$pid" && echo sent
-"#;
+const SIGNAL: &str = include_str!("scripts/signal.sh");
 
 pub fn signal(pid: u32, signal: &str, target: SignalTarget) -> RemoteCommand {
     let (kind, parent) = match target {
@@ -240,7 +181,7 @@ pub fn signal(pid: u32, signal: &str, target: SignalTarget) -> RemoteCommand {
 }
 
 /// Removes our staged temp files (the caller passes only paths that match the pattern).
-const CLEANUP: &str = r#"for f; do rm -f -- "$f"; done; echo cleaned"#;
+const CLEANUP: &str = include_str!("scripts/cleanup.sh");
 
 pub fn cleanup(paths: &[String]) -> RemoteCommand {
     RemoteCommand::script(CLEANUP, paths.to_vec())
@@ -249,7 +190,7 @@ pub fn cleanup(paths: &[String]) -> RemoteCommand {
 }
 
 /// The last lines of nginx's error log, for evidence in a failure.
-const ERROR_LOG: &str = r#"for f; do [ -f "$f" ] && { tail -n 8 -- "$f"; exit 0; }; done; exit 0"#;
+const ERROR_LOG: &str = include_str!("scripts/error_log.sh");
 
 pub fn error_log_tail(candidates: &[String]) -> RemoteCommand {
     RemoteCommand::script(ERROR_LOG, candidates.to_vec())
@@ -257,46 +198,52 @@ pub fn error_log_tail(candidates: &[String]) -> RemoteCommand {
         .labelled("read error log")
 }
 
-/// Runs `shellcheck -s sh` on a script as the shell gets it; panics with its findings.
-#[cfg(test)]
-pub(crate) fn shellcheck(name: &str, script: &str) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join(format!("{name}.sh"));
-    std::fs::write(&path, script).expect("write");
-    let out = std::process::Command::new("shellcheck")
-        .args(["-s", "sh"])
-        .arg(&path)
-        .output()
-        .expect(
-            "shellcheck must be installed to test the remote scripts (scripts/test installs it)",
-        );
-    assert!(
-        out.status.success(),
-        "shellcheck {name}:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+/// Where the remote scripts live, as globs relative to the crate root: the unit test below
+/// and `.ci/run` shellcheck exactly these files.
+pub const SCRIPT_GLOBS: [&str; 4] = [
+    "src/host/*.sh",
+    "src/host/scripts/*.sh",
+    "src/gate/scripts/*.sh",
+    "src/ssh/scripts/*.sh",
+];
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Every remote script of the upgrade passes `shellcheck -s sh`.
+    /// Every remote script file passes shellcheck (as `sh`, by its `#!/bin/sh` line), and
+    /// `.ci/run` checks the same globs.
     #[test]
-    fn scripts_pass_shellcheck() {
-        for (name, script) in [
-            ("check_new", CHECK_NEW),
-            ("install", INSTALL),
-            ("restore", RESTORE),
-            ("stage_copy", STAGE_COPY),
-            ("write_record", WRITE_RECORD),
-            ("signal", SIGNAL),
-            ("cleanup", CLEANUP),
-            ("error_log", ERROR_LOG),
-            ("probe", crate::host::observe::PROBE_SCRIPT),
-        ] {
-            shellcheck(name, script);
+    fn script_files_pass_shellcheck() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        for glob in SCRIPT_GLOBS {
+            let dir = root.join(glob.trim_end_matches("/*.sh"));
+            for entry in std::fs::read_dir(&dir).expect("script dir") {
+                let path = entry.expect("entry").path();
+                if path.extension().is_some_and(|e| e == "sh") {
+                    let text = std::fs::read_to_string(&path).expect("script");
+                    assert!(text.starts_with("#!/bin/sh\n"), "{}", path.display());
+                    files.push(path);
+                }
+            }
+        }
+        assert!(files.len() >= 18, "found only {files:?}");
+        let out = std::process::Command::new("shellcheck")
+            .args(&files)
+            .output()
+            .expect(
+                "shellcheck must be installed to test the remote scripts (scripts/test installs it)",
+            );
+        assert!(
+            out.status.success(),
+            "shellcheck:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let ci = std::fs::read_to_string(root.join(".ci/run")).expect(".ci/run");
+        for glob in SCRIPT_GLOBS {
+            assert!(ci.contains(glob), ".ci/run does not shellcheck {glob}");
         }
     }
 

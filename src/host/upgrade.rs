@@ -7,10 +7,14 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use super::classify::{self, HostState};
+use super::direction::Skip;
 use super::event::{Event, Status, Step};
+use super::failure::{Blocker, Fault, Judged, Seen};
 use super::probe::{self, Depth};
 use super::procedure::Procedure;
+use super::record::short;
 use super::remote::Remote;
+use crate::gate::failure::GateFailure;
 use crate::model::inventory::Host;
 use crate::model::spec::OnDrainTimeout;
 use crate::ssh::{SshError, SshErrorKind, Target, Transport};
@@ -66,7 +70,7 @@ pub enum Phase {
 }
 
 /// A boxed future, for the gate trait.
-pub type GateFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+pub type GateFuture<'a> = Pin<Box<dyn Future<Output = Result<(), GateFailure>> + Send + 'a>>;
 
 /// Health gates. The process gate (new master and workers alive, not respawning) is always on
 /// and built into the procedure; these are the spec's.
@@ -130,7 +134,32 @@ pub struct Settings {
     pub owner: String,
     /// Connection attempts per host (a lost connection is retried on a new one).
     pub attempts: u32,
+    /// How many versions of the host's history keep their backup beside the binary (the
+    /// running one's included); older backups are removed at install. A rollback needs the
+    /// backup of the version before. Default: [`KEEP_BACKUPS`] (the whole history).
+    pub keep_backups: usize,
+    /// The shortest deadline an upload gets, however short the command deadline is.
+    /// Default: [`UPLOAD_FLOOR`] (60 s).
+    pub upload_floor: Duration,
 }
+
+/// The default of [`Settings::keep_backups`]: every version the history holds.
+pub const KEEP_BACKUPS: usize = super::record::HISTORY_MAX;
+
+/// The default of [`Settings::upload_floor`].
+pub const UPLOAD_FLOOR: Duration = Duration::from_secs(60);
+
+/// How often a waiting step observes the host again.
+pub const POLL: Duration = Duration::from_millis(25);
+
+/// A run that has not arrived after this many moves is stuck: it stops with an error.
+pub const MAX_MOVES: usize = 24;
+
+/// How often gates are re-run during a soak.
+pub const SOAK_ROUND: Duration = Duration::from_millis(500);
+
+/// How long the new binary's `-t` may take on the host (the check script's `timeout`).
+pub const CONFIG_TEST_LIMIT: Duration = Duration::from_secs(20);
 
 /// How a run ended when it did not fail outright.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -144,30 +173,41 @@ pub enum Outcome {
     AwaitingCommit { old_pid: u32, new_pid: u32 },
     /// Something failed after the host was touched, and the host is back on its old binary
     /// with its old master serving; or a rollback took it back as asked.
-    RolledBack { reason: String },
+    RolledBack { reason: Back },
     /// Nothing for this run on this host (a rollback of a host that runs another version, or
     /// has no earlier version recorded).
-    NotApplicable { reason: String },
+    NotApplicable { reason: Skip },
+}
+
+/// Why a host went back.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Back {
+    /// The new binary was judged and failed.
+    #[error("{0}")]
+    Failed(Judged),
+    /// A rollback, as asked: the host runs this sha256.
+    #[error("back on {}", short(to))]
+    Asked { to: String },
 }
 
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]
 pub enum UpgradeError {
     #[error("{host}: refused before any change: {reason}")]
-    Refused { host: String, reason: String },
+    Refused { host: String, reason: Box<Blocker> },
     #[error("{host}: locked by another controller ({owner})")]
     Locked { host: String, owner: String },
-    #[error("{host}: failed to {step}: {reason}")]
+    #[error("{host}: failed to {}: {fault}", step.action())]
     Remote {
         host: String,
         step: Step,
-        reason: String,
+        fault: Box<Fault>,
     },
-    #[error("{host}: failed to restore the host during {step}: {reason}")]
+    #[error("{host}: failed to restore the host during {}: {fault}", step.action())]
     Unrestored {
         host: String,
         step: Step,
-        reason: String,
+        fault: Box<Fault>,
     },
     #[error("{host}: lost the lock: another controller may act on this host, stopped")]
     LockLost { host: String },
@@ -176,6 +216,23 @@ pub enum UpgradeError {
 }
 
 impl UpgradeError {
+    /// What went wrong, without the host's name (for a step's event).
+    pub fn cause(&self) -> String {
+        match self {
+            UpgradeError::Refused { reason, .. } => reason.to_string(),
+            UpgradeError::Locked { owner, .. } => {
+                format!("locked by another controller ({owner})")
+            }
+            UpgradeError::Remote { fault, .. } | UpgradeError::Unrestored { fault, .. } => {
+                fault.to_string()
+            }
+            UpgradeError::LockLost { .. } => {
+                "lost the lock: another controller may act on this host, stopped".into()
+            }
+            UpgradeError::Ssh(e) => e.to_string(),
+        }
+    }
+
     /// A lost connection or lock: re-running the procedure on a new connection (which takes
     /// the lock again) is safe.
     pub fn is_disconnect(&self) -> bool {
@@ -239,18 +296,21 @@ async fn judge(
         }
         Err(e) => Err(e.to_string()),
     };
-    let unrestored = |seen: String| UpgradeError::Unrestored {
-        host: host.name.clone(),
-        step: Step::Observe,
-        reason: format!("{error}; last seen: {seen}"),
-    };
-    match seen {
-        Err(why) => unrestored(format!("could not observe the host ({why})")),
+    let seen = match seen {
+        Err(why) => Seen::Unobservable(why),
         Ok(obs) => match classify::classify(&obs) {
             // Serving one version (an old master finishing its last connections is fine).
-            HostState::Steady | HostState::Draining(_) => error,
-            state => unrestored(state.to_string()),
+            HostState::Steady | HostState::Draining(_) => return error,
+            state => Seen::State(state),
         },
+    };
+    UpgradeError::Unrestored {
+        host: host.name.clone(),
+        step: Step::Observe,
+        fault: Box::new(Fault::LastSeen {
+            error: Box::new(error),
+            seen,
+        }),
     }
 }
 

@@ -5,7 +5,7 @@ use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use super::outcome::JobKind;
-use crate::host::upgrade::{Deadlines, Intent, Settings, Source};
+use crate::host::upgrade::{Deadlines, Intent, KEEP_BACKUPS, Settings, Source, UPLOAD_FLOOR};
 use crate::model::spec::{CanaryThen, KeepOldMaster, RollbackScope, Spec};
 use crate::model::window::Windows;
 
@@ -174,6 +174,8 @@ impl RunConfig {
                 run_id: controls.run_id,
                 owner: controls.owner,
                 attempts: CONNECT_ATTEMPTS,
+                keep_backups: KEEP_BACKUPS,
+                upload_floor: UPLOAD_FLOOR,
             },
             windows: match controls.windows {
                 WindowPolicy::Respect => Some(spec.windows.clone()),

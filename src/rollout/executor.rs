@@ -79,9 +79,13 @@ pub fn host_result(
         }
         (_, Ok(Outcome::Upgraded { .. })) => (HostResult::Upgraded, None),
         (_, Ok(Outcome::AlreadyAtTarget)) => (HostResult::Skipped, None),
-        (_, Ok(Outcome::NotApplicable { reason })) => (HostResult::Skipped, Some(reason)),
+        (_, Ok(Outcome::NotApplicable { reason })) => {
+            (HostResult::Skipped, Some(reason.to_string()))
+        }
         (_, Ok(Outcome::AwaitingCommit { .. })) => (HostResult::AwaitingCommit, None),
-        (_, Ok(Outcome::RolledBack { reason })) => (HostResult::RolledBack, Some(reason)),
+        (_, Ok(Outcome::RolledBack { reason })) => {
+            (HostResult::RolledBack, Some(reason.to_string()))
+        }
         (_, Err(e @ UpgradeError::Unrestored { .. })) => {
             (HostResult::Unrestored, Some(e.to_string()))
         }

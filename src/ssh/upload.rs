@@ -20,9 +20,8 @@ use super::session::{FeedError, Session, Stdin};
 /// Writes stdin to a fresh `$1` (never through an existing file or symlink:
 /// removed first, then created with noclobber), private (umask 077), then
 /// prints its sha256.
-const UPLOAD_SCRIPT: &str =
-    "umask 077 && rm -f -- \"$1\" && set -C && cat > \"$1\" && sha256sum < \"$1\"";
-const REMOVE_SCRIPT: &str = "rm -f -- \"$1\"";
+const UPLOAD_SCRIPT: &str = include_str!("scripts/upload.sh");
+const REMOVE_SCRIPT: &str = include_str!("scripts/remove.sh");
 /// Bytes read and handed to the channel at a time; russh splits them into
 /// packets as the window allows, so several are in flight.
 const CHUNK: usize = 256 * 1024;

@@ -264,7 +264,7 @@ async fn a_soak_catches_a_failure_two_seconds_after_winch() {
     let m = marker.clone();
     // Two seconds after the drain finishes, the gate's condition turns bad.
     let hook = move |e: &Event| {
-        if e.step == Step::Drain && e.status == Status::Done {
+        if e.step == Step::Winch && e.status == Status::Done {
             let m = m.clone();
             std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_secs(2));

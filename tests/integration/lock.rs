@@ -246,7 +246,12 @@ impl Gate for BreakTheLock<'_> {
             }
             let out = Test::new().lab(self.lab).args(["unlock", "--yes"]).run();
             if !out.stdout.contains("released") {
-                return Err(format!("unlock did not break the lock: {}", out.show()));
+                return Err(ngfleet::gate::failure::GateFailure::Unprepared(
+                    ngfleet::gate::failure::Saw::Remote(format!(
+                        "unlock did not break the lock: {}",
+                        out.show()
+                    )),
+                ));
             }
             tokio::time::sleep(Duration::from_secs(20)).await;
             self.finished.store(true, Ordering::SeqCst);

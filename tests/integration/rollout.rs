@@ -232,8 +232,8 @@ fn until_rollout_passes_restores_the_whole_fleet_on_a_late_failure() {
         .map(|e| e["step"].as_str().unwrap_or("").to_owned())
         .collect();
     // lab-01 was never committed: its rollback was HUP/QUIT, not a second upgrade.
-    assert!(!steps.contains(&"commit (QUIT)".to_owned()), "{steps:?}");
-    assert!(steps.contains(&"rollback".to_owned()), "{steps:?}");
+    assert!(!steps.contains(&"commit".to_owned()), "{steps:?}");
+    assert!(steps.contains(&"revert".to_owned()), "{steps:?}");
 }
 
 #[test]
@@ -263,7 +263,7 @@ fn sigint_mid_wave_leaves_no_two_masters_and_a_rerun_completes() {
     let mut run = ngfleet(&lab, &spec, "roll").code(130).spawn();
     assert!(
         run.wait_for(Duration::from_secs(30), |e| e["event"] == "step"
-            && e["step"] == "drain (WINCH)"
+            && e["step"] == "winch"
             && e["host"] != "lab-01")
     );
     run.signal("INT");

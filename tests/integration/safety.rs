@@ -397,7 +397,7 @@ fn an_interrupted_rollback_is_finished_by_running_it_again() {
     );
     let mut run = c.test("rollback", NEW, &[]).spawn();
     let draining = run.wait_for(Duration::from_secs(60), |e| {
-        is_step(e, "lab-01", "drain", "started")
+        is_step(e, "lab-01", "winch", "started")
     });
     // Give the WINCH time to land, and look: the master that ran new (now `.oldbin`) keeps
     // its worker for the download, the reverse upgrade's master runs old.

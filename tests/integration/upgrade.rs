@@ -31,6 +31,8 @@ pub fn settings() -> Settings {
         run_id: "test-run".into(),
         owner: "test-controller".into(),
         attempts: 3,
+        keep_backups: ngfleet::host::upgrade::KEEP_BACKUPS,
+        upload_floor: ngfleet::host::upgrade::UPLOAD_FLOOR,
     }
 }
 
@@ -190,7 +192,7 @@ fn staged_leftovers(lab: &Lab) -> Vec<String> {
 
 fn refused(run: &Run) -> String {
     match &run.result {
-        Err(UpgradeError::Refused { reason, .. }) => reason.clone(),
+        Err(UpgradeError::Refused { reason, .. }) => reason.to_string(),
         other => panic!("expected a refusal, got {other:?}\n{:#?}", run.events),
     }
 }
@@ -206,7 +208,7 @@ pub fn assert_upgraded(run: &Run) {
 
 pub fn rolled_back(run: &Run) -> String {
     match &run.result {
-        Ok(Outcome::RolledBack { reason }) => reason.clone(),
+        Ok(Outcome::RolledBack { reason }) => reason.to_string(),
         other => panic!("expected a rollback, got {other:?}\n{:#?}", run.events),
     }
 }
@@ -298,7 +300,12 @@ impl Gate for LabHealth<'_> {
             if body.trim() == "200" {
                 Ok(())
             } else {
-                Err(format!("/health answered {}", body.trim()))
+                Err(ngfleet::gate::failure::GateFailure::Unprepared(
+                    ngfleet::gate::failure::Saw::Remote(format!(
+                        "/health answered {}",
+                        body.trim()
+                    )),
+                ))
             }
         })
     }

@@ -1,0 +1,2 @@
+#!/bin/sh
+for f; do rm -f -- "$f"; done; echo cleaned
