@@ -61,6 +61,17 @@ impl Step {
     }
 }
 
+impl Step {
+    /// The steps that change the live host: from the first of them on, the host's turn has
+    /// come (the critical path of a rollout).
+    pub fn changes_the_host(self) -> bool {
+        matches!(
+            self,
+            Step::Install | Step::Usr2 | Step::Winch | Step::Commit | Step::Revert | Step::Restore
+        )
+    }
+}
+
 impl fmt::Display for Step {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -16,6 +16,7 @@ pub mod record;
 pub mod refusal;
 pub mod remote;
 mod revert;
+pub mod round_trips;
 pub mod scripts;
 #[cfg(test)]
 pub mod sim;

@@ -14,6 +14,7 @@ use super::probe::{self, Depth};
 use super::procedure::Procedure;
 use super::record::short;
 use super::remote::Remote;
+use super::round_trips::{Counted, RoundTrips};
 use crate::gate::failure::GateFailure;
 use crate::model::inventory::Host;
 use crate::model::spec::OnDrainTimeout;
@@ -264,6 +265,8 @@ pub struct Job<'a> {
     pub intent: Intent,
     pub settings: &'a Settings,
     pub gate: &'a dyn Gate,
+    /// Where the run's round trips are counted.
+    pub round_trips: &'a RoundTrips,
 }
 
 impl UpgradeError {
@@ -342,8 +345,13 @@ async fn attempt(
             }
         };
         emit(Status::Done);
+        job.round_trips.connected();
+        let counted = Counted {
+            inner: &session,
+            trips: job.round_trips,
+        };
         let procedure = Procedure {
-            remote: &session,
+            remote: &counted,
             job: *job,
             events,
         };

@@ -108,6 +108,7 @@ pub(super) async fn run_observed(
         intent,
         settings,
         gate,
+        round_trips: &super::round_trips::RoundTrips::default(),
     };
     let procedure = Procedure {
         remote: &session,

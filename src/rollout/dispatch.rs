@@ -350,6 +350,7 @@ impl<'a> Dispatcher<'a> {
             result,
             error,
             elapsed,
+            round_trips,
         } = ran;
         let result = match purpose {
             // Taken back because of another host: reverted, unless going back failed.
@@ -367,6 +368,7 @@ impl<'a> Dispatcher<'a> {
             wave: run.wave_of.get(&h).copied().unwrap_or_default(),
             result,
             elapsed_ms: elapsed.as_millis(),
+            round_trips,
             error: error.clone(),
         });
         run.ledger.times.push((h, elapsed));

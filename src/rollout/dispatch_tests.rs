@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use super::*;
 use crate::error::Exit;
+use crate::host::round_trips::Trips;
 use crate::host::upgrade::Source;
 use crate::model::spec::{CanaryThen, KeepOldMaster, RollbackScope, Spec};
 use crate::model::window::{Window, Windows};
@@ -61,6 +62,7 @@ impl Executor for Fake<'_> {
                 result,
                 error,
                 elapsed: took,
+                round_trips: Trips::default(),
             }
         })
     }

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::outcome::{HostResult, JobKind, Summary};
+use crate::host::round_trips::Trips;
 use crate::ssh::RecordedKey;
 
 /// Where a step of one host stands.
@@ -72,6 +73,8 @@ pub enum RolloutEvent {
         wave: usize,
         result: HostResult,
         elapsed_ms: u128,
+        /// Remote operations (in all, and on the critical path) and connections.
+        round_trips: Trips,
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },

@@ -12,6 +12,7 @@ use super::outcome::{HostResult, JobKind};
 use super::seams::{Executor, HostRun};
 use crate::fleet::ControllerEnv;
 use crate::host::event::{Event, Status};
+use crate::host::round_trips::RoundTrips;
 use crate::host::upgrade::{Gate, Intent, Job as HostJob, Outcome, Source, UpgradeError, converge};
 use crate::model::inventory::Inventory;
 use crate::ssh::Transport;
@@ -32,13 +33,20 @@ impl Executor for SshExecutor<'_> {
             let host = self.inventory.host(h);
             let started = Instant::now();
             let sink = self.sink;
-            let events = |e: Event| sink.emit(step_event(e));
+            let trips = RoundTrips::default();
+            let events = |e: Event| {
+                if e.status == Status::Started && e.step.changes_the_host() {
+                    trips.mark_turn();
+                }
+                sink.emit(step_event(e));
+            };
             let job = HostJob {
                 host,
                 source: &self.source,
                 intent,
                 settings: &self.config.host,
                 gate: self.gate,
+                round_trips: &trips,
             };
             let target = self.env.target(host);
             let outcome = converge(self.transport, &target, &job, &events).await;
@@ -47,6 +55,7 @@ impl Executor for SshExecutor<'_> {
                 result,
                 error,
                 elapsed: started.elapsed(),
+                round_trips: trips.trips(),
             }
         })
     }

@@ -7,6 +7,7 @@ use futures::future::LocalBoxFuture;
 use jiff::Timestamp;
 
 use super::outcome::HostResult;
+use crate::host::round_trips::Trips;
 use crate::host::upgrade::Intent;
 
 /// What one host's run came to.
@@ -15,6 +16,8 @@ pub struct HostRun {
     pub result: HostResult,
     pub error: Option<String>,
     pub elapsed: Duration,
+    /// What the run cost in round trips.
+    pub round_trips: Trips,
 }
 
 /// Runs one host (an index into the inventory) with an intent.

@@ -91,6 +91,7 @@ pub async fn run_intent(lab: &Lab, host: &str, source: &Source, intent: Intent) 
         intent,
         settings: &settings,
         gate: &ProcessChecksOnly,
+        round_trips: &ngfleet::host::round_trips::RoundTrips::default(),
     };
     let result = converge(&transport, &target, &job, &record).await;
     Run {
@@ -357,6 +358,7 @@ pub async fn run_host_with_gate(
         intent: Intent::Upgrade,
         settings: &settings,
         gate,
+        round_trips: &ngfleet::host::round_trips::RoundTrips::default(),
     };
     let result = converge(&transport, &env.target(h), &job, &record).await;
     Run {
