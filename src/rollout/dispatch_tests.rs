@@ -119,6 +119,14 @@ fn ok(_: usize, _: Intent) -> (Duration, HostResult) {
     (SEC, HostResult::Upgraded)
 }
 
+/// Every host upgrades but `host`, which ends `bad`.
+fn one_bad(
+    host: usize,
+    bad: HostResult,
+) -> impl Fn(usize, Intent) -> (Duration, HostResult) + Sync {
+    move |h: usize, _: Intent| (SEC, if h == host { bad } else { HostResult::Upgraded })
+}
+
 fn plan(waves: &[&[usize]], canary: bool) -> Plan {
     Plan {
         hosts: waves.iter().flat_map(|w| w.iter().copied()).collect(),
@@ -297,16 +305,7 @@ async fn waves_are_barriers_and_parallel_bounds_each() {
 
 #[tokio::test(start_paused = true)]
 async fn a_broken_budget_halts_and_later_waves_never_start() {
-    let script = |h: usize, _: Intent| {
-        (
-            SEC,
-            if h == 1 {
-                HostResult::RolledBack
-            } else {
-                HostResult::Upgraded
-            },
-        )
-    };
+    let script = one_bad(1, HostResult::RolledBack);
     let ran = Setup::new(
         config(&spec(1), roll(), 0),
         plan(&[&[0, 1, 2], &[3]], false),
@@ -332,16 +331,7 @@ async fn a_broken_budget_halts_and_later_waves_never_start() {
 
 #[tokio::test(start_paused = true)]
 async fn a_budget_of_one_tolerates_one_failure() {
-    let script = |h: usize, _: Intent| {
-        (
-            SEC,
-            if h == 0 {
-                HostResult::Failed
-            } else {
-                HostResult::Upgraded
-            },
-        )
-    };
+    let script = one_bad(0, HostResult::Failed);
     let ran = Setup::new(
         config(&spec(1), roll(), 1),
         plan(&[&[0, 1], &[2]], false),

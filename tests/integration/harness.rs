@@ -577,6 +577,23 @@ impl Output {
 /// `ngfleet status --json` against `lab`, parsed. Its exit code must agree with what it says:
 /// 0 when every host is steady or draining, 1 otherwise.
 #[track_caller]
+/// `ngfleet VERB` against the lab with `spec`, the lab's `nginx-new`, and a journal in the
+/// scratch directory (`rollback` with `--yes`: more than one host, no terminal). Exit 0
+/// unless told otherwise.
+pub fn rollout<'l>(lab: &'l Lab, spec: &str, verb: &str) -> Test<'l> {
+    let test = Test::new()
+        .lab(lab)
+        .spec(spec)
+        .binary("nginx-new")
+        .arg(verb)
+        .journal("run.jsonl");
+    if verb == "rollback" {
+        test.arg("--yes")
+    } else {
+        test
+    }
+}
+
 pub fn status(lab: &Lab) -> Value {
     status_with(Test::new().lab(lab))
 }

@@ -13,7 +13,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
-use crate::harness::{Output, Test};
+use crate::harness::{Output, rollout};
 use crate::lab::Lab;
 
 /// Every request, counted once, by outcome.
@@ -282,17 +282,7 @@ fn addrs(lab: &Lab) -> Vec<String> {
 /// `ngfleet VERB` against the lab (`rollback` with `--yes`: more than one host, no terminal),
 /// run on this worker thread while the load's tasks go on on the others.
 fn ngfleet(lab: &Lab, verb: &str, spec: &str) -> Output {
-    let test = Test::new()
-        .lab(lab)
-        .spec(spec)
-        .binary("nginx-new")
-        .arg(verb)
-        .journal("run.jsonl");
-    let test = if verb == "rollback" {
-        test.arg("--yes")
-    } else {
-        test
-    };
+    let test = rollout(lab, spec, verb);
     tokio::task::block_in_place(|| test.run())
 }
 

@@ -4,25 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::harness::{Test, status};
+use crate::harness::{rollout as ngfleet, status};
 use crate::lab::Lab;
-
-/// `ngfleet VERB` against the lab with `spec`, the lab's `nginx-new`, and a journal in the
-/// scratch directory (`rollback` with `--yes`: more than one host, no terminal). Exit 0
-/// unless told otherwise.
-fn ngfleet<'l>(lab: &'l Lab, spec: &str, verb: &str) -> Test<'l> {
-    let test = Test::new()
-        .lab(lab)
-        .spec(spec)
-        .binary("nginx-new")
-        .arg(verb)
-        .journal("run.jsonl");
-    if verb == "rollback" {
-        test.arg("--yes")
-    } else {
-        test
-    }
-}
 
 fn sha(path: &Path) -> String {
     ngfleet::inputs::sha256_file(path).expect("sha256")
