@@ -226,6 +226,8 @@ fn run_rollout(
             windows: ctl.windows,
             display,
             parallel: ctl.parallel,
+            forks: std::num::NonZeroUsize::new(usize::from(global.forks))
+                .unwrap_or(std::num::NonZeroUsize::MIN),
             run_id: run_id.clone(),
             owner,
         },

@@ -120,6 +120,8 @@ pub struct Controls {
     pub display: Display,
     /// `--parallel` (rollback): hosts at once instead of the spec's `parallel`.
     pub parallel: Option<NonZeroUsize>,
+    /// `--forks`: hosts held at once, counting the ones prepared ahead of their turn.
+    pub forks: NonZeroUsize,
     /// The run's id, written into the journal and each host's record.
     pub run_id: String,
     /// Who holds each host's lock (controller host, pid, run).
@@ -132,6 +134,8 @@ pub struct RunConfig {
     pub job: Job,
     /// Hosts at once (spec `parallel`).
     pub parallel: NonZeroUsize,
+    /// Hosts held at once (`--forks`): those switching plus those prepared ahead.
+    pub forks: NonZeroUsize,
     /// Failures the run tolerates before it halts (spec `max_failed`, resolved by the plan).
     pub max_failed: usize,
     /// What a halt rolls back (spec `rollback`).
@@ -160,6 +164,7 @@ impl RunConfig {
                 .parallel
                 .or(NonZeroUsize::new(spec.parallel))
                 .unwrap_or(NonZeroUsize::MIN),
+            forks: controls.forks,
             max_failed,
             rollback: spec.rollback,
             commit: spec.keep_old_master,
@@ -214,6 +219,7 @@ mod tests {
             windows: WindowPolicy::Ignore,
             display: Display::Quiet,
             parallel: None,
+            forks: NonZeroUsize::MIN,
             run_id: "r".into(),
             owner: "o".into(),
         }

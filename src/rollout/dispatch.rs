@@ -13,11 +13,12 @@ use futures::future::LocalBoxFuture;
 use futures::stream::FuturesUnordered;
 use tokio::sync::mpsc;
 
+use super::ahead::{Ahead, Stopping};
 use super::config::{CanaryPause, RunConfig};
 use super::event::{RolloutEvent, Sink};
 use super::outcome::{self, HostResult, JobKind, Ledger, RunEnd, Stopped};
 use super::policy::{self, WindowDecision};
-use super::seams::{Clock, Executor, HostRun, Operator};
+use super::seams::{Clock, Executor, HostRun, Operator, Readiness};
 use crate::host::upgrade::Intent;
 use crate::model::spec::{CanaryThen, KeepOldMaster};
 use crate::plan::Plan;
@@ -160,11 +161,12 @@ impl<'a> Dispatcher<'a> {
             }
         }
         let mut running: Running<'a> = FuturesUnordered::new();
+        let mut ahead = Ahead::new(self.executor, &self.plan.hosts, self.ahead_limit());
         let mut asking: Asking = None;
         let mut signals_open = true;
         loop {
-            self.advance(&mut run, &mut running, &mut asking);
-            if matches!(run.phase, Phase::Done) && running.is_empty() {
+            self.advance(&mut run, &mut running, &mut asking, &mut ahead);
+            if matches!(run.phase, Phase::Done) && running.is_empty() && ahead.idle() {
                 break;
             }
             let wake = match run.phase {
@@ -175,6 +177,11 @@ impl<'a> Dispatcher<'a> {
                 Some((h, purpose, ran)) = running.next(), if !running.is_empty() => {
                     self.finished(&mut run, h, purpose, ran);
                 }
+                Some((h, readiness)) = ahead.preparing.next(), if !ahead.preparing.is_empty() => {
+                    let stopping = if run.stops.any() { Stopping::Yes } else { Stopping::No };
+                    ahead.prepared(h, readiness, stopping);
+                }
+                Some(()) = ahead.releasing.next(), if !ahead.releasing.is_empty() => {}
                 signal = signals.recv(), if signals_open => match signal {
                     None => signals_open = false,
                     Some(()) => {
@@ -207,9 +214,40 @@ impl<'a> Dispatcher<'a> {
         })
     }
 
-    /// Moves the run on as far as it can without waiting: starts hosts, ends waves, enters
-    /// the next phase.
-    fn advance(&self, run: &mut Run, running: &mut Running<'a>, asking: &mut Asking) {
+    /// Hosts held at once when preparing ahead (`--forks`, at least `parallel`); none for a
+    /// rollback, which goes back to a binary the hosts keep.
+    fn ahead_limit(&self) -> usize {
+        match self.kind() {
+            JobKind::Roll => self.config.forks.get().max(self.config.parallel.get()),
+            JobKind::Rollback => 0,
+        }
+    }
+
+    /// Moves the run on as far as it can without waiting, then prepares the next hosts (or,
+    /// once the run stops or ends, lets the prepared ones go).
+    fn advance(
+        &self,
+        run: &mut Run,
+        running: &mut Running<'a>,
+        asking: &mut Asking,
+        ahead: &mut Ahead<'a>,
+    ) {
+        self.advance_phases(run, running, asking, ahead);
+        if run.stops.any() || matches!(run.phase, Phase::Finish | Phase::Done) {
+            ahead.release_all();
+        } else {
+            ahead.fill(running.len());
+        }
+    }
+
+    /// Starts hosts, ends waves, enters the next phase, until something must be waited for.
+    fn advance_phases(
+        &self,
+        run: &mut Run,
+        running: &mut Running<'a>,
+        asking: &mut Asking,
+        ahead: &mut Ahead<'a>,
+    ) {
         let parallel = self.config.parallel.get();
         loop {
             match &mut run.phase {
@@ -253,13 +291,17 @@ impl<'a> Dispatcher<'a> {
                 Phase::Wave { i, queue } => {
                     let i = *i;
                     while running.len() < parallel && !run.stops.any() {
-                        let Some(&h) = queue.front() else { break };
+                        // A host being prepared takes its turn once it is ready.
+                        let Some(at) = queue.iter().position(|&h| !ahead.is_preparing(h)) else {
+                            break;
+                        };
                         if self.window(&run.durations, true) != WindowDecision::Go {
                             run.stops.paused = true;
                             break;
                         }
-                        queue.pop_front();
-                        self.start(&mut run.in_flight, running, h, Purpose::Wave);
+                        let Some(h) = queue.remove(at) else { break };
+                        let readiness = ahead.take(h);
+                        self.start(&mut run.in_flight, running, h, Purpose::Wave, readiness);
                     }
                     if !running.is_empty() || (!queue.is_empty() && !run.stops.any()) {
                         return;
@@ -320,7 +362,7 @@ impl<'a> Dispatcher<'a> {
     ) -> bool {
         while running.len() < self.config.parallel.get() {
             let Some(h) = queue.pop_front() else { break };
-            self.start(in_flight, running, h, purpose);
+            self.start(in_flight, running, h, purpose, Readiness::NotReady);
         }
         running.is_empty() && queue.is_empty()
     }
@@ -331,6 +373,7 @@ impl<'a> Dispatcher<'a> {
         running: &mut Running<'a>,
         h: usize,
         purpose: Purpose,
+        readiness: Readiness,
     ) {
         let intent = match purpose {
             Purpose::Wave => self.config.wave_intent(),
@@ -340,7 +383,11 @@ impl<'a> Dispatcher<'a> {
         in_flight.insert(h);
         let executor = self.executor;
         running.push(Box::pin(async move {
-            (h, purpose, executor.run(h, intent).await)
+            let ran = match readiness {
+                Readiness::Ready => executor.switch(h, intent).await,
+                Readiness::NotReady => executor.run(h, intent).await,
+            };
+            (h, purpose, ran)
         }));
     }
 

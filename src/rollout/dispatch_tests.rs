@@ -23,8 +23,17 @@ use crate::rollout::outcome::Summary;
 /// What the fake host does for a (host, intent): how long it takes and how it ends.
 type Script = dyn Fn(usize, Intent) -> (Duration, HostResult) + Sync;
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Run,
+    Prepare,
+    Switch,
+    Release,
+}
+
 #[derive(Clone, Debug)]
 struct Call {
+    kind: Kind,
     host: usize,
     intent: Intent,
     start: Instant,
@@ -33,25 +42,33 @@ struct Call {
 
 struct Fake<'s> {
     script: &'s Script,
+    /// How long a preparation takes; `None`: this executor does not prepare.
+    prepare: Option<Duration>,
     calls: Mutex<Vec<Call>>,
 }
 
-impl Executor for Fake<'_> {
-    fn run(&self, host: usize, intent: Intent) -> LocalBoxFuture<'_, HostRun> {
+impl Fake<'_> {
+    /// Logs a call that lasts `took`.
+    async fn call(&self, kind: Kind, host: usize, intent: Intent, took: Duration) {
+        let index = {
+            let mut calls = self.calls.lock().expect("calls");
+            calls.push(Call {
+                kind,
+                host,
+                intent,
+                start: Instant::now(),
+                end: None,
+            });
+            calls.len() - 1
+        };
+        tokio::time::sleep(took).await;
+        self.calls.lock().expect("calls")[index].end = Some(Instant::now());
+    }
+
+    fn turn(&self, kind: Kind, host: usize, intent: Intent) -> LocalBoxFuture<'_, HostRun> {
         Box::pin(async move {
             let (took, result) = (self.script)(host, intent);
-            let index = {
-                let mut calls = self.calls.lock().expect("calls");
-                calls.push(Call {
-                    host,
-                    intent,
-                    start: Instant::now(),
-                    end: None,
-                });
-                calls.len() - 1
-            };
-            tokio::time::sleep(took).await;
-            self.calls.lock().expect("calls")[index].end = Some(Instant::now());
+            self.call(kind, host, intent, took).await;
             let error = match result {
                 HostResult::Failed | HostResult::RolledBack | HostResult::Unrestored => {
                     Some(format!("h{host}: failed"))
@@ -65,6 +82,30 @@ impl Executor for Fake<'_> {
                 round_trips: Trips::default(),
             }
         })
+    }
+}
+
+impl Executor for Fake<'_> {
+    fn run(&self, host: usize, intent: Intent) -> LocalBoxFuture<'_, HostRun> {
+        self.turn(Kind::Run, host, intent)
+    }
+
+    fn prepare(&self, host: usize) -> LocalBoxFuture<'_, Readiness> {
+        Box::pin(async move {
+            let Some(took) = self.prepare else {
+                return Readiness::NotReady;
+            };
+            self.call(Kind::Prepare, host, Intent::Upgrade, took).await;
+            Readiness::Ready
+        })
+    }
+
+    fn switch(&self, host: usize, intent: Intent) -> LocalBoxFuture<'_, HostRun> {
+        self.turn(Kind::Switch, host, intent)
+    }
+
+    fn release(&self, host: usize) -> LocalBoxFuture<'_, ()> {
+        Box::pin(self.call(Kind::Release, host, Intent::Upgrade, SEC / 10))
     }
 }
 
@@ -155,6 +196,7 @@ fn config(spec: &Spec, job: Job, max_failed: usize) -> RunConfig {
             windows: WindowPolicy::Respect,
             display: Display::Quiet,
             parallel: None,
+            forks: std::num::NonZeroUsize::MIN,
             run_id: "run".into(),
             owner: "test".into(),
         },
@@ -175,6 +217,10 @@ fn spec(parallel: usize) -> Spec {
     spec
 }
 
+fn turn(kind: Kind) -> bool {
+    matches!(kind, Kind::Run | Kind::Switch)
+}
+
 /// One run: the end, the executor's calls, what the sink saw.
 struct Ran {
     end: RunEnd,
@@ -187,7 +233,7 @@ impl Ran {
     fn started(&self, host: usize, intent: Intent) -> bool {
         self.calls
             .iter()
-            .any(|c| c.host == host && c.intent == intent)
+            .any(|c| c.host == host && c.intent == intent && turn(c.kind))
     }
     fn exit(&self) -> Exit {
         policy::result(self.end.stopped, self.end.tally).1
@@ -202,6 +248,7 @@ struct Setup<'s> {
     clock_base: Timestamp,
     /// When (from the start) the operator's signals arrive.
     signals: Vec<Duration>,
+    prepare: Option<Duration>,
 }
 
 impl<'s> Setup<'s> {
@@ -213,12 +260,14 @@ impl<'s> Setup<'s> {
             operator: Answer(None),
             clock_base: "2026-11-28T01:30:00Z".parse().expect("ts"),
             signals: Vec::new(),
+            prepare: None,
         }
     }
 
     async fn run(self) -> Ran {
         let fake = Fake {
             script: self.script,
+            prepare: self.prepare,
             calls: Mutex::new(Vec::new()),
         };
         let sink = Recorder::default();
@@ -655,4 +704,114 @@ async fn an_empty_plan_completes() {
         .await;
     assert_eq!(ran.end.stopped, Stopped::Completed);
     assert_eq!(ran.end.summary, Summary::default());
+}
+
+/// How many hosts are held at `t`: being prepared, prepared and waiting, or taking their turn.
+fn held_at(calls: &[Call], t: Instant) -> usize {
+    let mut hosts: Vec<usize> = calls.iter().map(|c| c.host).collect();
+    hosts.sort_unstable();
+    hosts.dedup();
+    hosts
+        .into_iter()
+        .filter(|&h| {
+            let of = |k: Kind| calls.iter().find(|c| c.host == h && c.kind == k);
+            let from = calls
+                .iter()
+                .filter(|c| c.host == h && c.kind != Kind::Release)
+                .map(|c| c.start)
+                .min();
+            let until = of(Kind::Switch)
+                .or(of(Kind::Run))
+                .or(of(Kind::Release))
+                .and_then(|c| c.end);
+            from.is_some_and(|f| f <= t) && until.is_none_or(|u| u > t)
+        })
+        .count()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_next_waves_are_prepared_while_one_switches_within_forks() {
+    let script = |_: usize, _: Intent| (3 * SEC, HostResult::Upgraded);
+    let mut c = config(&spec(2), roll(), 0);
+    c.forks = std::num::NonZeroUsize::new(4).expect("4");
+    let mut setup = Setup::new(c, plan(&[&[0], &[1, 2, 3], &[4, 5]], true), &script);
+    setup.prepare = Some(2 * SEC);
+    let ran = setup.run().await;
+    assert_eq!(ran.end.stopped, Stopped::Completed);
+    assert_eq!(ran.end.summary.upgraded, names(&[0, 1, 2, 3, 4, 5]));
+    let of = |h: usize, k: Kind| {
+        ran.calls
+            .iter()
+            .find(|c| c.host == h && c.kind == k)
+            .unwrap_or_else(|| panic!("h{h} {k:?}: {:?}", ran.calls))
+    };
+    // Wave 1 was prepared while the canary switched.
+    let canary_end = of(0, Kind::Run).end.expect("end");
+    assert!(of(1, Kind::Prepare).start < canary_end);
+    // Every later host only switched, after its preparation, and never ran whole.
+    for h in 1..=5 {
+        assert!(of(h, Kind::Switch).start >= of(h, Kind::Prepare).end.expect("end"));
+        assert!(!ran.calls.iter().any(|c| c.host == h && c.kind == Kind::Run));
+    }
+    // Waves stay barriers: wave 2 switches after wave 1 ended.
+    let wave1_end = (1..=3)
+        .map(|h| of(h, Kind::Switch).end.expect("end"))
+        .max()
+        .expect("max");
+    assert!(of(4, Kind::Switch).start >= wave1_end);
+    // Never more than --forks hosts held.
+    for c in &ran.calls {
+        let held = held_at(&ran.calls, c.start);
+        assert!(held <= 4, "{held} hosts held at {:?}", c.start);
+    }
+    assert!(!ran.calls.iter().any(|c| c.kind == Kind::Release));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_halt_lets_every_prepared_host_go_untouched() {
+    // Prepared before the canary fails, and still preparing when it does.
+    for prepare in [SEC / 2, 2 * SEC] {
+        let script = one_bad(0, HostResult::RolledBack);
+        let mut c = config(&spec(2), roll(), 0);
+        c.forks = std::num::NonZeroUsize::new(5).expect("5");
+        let mut setup = Setup::new(c, plan(&[&[0], &[1, 2], &[3, 4]], true), &script);
+        setup.prepare = Some(prepare);
+        let ran = setup.run().await;
+        assert_eq!(ran.end.stopped, Stopped::Halted);
+        assert_eq!(ran.end.summary.untouched, names(&[1, 2, 3, 4]));
+        let prepared: Vec<usize> = ran
+            .calls
+            .iter()
+            .filter(|c| c.kind == Kind::Prepare)
+            .map(|c| c.host)
+            .collect();
+        assert!(!prepared.is_empty());
+        for h in prepared {
+            assert!(
+                ran.calls
+                    .iter()
+                    .any(|c| c.host == h && c.kind == Kind::Release && c.end.is_some()),
+                "{prepare:?}: h{h} was prepared and never released: {:?}",
+                ran.calls
+            );
+        }
+        assert!(!ran.calls.iter().any(|c| c.kind == Kind::Switch));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rollback_prepares_nothing() {
+    let script = |_: usize, _: Intent| (SEC, HostResult::RolledBack);
+    let job = Job::Rollback {
+        from_sha256: "ab".into(),
+    };
+    let mut setup = Setup::new(
+        config(&spec(1), job, 0),
+        plan(&[&[0, 1, 2]], false),
+        &script,
+    );
+    setup.prepare = Some(SEC);
+    let ran = setup.run().await;
+    assert!(ran.calls.iter().all(|c| c.kind == Kind::Run));
+    assert_eq!(ran.end.summary.rolled_back, names(&[0, 1, 2]));
 }

@@ -1,6 +1,7 @@
 //! The rollout: its configuration, the dispatcher's event loop, the executor that runs one
 //! host, the pure policy, the events it reports and the results it comes to.
 
+mod ahead;
 pub mod config;
 pub mod dispatch;
 pub mod event;
