@@ -16,8 +16,9 @@ use tokio::sync::mpsc;
 use super::ahead::{Ahead, Stopping};
 use super::config::{CanaryPause, RunConfig};
 use super::event::{RolloutEvent, Sink};
-use super::outcome::{self, HostResult, JobKind, Ledger, RunEnd, Stopped};
+use super::outcome::{self, HostResult, JobKind, Ledger, RunEnd};
 use super::policy::{self, WindowDecision};
+use super::run_state::{Phase, Purpose, Run, Stops, Then};
 use super::seams::{Clock, Executor, HostRun, Operator, Readiness};
 use crate::host::upgrade::Intent;
 use crate::model::spec::{CanaryThen, KeepOldMaster};
@@ -32,92 +33,6 @@ pub struct Dispatcher<'a> {
     pub sink: &'a dyn Sink,
     pub operator: &'a dyn Operator,
     pub clock: &'a dyn Clock,
-}
-
-/// Why a host runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Purpose {
-    /// Its turn in a wave.
-    Wave,
-    /// Rolled back after a halt.
-    Revert,
-    /// Its deferred commit.
-    Commit,
-}
-
-/// What comes after a batch of commits.
-#[derive(Clone, Copy, Debug)]
-enum Then {
-    AfterWave(usize),
-    Done,
-}
-
-/// Where the run is.
-enum Phase {
-    /// About to start wave `i` (the window is checked first).
-    Before(usize),
-    Wave {
-        i: usize,
-        queue: VecDeque<usize>,
-    },
-    /// Rolling back after a halt, then finishing.
-    Revert(VecDeque<usize>),
-    Commit {
-        queue: VecDeque<usize>,
-        then: Then,
-    },
-    /// Waiting for the timer, then wave `next`.
-    Wait {
-        until: tokio::time::Instant,
-        next: usize,
-    },
-    /// Waiting for the operator's answer, then (after `pause`) wave `next`.
-    Ask {
-        next: usize,
-        pause: Duration,
-    },
-    /// Committing what still waits, then done.
-    Finish,
-    Done,
-}
-
-/// Why new wave hosts stop starting (each can be true; all are reported).
-#[derive(Clone, Copy, Debug, Default)]
-struct Stops {
-    halted: bool,
-    paused: bool,
-    interrupted: bool,
-}
-
-impl Stops {
-    fn any(self) -> bool {
-        self.halted || self.paused || self.interrupted
-    }
-
-    fn stopped(self) -> Stopped {
-        if self.interrupted {
-            Stopped::Interrupted
-        } else if self.halted {
-            Stopped::Halted
-        } else if self.paused {
-            Stopped::Paused
-        } else {
-            Stopped::Completed
-        }
-    }
-}
-
-/// The loop's state; everything but the futures in flight.
-struct Run {
-    phase: Phase,
-    stops: Stops,
-    ledger: Ledger,
-    /// How long passed hosts took, for the window estimate.
-    durations: Vec<Duration>,
-    awaiting: Vec<usize>,
-    wave_of: HashMap<usize, usize>,
-    in_flight: BTreeSet<usize>,
-    signals: u32,
 }
 
 type Running<'a> = FuturesUnordered<LocalBoxFuture<'a, (usize, Purpose, HostRun)>>;

@@ -18,7 +18,7 @@ use crate::model::spec::{CanaryThen, KeepOldMaster, RollbackScope, Spec};
 use crate::model::window::{Window, Windows};
 use crate::plan::Wave;
 use crate::rollout::config::{CanaryPause, Controls, Display, Job, WindowPolicy};
-use crate::rollout::outcome::Summary;
+use crate::rollout::outcome::{Stopped, Summary};
 
 /// What the fake host does for a (host, intent): how long it takes and how it ends.
 type Script = dyn Fn(usize, Intent) -> (Duration, HostResult) + Sync;

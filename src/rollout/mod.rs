@@ -8,5 +8,6 @@ pub mod event;
 pub mod executor;
 pub mod outcome;
 pub mod policy;
+mod run_state;
 pub mod seams;
 pub mod signals;
