@@ -1,5 +1,6 @@
 //! Output for people and programs. Reporters consume values and events; they decide nothing.
 
+pub mod check;
 pub mod host_keys;
 pub mod journal;
 pub mod live;

@@ -2,6 +2,7 @@
 //! host, the pure policy, the events it reports and the results it comes to.
 
 mod ahead;
+pub mod check;
 pub mod config;
 pub mod dispatch;
 pub mod event;
