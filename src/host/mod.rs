@@ -13,6 +13,9 @@ pub mod failure;
 mod forward;
 pub mod lock;
 pub mod observe;
+pub mod prepare;
+#[cfg(test)]
+mod prepare_tests;
 pub mod probe;
 pub mod procedure;
 pub mod ready;

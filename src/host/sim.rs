@@ -1090,3 +1090,29 @@ impl Remote for SimSession {
         Box::pin(async move { Err(self.lost()) })
     }
 }
+
+impl super::prepare::Connection for SimSession {
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// Connects to a simulated host: each connection a new session.
+pub struct SimConnect {
+    pub world: Arc<Mutex<World>>,
+}
+
+impl super::prepare::Connect for SimConnect {
+    fn connect(&self) -> BoxFuture<'_, Result<Box<dyn super::prepare::Connection>, SshError>> {
+        let id = super::walk_tests::SESSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let session = SimSession::new(Arc::clone(&self.world), id, Cut::Never);
+        Box::pin(async move { Ok(Box::new(session) as Box<dyn super::prepare::Connection>) })
+    }
+}
+
+impl World {
+    /// Files, processes and the lock, for "nothing changed" (not clocks or counters).
+    pub fn fingerprint(&self) -> String {
+        format!("{:?}\n{:?}\n{:?}", self.files, self.procs, self.lock)
+    }
+}
