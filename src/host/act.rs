@@ -96,9 +96,11 @@ impl Cond {
 pub enum Act {
     /// Write the record (atomically, by rename).
     Record(Record),
-    /// Rename the staged file over the binary (see [`super::scripts::install`]).
+    /// Rename the staged file over the binary's file (see [`super::scripts::install`]).
     Install {
         staged: String,
+        /// The file the binary resolves to (what is replaced).
+        file: String,
         backup: String,
         keep: Vec<String>,
         sha256: String,
@@ -150,6 +152,7 @@ pub fn command(host: &Host, layout: &Layout, acts: &[Act], depth: Depth) -> Remo
             }
             Act::Install {
                 staged,
+                file,
                 backup,
                 keep,
                 sha256,
@@ -158,7 +161,7 @@ pub fn command(host: &Host, layout: &Layout, acts: &[Act], depth: Depth) -> Remo
                 args.extend([
                     "install".into(),
                     staged.clone(),
-                    layout.file.as_str().to_owned(),
+                    file.clone(),
                     backup.clone(),
                     sha256.clone(),
                     keep.len().to_string(),

@@ -165,6 +165,7 @@ impl Procedure<'_> {
             Act::Record(at(OpStep::Install)),
             Act::Install {
                 staged: staged.to_owned(),
+                file: layout.file.as_str().to_owned(),
                 backup: layout.backup(&op.from),
                 keep,
                 sha256: op.to.clone(),
