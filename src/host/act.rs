@@ -96,7 +96,9 @@ impl Cond {
 pub enum Act {
     /// Write the record (atomically, by rename).
     Record(Record),
-    /// Rename the staged file over the binary's file (see [`super::scripts::install`]).
+    /// Give the staged file the binary's owner and mode, link the binary to its backup name,
+    /// remove backups not in `keep` (sha16s), check the staged file's sha256 once more and
+    /// rename it over the binary's file: the only way the binary is ever replaced.
     Install {
         staged: String,
         /// The file the binary resolves to (what is replaced).

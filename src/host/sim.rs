@@ -539,10 +539,6 @@ impl World {
                     "magic 7f454c46\nclass 2\nemachine 62\nhostmachine x86_64\ntest_rc 0\nend ok\n";
                 (0, out.to_owned())
             }
-            "install binary" => match self.install(&arg(0), &arg(1), &arg(2), &arg(3), &a[4..]) {
-                0 => (0, "installed\n".into()),
-                rc => (rc, "install failed".into()),
-            },
             "restore binary" => {
                 let (src, bin, want) = (arg(0), arg(1), arg(2));
                 match self.files.get(&src).cloned() {
@@ -560,11 +556,6 @@ impl World {
                 }
                 None => (1, String::new()),
             },
-            "write state record" => {
-                let text: String = a[1..].iter().map(|l| format!("{l}\n")).collect();
-                self.put(&arg(0), FileData::Text(text));
-                (0, "written\n".into())
-            }
             "remove staged files" => {
                 for p in a {
                     self.files.remove(p);
