@@ -118,6 +118,11 @@ impl Procedure<'_> {
         lease: Box<dyn Lease>,
         ready: Ready,
     ) -> Result<Outcome, UpgradeError> {
+        // The lock may have been lost while the host waited for its turn.
+        if let Some(lost) = futures::FutureExt::now_or_never(lease.lost()) {
+            lease.release().await;
+            return Err(lost.into());
+        }
         let result = tokio::select! {
             biased;
             result = self.go(ready) => result,
