@@ -439,9 +439,9 @@ async fn a_quitting_new_master_is_never_committed() {
     start.lock().unwrap().slow_clients = true;
     let out = run(&start, Intent::UpgradeDeferCommit, &b, Cut::Never).await;
     assert!(matches!(out, Ok(Outcome::AwaitingCommit { .. })), "{out:?}");
-    for k in 1..20 {
+    for k in super::walk_tests::cuts(&start, Intent::Rollback, &b).await {
         let w = fork(&start);
-        let at = cut_at(&w, k);
+        let at = k.from(snapshot(&w).commands);
         let _ = run(&w, Intent::Rollback, &b, at).await;
         // Stop right after the QUIT to the new master (it is shutting down, still named by
         // the pid file, with its worker finishing a slow connection).
@@ -453,7 +453,7 @@ async fn a_quitting_new_master_is_never_committed() {
         if !probe.contains("quitting: true") {
             continue;
         }
-        println!("rollback cut after its command {k}: {}", describe(&s));
+        println!("rollback cut at {k:?}: {}", describe(&s));
         let out = run(&w, Intent::Upgrade, &b, Cut::Never).await;
         let s = snapshot(&w);
         println!(

@@ -1,220 +1,28 @@
-//! The moves of the per-host procedure that go forward: begin an operation (preflight with
-//! the pre gates, stage, install), start the new binary (usr2), winch (the
-//! `on_drain_timeout` policy), the gates and the soak, and commit (QUIT, the record
-//! completed, the final gate). Each step runs in [`Procedure::step`]. The moves that go back
-//! live in [`super::revert`].
+//! The moves of the per-host procedure that go forward after the start: winch (one command:
+//! WINCH and the wait for the old workers on the host; then the `on_drain_timeout` policy),
+//! the gates and the soak over the open connection, and commit (one command: the new master
+//! checked, the record, QUIT, the wait, the running binary checked, the record completed),
+//! then the final gate. Each step runs in [`Procedure::step`]. The moves that begin an
+//! operation live in [`super::begin`], the ones that go back in [`super::revert`].
 
 use std::time::Instant;
 
-use super::decide::{self, Problem, Start};
+use super::act::{Act, Acted, Cond, Miss, Said};
+use super::acted::next_obs;
+use super::decide;
 use super::direction::{Aim, Commit};
 use super::event::Step;
-use super::failure::{Blocker, Fault, Judged};
+use super::failure::{Fault, Judged};
 use super::observe::{Master, Observation};
 use super::probe::Depth;
 use super::procedure::Procedure;
-use super::record::{Op, OpKind, OpStep, Record};
-use super::scripts::{self, Layout, SignalTarget};
+use super::record::{Op, OpStep};
+use super::scripts::SignalTarget;
 use super::step::Stop;
-use super::upgrade::{Gate, Phase, SOAK_ROUND, Source};
+use super::upgrade::{Gate, Phase, SOAK_ROUND};
 use crate::model::spec::OnDrainTimeout;
 
 impl Procedure<'_> {
-    /// A new operation from a steady master: preflight (and the pre gates), stage, install.
-    /// Nothing live changes before the record says where the host is going.
-    pub(super) async fn begin(
-        &self,
-        obs: &Observation,
-        master: &Master,
-        op: &Op,
-        record: &Record,
-        gate: &dyn Gate,
-    ) -> Result<(), Stop> {
-        let layout = self.layout_at(obs);
-        let source = self.source_for(&layout, op);
-        self.step(Step::Preflight, async {
-            let problems = self.preflight(obs, master, op, &source);
-            if !problems.is_empty() {
-                return Err(self.refused(Blocker::Preflight(problems)));
-            }
-            gate.check(self.remote, self.job.host, Phase::Pre, None)
-                .await
-                .map_err(|f| self.refused(Blocker::PreGate(f)))
-        })
-        .await?;
-        self.cleanup(obs).await?;
-        let staged = self.stage(&layout, &source, master).await?;
-        self.step(Step::Install, async {
-            let written = record.with_op(
-                Op {
-                    step: OpStep::Install,
-                    ..op.clone()
-                },
-                &self.job.settings.run_id,
-                &self.job.settings.owner,
-            );
-            self.write_record(&written).await?;
-            let keep = decide::backups_to_keep(&record.history, self.job.settings.keep_backups);
-            let cmd = scripts::install(&layout, &staged, &layout.backup(&op.from), &keep, &op.to);
-            self.exec(Step::Install, &cmd).await?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Every preflight problem: the master and host ([`decide::preflight`]), the binary's
-    /// machine (before anything is uploaded), and a backup to stage from.
-    fn preflight(
-        &self,
-        obs: &Observation,
-        master: &Master,
-        op: &Op,
-        source: &Source,
-    ) -> Vec<Problem> {
-        let layout = self.layout_at(obs);
-        let size = match source {
-            Source::Local { size, .. } => *size,
-            Source::Remote { .. } => obs.binary.as_ref().and_then(|b| b.size).unwrap_or(0),
-        };
-        let mut problems = decide::preflight(obs, master, layout.binary.as_str(), size);
-        if let Source::Local {
-            machine: Some(machine),
-            ..
-        } = source
-        {
-            problems.extend(decide::machine_fits(obs, *machine));
-        }
-        if let Source::Remote { path, .. } = source
-            && !obs.backups.iter().any(|b| &b.path == path)
-        {
-            problems.push(Problem::NoBackup {
-                sha: op.to.clone(),
-                path: path.clone(),
-            });
-        }
-        problems
-    }
-
-    /// Where the binary of `op.to` comes from: the controller's file for a new version, the
-    /// backup beside the binary for a version the host ran before.
-    fn source_for(&self, layout: &Layout, op: &Op) -> Source {
-        match self.job.source {
-            Source::Local { sha256, .. } if *sha256 == op.to => self.job.source.clone(),
-            _ if op.kind == OpKind::Rollback || op.to != self.job.source.sha256() => {
-                Source::Remote {
-                    path: layout.backup(&op.to),
-                    sha256: op.to.clone(),
-                }
-            }
-            other => other.clone(),
-        }
-    }
-
-    /// Puts the new binary in a temp file beside the old one (uploaded and verified, or
-    /// copied from a backup) and checks it there (ELF, machine, `-t` with the master's own
-    /// arguments); returns its path. A binary that fails its check is removed and refused.
-    async fn stage(
-        &self,
-        layout: &Layout,
-        source: &Source,
-        master: &Master,
-    ) -> Result<String, Stop> {
-        self.step(Step::Stage, async {
-            let tag = format!("{:08x}", rand::random::<u32>());
-            let staged = layout.stage(&tag);
-            match source {
-                Source::Local { path, sha256, .. } => {
-                    let deadline = self.deadlines().command.max(self.job.settings.upload_floor);
-                    let got = self.remote.upload(path, &staged, deadline).await?;
-                    if got != *sha256 {
-                        let fault = Fault::UploadMismatch {
-                            got,
-                            expected: sha256.clone(),
-                        };
-                        return Err(self.remote_error(Step::Stage, fault).into());
-                    }
-                }
-                Source::Remote { path, .. } => {
-                    self.exec(Step::Stage, &scripts::stage_copy(path, &staged))
-                        .await?;
-                }
-            }
-            let check = scripts::check_new(&staged, &master.argv[1..]);
-            let out = self.exec(Step::Stage, &check).await?;
-            if let Err(bad) = decide::check_new(&out) {
-                let remove = scripts::cleanup(std::slice::from_ref(&staged));
-                self.exec(Step::Cleanup, &remove).await?;
-                return Err(self.refused(Blocker::NewBinary(bad)).into());
-            }
-            Ok(staged)
-        })
-        .await
-    }
-
-    /// USR2 to the master whose binary was replaced on disk; wait for the new master; the
-    /// gates that hold with both generations serving.
-    pub(super) async fn start(
-        &self,
-        obs: &Observation,
-        old: &Master,
-        op: &Op,
-        gate: &dyn Gate,
-    ) -> Result<(), Stop> {
-        self.step(Step::Usr2, async {
-            self.advance(obs, op, OpStep::Start).await?;
-            if !self
-                .signal(Step::Usr2, old.pid, "USR2", SignalTarget::Master)
-                .await?
-            {
-                let fault = Fault::MasterGone { pid: old.pid };
-                return Err(self.remote_error(Step::Usr2, fault).into());
-            }
-            let waited = self
-                .poll(self.deadlines().start, |obs| {
-                    match decide::start(obs, old.pid) {
-                        Start::Waiting => None,
-                        other => Some(other),
-                    }
-                })
-                .await?;
-            let new = match waited {
-                Ok(Start::Ready(new)) => new,
-                Ok(_) => {
-                    let log = self.error_log(old).await;
-                    return Err(Judged::Exited { log }.into());
-                }
-                Err(_) => {
-                    let waited = self.deadlines().start;
-                    return Err(Judged::NotReady { waited }.into());
-                }
-            };
-            let phase = Phase::BothServing;
-            gate.check(self.remote, self.job.host, phase, Some(new.pid))
-                .await
-                .map_err(|f| Judged::BothServing(f).into())
-        })
-        .await
-    }
-
-    /// Rewrites the record's operation at a later step (before the step is taken).
-    pub(super) async fn advance(
-        &self,
-        obs: &Observation,
-        op: &Op,
-        step: OpStep,
-    ) -> Result<(), Stop> {
-        let record = obs.record.record().cloned().unwrap_or_default();
-        if record.op.as_ref().is_some_and(|o| o.step == step) {
-            return Ok(());
-        }
-        let next = record.with_op(
-            Op { step, ..op.clone() },
-            &self.job.settings.run_id,
-            &self.job.settings.owner,
-        );
-        Ok(self.write_record(&next).await?)
-    }
-
     /// WINCH and the old workers' drain, the gates and the soak; then commit, or hold
     /// (deferred commit: the record says the new binary passed).
     pub(super) async fn drain(
@@ -225,49 +33,70 @@ impl Procedure<'_> {
         op: &Op,
         aim: &Aim,
         gate: &dyn Gate,
-    ) -> Result<(), Stop> {
-        self.step(Step::Winch, self.winch(old)).await?;
+    ) -> Result<Option<Observation>, Stop> {
+        let before = self.step(Step::Winch, self.winch(old)).await?;
         let deferred = aim.commit == Commit::Deferred;
-        self.step(Step::Gate, async {
-            self.gates(gate, new).await?;
-            if deferred {
-                self.advance(obs, op, OpStep::Passed).await?;
-            }
-            Ok::<_, Stop>(())
-        })
-        .await?;
-        if deferred {
-            return Ok(());
-        }
-        self.commit(obs, old, new, op, gate).await
-    }
-
-    /// WINCH, then wait for the old workers: the deadline ends the wait, not the host, unless
-    /// `on_drain_timeout: fail`.
-    async fn winch(&self, old: &Master) -> Result<(), Stop> {
-        self.signal(Step::Winch, old.pid, "WINCH", SignalTarget::Master)
-            .await?;
-        let drained = self
-            .poll(self.deadlines().drain, |obs| {
-                decide::drained(obs, old.pid).then_some(())
+        let last = self
+            .step(Step::Gate, async {
+                let last = self.gates(gate, new, before).await?;
+                if !deferred {
+                    return Ok::<_, Stop>(last);
+                }
+                let acts: Vec<Act> = self.advanced(obs, op, OpStep::Passed).into_iter().collect();
+                let acted = self.act(Step::Gate, &acts, Depth::Sums).await?;
+                self.wrote(Step::Gate, acted.said(0), "write the state record")?;
+                Ok(acted.obs)
             })
             .await?;
-        let Err(last) = drained else {
-            return Ok(());
+        if deferred {
+            return Ok(Some(last));
+        }
+        self.commit(obs, old, new, op, gate, &last).await
+    }
+
+    /// WINCH, then the wait for the old workers on the host: the deadline ends the wait, not
+    /// the host, unless `on_drain_timeout: fail`. The observation after it.
+    async fn winch(&self, old: &Master) -> Result<Observation, Stop> {
+        let acts = [
+            Act::Signal {
+                pid: old.pid,
+                signal: "WINCH",
+                target: SignalTarget::Master,
+                miss: Miss::GoneIsFine,
+            },
+            Act::Wait {
+                cond: Cond::Drained { old: old.pid },
+                limit: self.deadlines().drain,
+            },
+        ];
+        let acted = self.act(Step::Winch, &acts, Depth::Quick).await?;
+        self.sent(Step::Winch, acted.said(0), "WINCH")?;
+        let limit = self.deadlines().drain;
+        let drained = self
+            .settle(&acted, 1, limit, |obs| {
+                decide::drained(obs, old.pid).then(|| obs.clone())
+            })
+            .await?;
+        let last = match drained {
+            Ok((now, _)) => return Ok(now),
+            Err(last) => last,
         };
         let busy = decide::find(&last, old.pid)
             .map(decide::workers)
             .unwrap_or_default();
-        let waited = self.deadlines().drain;
+        let waited = limit;
         match self.job.settings.on_drain_timeout {
-            OnDrainTimeout::Fail => return Err(Judged::Drain { waited }.into()),
-            OnDrainTimeout::Proceed => self.note(
-                Step::Winch,
-                format!(
-                    "{} old worker(s) still finishing connections after {waited:?}; new connections reach only the new workers: proceeding (the old master exits when they end)",
-                    busy.len()
-                ),
-            ),
+            OnDrainTimeout::Fail => Err(Judged::Drain { waited }.into()),
+            OnDrainTimeout::Proceed => {
+                self.note(
+                    Step::Winch,
+                    format!(
+                        "{} old worker(s) still finishing connections after {waited:?}; new connections reach only the new workers: proceeding (the old master exits when they end)",
+                        busy.len()
+                    ),
+                );
+                Ok(last)
+            }
             OnDrainTimeout::Terminate => {
                 for &pid in &busy {
                     self.signal(Step::Winch, pid, "TERM", SignalTarget::Worker)
@@ -280,20 +109,26 @@ impl Procedure<'_> {
                         busy.len()
                     ),
                 );
+                Ok(self.observe_at(Depth::Quick).await?)
             }
         }
-        Ok(())
     }
 
-    /// The gates after WINCH, the process gate, then the soak (every gate, one try a round,
-    /// and the process gate again).
-    async fn gates(&self, gate: &dyn Gate, new: &Master) -> Result<(), Stop> {
+    /// The gates after WINCH and the process gate, then the soak (every gate, one try a
+    /// round, and the process gate again). The last observation: commit checks on the host
+    /// that the new master still has exactly its workers then (no respawn, still serving).
+    async fn gates(
+        &self,
+        gate: &dyn Gate,
+        new: &Master,
+        before: Observation,
+    ) -> Result<Observation, Stop> {
         let (remote, host, pid) = (self.remote, self.job.host, Some(new.pid));
-        let before = self.observe_at(Depth::Quick).await?;
-        let checked = gate.check(remote, host, Phase::AfterWinch, pid).await;
-        let mut after = self.observe_at(Depth::Quick).await?;
-        checked.map_err(Judged::Gate)?;
-        decide::process_gate(&before, &after, new.pid).map_err(Judged::Process)?;
+        decide::process_gate(&before, &before, new.pid).map_err(Judged::Process)?;
+        gate.check(remote, host, Phase::AfterWinch, pid)
+            .await
+            .map_err(Judged::Gate)?;
+        let mut after = before;
         let soak = gate.soak();
         let soak_started = Instant::now();
         while soak_started.elapsed() < soak {
@@ -307,12 +142,14 @@ impl Procedure<'_> {
             decide::process_gate(&after, &now, new.pid).map_err(Judged::Process)?;
             after = now;
         }
-        Ok(())
+        Ok(after)
     }
 
-    /// QUIT to the old master: the record says so first (no signal path back after it).
-    /// Done when the old master is gone, or is finishing its last connections with the new
-    /// master named by the pid file; then the record is completed and the final gate runs.
+    /// QUIT to the old master, in one command: the new master checked (named by the pid file,
+    /// the workers it had at `last`, all accepting: never commit to a master that no longer
+    /// serves), the record says commit (no signal path back after it), QUIT, the wait until
+    /// the old master is gone or only finishing its last connections, the new master checked
+    /// to run the target, the record completed. Then the final gate.
     pub(super) async fn commit(
         &self,
         obs: &Observation,
@@ -320,55 +157,117 @@ impl Procedure<'_> {
         new: &Master,
         op: &Op,
         gate: &dyn Gate,
-    ) -> Result<(), Stop> {
-        self.step(Step::Commit, async {
-            let resuming = obs
-                .record
-                .record()
-                .and_then(|r| r.op.as_ref())
-                .is_some_and(|o| o.step == OpStep::Commit);
-            if !resuming {
-                // Never commit to a new master that is no longer there to serve: QUIT would
-                // leave no nginx at all.
-                let now = self.observe_at(Depth::Quick).await?;
-                let alive = decide::find(&now, new.pid)
-                    .is_some_and(|m| decide::accepting(m) > 0 && now.pid_file == Some(m.pid));
-                if !alive {
-                    return Err(Stop::Judged(Judged::NotServing { pid: new.pid }));
-                }
+        last: &Observation,
+    ) -> Result<Option<Observation>, Stop> {
+        let (run, owner) = (&self.job.settings.run_id, &self.job.settings.owner);
+        let seen = obs.record.record().cloned().unwrap_or_default();
+        let resuming = seen.op.as_ref().is_some_and(|o| o.step == OpStep::Commit);
+        let mut acts = Vec::new();
+        if !resuming {
+            let workers = decide::find(last, new.pid)
+                .map(decide::workers)
+                .unwrap_or_default();
+            acts.push(Act::Check(Cond::Serves {
+                new: new.pid,
+                workers,
+            }));
+        }
+        let committing = match self.advanced(obs, op, OpStep::Commit) {
+            Some(Act::Record(r)) => {
+                acts.push(Act::Record(r.clone()));
+                r
             }
-            self.advance(obs, op, OpStep::Commit).await?;
-            self.signal(Step::Commit, old.pid, "QUIT", SignalTarget::Master)
-                .await?;
-            let done = self
-                .poll(self.deadlines().quit, |obs| {
-                    decide::committed(obs, old.pid, new.pid).then_some(())
-                })
-                .await?;
-            if done.is_err() {
+            _ => seen.with_op(
+                Op {
+                    step: OpStep::Commit,
+                    ..op.clone()
+                },
+                run,
+                owner,
+            ),
+        };
+        let quit = acts.len();
+        acts.extend([
+            Act::Signal {
+                pid: old.pid,
+                signal: "QUIT",
+                target: SignalTarget::Master,
+                miss: Miss::GoneIsFine,
+            },
+            Act::Wait {
+                cond: Cond::Committed {
+                    old: old.pid,
+                    new: new.pid,
+                },
+                limit: self.deadlines().quit,
+            },
+            Act::Check(Cond::Runs {
+                pid: new.pid,
+                sha: op.to.clone(),
+            }),
+            Act::Record(committing.completed()),
+        ]);
+        let acted = self
+            .step(
+                Step::Commit,
+                self.committed(&acts, quit, old, new, op, last),
+            )
+            .await?;
+        self.step(Step::Gate, async {
+            gate.check(
+                self.remote,
+                self.job.host,
+                Phase::AfterCommit,
+                Some(new.pid),
+            )
+            .await
+            .map_err(|f| Judged::AfterCommit(f).into())
+        })
+        .await
+        .map(|()| acted)
+    }
+
+    /// Runs the commit command and judges what it said (QUIT is act `quit`).
+    async fn committed(
+        &self,
+        acts: &[Act],
+        quit: usize,
+        old: &Master,
+        new: &Master,
+        op: &Op,
+        last: &Observation,
+    ) -> Result<Option<Observation>, Stop> {
+        let acted: Acted = self.act(Step::Commit, acts, Depth::Sums).await?;
+        if quit > 0 && *acted.said(0) == Said::Unmet {
+            decide::process_gate(last, &acted.obs, new.pid).map_err(Judged::Process)?;
+            return Err(Stop::Judged(Judged::NotServing { pid: new.pid }));
+        }
+        if quit > 1 {
+            self.wrote(Step::Commit, acted.said(quit - 1), "write the state record")?;
+        }
+        self.sent(Step::Commit, acted.said(quit), "QUIT")?;
+        let limit = self.deadlines().quit;
+        let done = self
+            .settle(&acted, quit + 1, limit, |obs| {
+                decide::committed(obs, old.pid, new.pid).then_some(())
+            })
+            .await?;
+        let proof = match done {
+            Ok(((), proof)) => proof,
+            Err(_) => {
                 let fault = Fault::OldMasterStayed { pid: old.pid };
                 return Err(self.remote_error(Step::Commit, fault).into());
             }
-            let now = self.observe().await?;
-            let runs = now.master.as_ref().and_then(|m| m.exe_sha256.as_deref());
-            if runs != Some(op.to.as_str()) {
-                let fault = Fault::WrongBinary {
-                    runs: runs.map(str::to_owned),
-                    target: op.to.clone(),
-                };
-                return Err(self.remote_error(Step::Commit, fault).into());
-            }
-            let record = now.record.record().cloned().unwrap_or_default();
-            self.write_record(&record.completed()).await?;
-            Ok(())
-        })
-        .await?;
-        self.step(Step::Gate, async {
-            let phase = Phase::AfterCommit;
-            gate.check(self.remote, self.job.host, phase, Some(new.pid))
-                .await
-                .map_err(|f| Judged::AfterCommit(f).into())
-        })
-        .await
+        };
+        if *acted.said(quit + 2) == Said::Unmet {
+            let runs = acted.obs.master.as_ref().and_then(|m| m.exe_sha256.clone());
+            let fault = Fault::WrongBinary {
+                runs,
+                target: op.to.clone(),
+            };
+            return Err(self.remote_error(Step::Commit, fault).into());
+        }
+        self.wrote(Step::Commit, acted.said(quit + 3), "write the state record")?;
+        Ok(next_obs(acted, proof))
     }
 }

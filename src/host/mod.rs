@@ -1,7 +1,10 @@
 //! One host's nginx: what a probe observes on it, and how that is judged.
 
+pub mod act;
+mod acted;
 #[cfg(test)]
 mod adversity_tests;
+mod begin;
 pub mod classify;
 pub mod decide;
 pub mod direction;
@@ -10,8 +13,12 @@ pub mod failure;
 mod forward;
 pub mod lock;
 pub mod observe;
+pub mod prepare;
+#[cfg(test)]
+mod prepare_tests;
 pub mod probe;
 pub mod procedure;
+pub mod ready;
 pub mod record;
 pub mod refusal;
 pub mod remote;

@@ -6,14 +6,16 @@
 
 use std::time::{Duration, Instant};
 
-use super::direction::{self, Aim, Commit, Drive, Goal, Move, Resolved};
+use super::act::Act;
+use super::direction::{self, Aim, Commit, Drive, Goal, Move};
 use super::event::{Event, Step};
 use super::failure::{Blocker, CommandFailed, Fault, Judged};
 use super::lock;
 use super::observe::Observation;
 use super::probe::{self, Depth, ProbeError};
+pub use super::ready::Ready;
 use super::record::{Op, OpKind, Record};
-use super::remote::{Claim, Remote};
+use super::remote::{Claim, Lease, Remote};
 use super::scripts::{self, Layout, SignalTarget};
 use super::step::Stop;
 use super::upgrade::{
@@ -29,14 +31,14 @@ pub struct Procedure<'a> {
 }
 
 /// What the loop knows about this run beyond the host.
-struct Course {
-    aim: Aim,
+pub(super) struct Course {
+    pub(super) aim: Aim,
     /// Why the run turned back, when it did.
-    failure: Option<Judged>,
+    pub(super) failure: Option<Judged>,
     /// Something failed again while going back.
-    failed_going_back: Option<Judged>,
+    pub(super) failed_going_back: Option<Judged>,
     /// A move that changes the host was made.
-    changed: bool,
+    pub(super) changed: bool,
 }
 
 impl Procedure<'_> {
@@ -87,44 +89,79 @@ impl Procedure<'_> {
 
     /// Takes the lock, runs the procedure, releases the lock.
     pub async fn run(&self) -> Result<Outcome, UpgradeError> {
-        let cmd = lock::lock(&self.layout(), &self.job.settings.owner, Heartbeat::DEFAULT);
-        let lease = self
-            .step(Step::Lock, async {
-                match self
-                    .remote
-                    .hold(&cmd, lock::READY, self.deadlines().command)
-                    .await?
-                {
-                    Claim::Held(lease) => Ok(lease),
-                    Claim::Refused(out) => {
-                        let text = out.stdout_lossy().trim().to_owned();
-                        Err(match text.strip_prefix("busy ") {
-                            Some(owner) => UpgradeError::Locked {
-                                host: self.host_name().to_owned(),
-                                owner: owner.trim().to_owned(),
-                            },
-                            None => self.remote_error(
-                                Step::Lock,
-                                Fault::LockAnswer {
-                                    status: out.status.clone(),
-                                    output: format!("{text} {}", out.stderr_lossy().trim())
-                                        .trim()
-                                        .to_owned(),
-                                },
-                            ),
-                        })
-                    }
-                }
-            })
-            .await?;
+        let (lease, ready) = self.prepare().await?;
+        self.switch(lease, ready).await
+    }
+
+    /// Takes the lock and gets the host ready: everything up to the first change to the
+    /// live binary ([`Procedure::ready`]). The lock stays held for [`Procedure::switch`].
+    pub async fn prepare(&self) -> Result<(Box<dyn Lease>, Ready), UpgradeError> {
+        let lease = self.lock().await?;
         // A controller that has lost its lock does nothing more on the host.
         let result = tokio::select! {
             biased;
-            result = self.steer() => result,
+            result = self.ready() => result,
+            lost = lease.lost() => Err(lost.into()),
+        };
+        match result {
+            Ok(ready) => Ok((lease, ready)),
+            Err(e) => {
+                lease.release().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Goes on from [`Procedure::prepare`] until the host arrives; releases the lock.
+    pub async fn switch(
+        &self,
+        lease: Box<dyn Lease>,
+        ready: Ready,
+    ) -> Result<Outcome, UpgradeError> {
+        // The lock may have been lost while the host waited for its turn.
+        if let Some(lost) = futures::FutureExt::now_or_never(lease.lost()) {
+            lease.release().await;
+            return Err(lost.into());
+        }
+        let result = tokio::select! {
+            biased;
+            result = self.go(ready) => result,
             lost = lease.lost() => Err(lost.into()),
         };
         lease.release().await;
         result
+    }
+
+    async fn lock(&self) -> Result<Box<dyn Lease>, UpgradeError> {
+        let cmd = lock::lock(&self.layout(), &self.job.settings.owner, Heartbeat::DEFAULT);
+        self.step(Step::Lock, async {
+            match self
+                .remote
+                .hold(&cmd, lock::READY, self.deadlines().command)
+                .await?
+            {
+                Claim::Held(lease) => Ok(lease),
+                Claim::Refused(out) => {
+                    let text = out.stdout_lossy().trim().to_owned();
+                    Err(match text.strip_prefix("busy ") {
+                        Some(owner) => UpgradeError::Locked {
+                            host: self.host_name().to_owned(),
+                            owner: owner.trim().to_owned(),
+                        },
+                        None => self.remote_error(
+                            Step::Lock,
+                            Fault::LockAnswer {
+                                status: out.status.clone(),
+                                output: format!("{text} {}", out.stderr_lossy().trim())
+                                    .trim()
+                                    .to_owned(),
+                            },
+                        ),
+                    })
+                }
+            }
+        })
+        .await
     }
 
     /// An observation for a decision: checksums, orphans and the record (no `-v` runs).
@@ -208,14 +245,7 @@ impl Procedure<'_> {
         }
     }
 
-    /// Writes the host's record (atomically, by rename).
-    pub(super) async fn write_record(&self, record: &Record) -> Result<(), UpgradeError> {
-        self.exec(Step::Record, &scripts::write_record(&self.layout(), record))
-            .await
-            .map(drop)
-    }
-
-    fn goal(&self) -> (Goal, Commit) {
+    pub(super) fn goal(&self) -> (Goal, Commit) {
         let sha = self.job.source.sha256().to_owned();
         match self.job.intent {
             Intent::Upgrade => (Goal::Roll { target: sha }, Commit::Now),
@@ -226,7 +256,7 @@ impl Procedure<'_> {
 
     /// The spec's gates for an upgrade going forward; only the built-in process checks for
     /// anything that goes back (the spec's gates judged the new version).
-    fn gate_for(&self, op: &Op, course: &Course) -> &dyn super::upgrade::Gate {
+    pub(super) fn gate_for(&self, op: &Op, course: &Course) -> &dyn super::upgrade::Gate {
         let rolling = matches!(
             self.job.intent,
             Intent::Upgrade | Intent::UpgradeDeferCommit
@@ -240,155 +270,126 @@ impl Procedure<'_> {
         }
     }
 
-    /// The loop: observe, decide, act, until the host arrives or the run must stop.
-    async fn steer(&self) -> Result<Outcome, UpgradeError> {
-        let obs = self.observe().await?;
-        let (goal, commit) = self.goal();
-        let aim = match direction::resolve(&goal, &obs, commit) {
-            Resolved::Aim(aim) => aim,
-            Resolved::Skip(reason) => {
-                // Our own leftovers (an upload cut short) go, whatever the host runs.
-                self.cleanup(&obs).await?;
-                return Ok(Outcome::NotApplicable { reason });
-            }
-            Resolved::Refuse(refusal) => return Err(self.refused(Blocker::Host(refusal))),
-        };
-        if matches!(goal, Goal::Roll { .. }) {
-            self.job
-                .gate
-                .prepare(self.remote, self.job.host)
-                .await
-                .map_err(|f| self.remote_error(Step::Gate, Fault::Gate(f)))?;
-        }
-        // Where the host comes from: the origin of an operation in flight, else what runs.
-        let origin = match obs.record.record().and_then(|r| r.op.as_ref()) {
-            Some(op) => op.from.clone(),
-            None => obs
-                .master
-                .as_ref()
-                .and_then(|m| m.exe_sha256.clone())
-                .unwrap_or_default(),
-        };
-        let mut course = Course {
-            aim,
-            failure: None,
-            failed_going_back: None,
-            changed: false,
-        };
-        let result = self.drive(&goal, &mut course, &origin, obs).await;
-        match result {
-            // Refused after the host was changed is not "refused before any change": the
-            // error must be judged by what the host looks like.
-            Err(UpgradeError::Refused { host, reason }) if course.changed => {
-                Err(UpgradeError::Remote {
-                    host,
-                    step: Step::Observe,
-                    fault: Box::new(Fault::Refused(*reason)),
-                })
-            }
-            other => other,
-        }
-    }
-
-    /// The moves, until the host arrives.
-    async fn drive(
+    /// The moves, until the host arrives; `staged` is the new binary [`Procedure::ready`]
+    /// staged for the first move.
+    pub(super) async fn drive(
         &self,
         goal: &Goal,
         course: &mut Course,
         origin: &str,
         mut obs: Observation,
+        mut staged: Option<String>,
     ) -> Result<Outcome, UpgradeError> {
         let (run, owner) = (&self.job.settings.run_id, &self.job.settings.owner);
         for _ in 0..MAX_MOVES {
             let op = obs.record.record().and_then(|r| r.op.clone());
             let need_op = || op.clone().ok_or_else(|| self.refused(Blocker::NoOperation));
-            let done: Result<(), Stop> = match direction::next(&obs, &course.aim, run, owner) {
-                Move::Arrived => return self.arrived(goal, course, origin),
-                Move::Hold { old, new } => {
-                    return Ok(Outcome::AwaitingCommit {
-                        old_pid: old.pid,
-                        new_pid: new.pid,
-                    });
-                }
-                Move::Refuse(refusal) if !course.changed => {
-                    return Err(self.refused(Blocker::Host(refusal)));
-                }
-                Move::Refuse(refusal) => {
-                    let fault = Fault::Refused(Blocker::Host(refusal));
-                    return Err(self.unrestored(Step::Observe, fault));
-                }
-                Move::Cleanup => self.cleanup(&obs).await.map_err(Stop::from),
-                Move::Write { record, note } => {
-                    if let Some(note) = note {
-                        self.note(Step::Record, note);
+            // The operation a judged failure turns back from (one begun by this move).
+            let mut turning = op.clone();
+            let done: Result<Option<Observation>, Stop> =
+                match direction::next(&obs, &course.aim, run, owner) {
+                    Move::Arrived => return self.arrived(goal, course, origin),
+                    Move::Hold { old, new } => {
+                        return Ok(Outcome::AwaitingCommit {
+                            old_pid: old.pid,
+                            new_pid: new.pid,
+                        });
                     }
-                    let write = async { self.write_record(&record).await.map_err(Stop::from) };
-                    self.step(Step::Record, write).await
-                }
-                Move::Begin {
-                    master,
-                    op,
-                    base,
-                    note,
-                } => {
-                    if let Some(note) = note {
-                        self.note(Step::Record, note);
+                    Move::Refuse(refusal) if !course.changed => {
+                        return Err(self.refused(Blocker::Host(refusal)));
                     }
-                    let gate = self.gate_for(&op, course);
-                    self.begin(&obs, &master, &op, &base, gate).await
-                }
-                Move::Start { master } => {
-                    let op = need_op()?;
-                    course.changed = true;
-                    self.start(&obs, &master, &op, self.gate_for(&op, course))
-                        .await
-                }
-                Move::Drain { old, new } => {
-                    let op = need_op()?;
-                    course.changed = true;
-                    let gate = self.gate_for(&op, course);
-                    self.drain(&obs, &old, &new, &op, &course.aim, gate).await
-                }
-                Move::Commit { old, new } => {
-                    let op = need_op()?;
-                    course.changed = true;
-                    let gate = self.gate_for(&op, course);
-                    self.commit(&obs, &old, &new, &op, gate).await
-                }
-                Move::Revert { old, new } => {
-                    let op = need_op()?;
-                    course.changed = true;
-                    self.revert(&obs, &op, &old, &new).await
-                }
-                Move::KillHung { old, children } => {
-                    course.changed = true;
-                    // A failure of this run only when this run was taking that binary on.
-                    let ours = op
-                        .as_ref()
-                        .is_some_and(|op| direction::forward(op, &course.aim));
-                    match self.kill_hung(&old, &children).await {
-                        Ok(()) if ours && course.failure.is_none() => Err(Judged::Hung.into()),
-                        other => other,
+                    Move::Refuse(refusal) => {
+                        let fault = Fault::Refused(Blocker::Host(refusal));
+                        return Err(self.unrestored(Step::Observe, fault));
                     }
-                }
-                Move::RestoreDisk { sha } => {
-                    course.changed = true;
-                    self.restore_disk(&obs, &sha).await
-                }
-                Move::KillOrphans(pids) => {
-                    course.changed = true;
-                    self.kill_orphans(&pids).await
-                }
-                Move::AwaitDrain { old } => self.await_drain(&old).await,
-            };
-            match done {
-                Ok(()) => {}
+                    Move::Cleanup => self.cleanup(&obs).await.map(|()| None).map_err(Stop::from),
+                    Move::Write { record, note } => {
+                        if let Some(note) = note {
+                            self.note(Step::Record, note);
+                        }
+                        let write = async {
+                            let acted = self
+                                .act(Step::Record, &[Act::Record(record)], Depth::Sums)
+                                .await?;
+                            self.wrote(Step::Record, acted.said(0), "write the state record")?;
+                            Ok::<_, Stop>(Some(acted.obs))
+                        };
+                        self.step(Step::Record, write).await
+                    }
+                    Move::Begin {
+                        master,
+                        op,
+                        base,
+                        note,
+                    } => {
+                        if let Some(note) = note {
+                            self.note(Step::Record, note);
+                        }
+                        let gate = self.gate_for(&op, course);
+                        turning = Some(op.clone());
+                        let done = match staged.take() {
+                            Some(path) => {
+                                self.install_start(&obs, &master, &op, &base, &path, gate)
+                                    .await
+                            }
+                            None => self.begin(&obs, &master, &op, &base, gate).await,
+                        };
+                        course.changed |= !matches!(done, Err(Stop::Error(_)));
+                        done
+                    }
+                    Move::Start { master } => {
+                        let op = need_op()?;
+                        course.changed = true;
+                        self.start(&obs, &master, &op, self.gate_for(&op, course))
+                            .await
+                    }
+                    Move::Drain { old, new } => {
+                        let op = need_op()?;
+                        course.changed = true;
+                        let gate = self.gate_for(&op, course);
+                        self.drain(&obs, &old, &new, &op, &course.aim, gate).await
+                    }
+                    Move::Commit { old, new } => {
+                        let op = need_op()?;
+                        course.changed = true;
+                        let gate = self.gate_for(&op, course);
+                        self.commit(&obs, &old, &new, &op, gate, &obs).await
+                    }
+                    Move::Revert { old, new } => {
+                        let op = need_op()?;
+                        course.changed = true;
+                        self.revert(&obs, &op, &old, &new).await
+                    }
+                    Move::KillHung { old, children } => {
+                        course.changed = true;
+                        // A failure of this run only when this run was taking that binary on.
+                        let ours = op
+                            .as_ref()
+                            .is_some_and(|op| direction::forward(op, &course.aim));
+                        match self.kill_hung(&old, &children).await {
+                            Ok(_) if ours && course.failure.is_none() => Err(Judged::Hung.into()),
+                            other => other,
+                        }
+                    }
+                    Move::RestoreDisk { sha } => {
+                        course.changed = true;
+                        self.restore_disk(&obs, &sha).await
+                    }
+                    Move::KillOrphans(pids) => {
+                        course.changed = true;
+                        self.kill_orphans(&pids).await
+                    }
+                    Move::AwaitDrain { old } => self.await_drain(&old).await,
+                };
+            obs = match done {
+                Ok(Some(seen)) => seen,
+                Ok(None) => self.observe().await?,
                 Err(Stop::Judged(failure)) => {
-                    self.turn_back(course, op.as_ref(), &obs, failure);
+                    self.turn_back(course, turning.as_ref(), &obs, failure);
+                    self.observe().await?
                 }
                 Err(Stop::Error(e)) => return Err(e),
-            }
-            obs = self.observe().await?;
+            };
         }
         Err(self.remote_error(Step::Observe, Fault::Unsettled { moves: MAX_MOVES }))
     }

@@ -1,17 +1,21 @@
-//! The moves of the per-host procedure that go back: the two-master revert (HUP the old
-//! master, the new one out by the exit ladder of [`decide::exit_ladder`]), killing a hung new
-//! binary, orphaned workers, putting the origin binary back on disk, and waiting for an old
-//! master that is finishing its last connections. Each runs in [`Procedure::step`].
+//! The moves of the per-host procedure that go back, each one command: the two-master revert
+//! (HUP the old master and wait for its workers; the record; the new master out by the exit
+//! ladder of [`decide::exit_ladder`] and its workers killed; the wait for the old master to
+//! take its pid file back), killing a hung new binary or orphaned workers, putting the origin
+//! binary back on disk, and waiting for an old master that is finishing its last connections.
+//! Each runs in [`Procedure::step`].
 
-use super::decide::{self, AfterSignal, Delivery, accepting};
+use super::act::{Act, Cond, Miss, Said};
+use super::acted::next_obs;
+use super::decide::{self, accepting};
 use super::event::Step;
 use super::failure::{Blocker, Evidence, Fault};
 use super::observe::{Master, Observation};
+use super::probe::Depth;
 use super::procedure::Procedure;
 use super::record::{Op, OpStep};
 use super::scripts::{self, SignalTarget};
 use super::step::Stop;
-use super::upgrade::UpgradeError;
 
 impl Procedure<'_> {
     /// Rollback while two masters exist: old workers back (HUP), new master out (the exit
@@ -23,114 +27,157 @@ impl Procedure<'_> {
         op: &Op,
         old: &Master,
         new: &Master,
-    ) -> Result<(), Stop> {
+    ) -> Result<Option<Observation>, Stop> {
         self.step(Step::Revert, async {
             let evidence = self.error_log(old).await;
             if !evidence.is_empty() {
                 let text = format!("new master {}{}", new.pid, Evidence(&evidence));
                 self.note(Step::Revert, text);
             }
+            let mut acts = Vec::new();
             // HUP only an old master that no longer accepts (after WINCH): one that still has
             // its workers would start a second set.
             if accepting(old) == 0 {
-                self.signal(Step::Revert, old.pid, "HUP", SignalTarget::Master)
-                    .await?;
+                acts.push(Act::Signal {
+                    pid: old.pid,
+                    signal: "HUP",
+                    target: SignalTarget::Master,
+                    miss: Miss::GoneIsFine,
+                });
             }
-            let serving = self
-                .poll(self.deadlines().start, |obs| {
-                    decide::old_serving(obs, old.pid).then_some(obs.clone())
-                })
-                .await?;
-            let now = serving.map_err(|_| {
-                self.unrestored(Step::Revert, Fault::NoWorkersAfterHup { pid: old.pid })
-            })?;
-            let mut new_workers = decide::workers(new);
-            for pid in decide::find(&now, new.pid)
-                .map(decide::workers)
-                .unwrap_or_default()
-            {
-                if !new_workers.contains(&pid) {
-                    new_workers.push(pid);
-                }
-            }
+            let serving = acts.len();
+            acts.push(Act::Wait {
+                cond: Cond::Serving { old: old.pid },
+                limit: self.deadlines().start,
+            });
             // From the first QUIT to the new master on, the rollback is finished whatever
             // comes.
-            self.advance(obs, op, OpStep::Revert).await?;
-            self.take_out(new.pid).await?;
-            for pid in new_workers {
-                // Orphans of a killed new master keep accepting on the shared socket.
-                let _ = self
-                    .signal(Step::Revert, pid, "KILL", SignalTarget::Worker)
-                    .await;
+            acts.extend(self.advanced(obs, op, OpStep::Revert));
+            let out = acts.len();
+            acts.extend([
+                Act::TakeOut {
+                    pid: new.pid,
+                    workers: decide::workers(new),
+                    ladder: decide::exit_ladder(self.deadlines().quit),
+                },
+                Act::Wait {
+                    cond: Cond::Reverted {
+                        old: old.pid,
+                        new: Some(new.pid),
+                    },
+                    limit: self.deadlines().quit,
+                },
+            ]);
+            let acted = self.act(Step::Revert, &acts, Depth::Sums).await?;
+            if serving > 0 {
+                self.sent(Step::Revert, acted.said(0), "HUP")?;
             }
-            self.back_on_old(old, Some(new.pid)).await?;
-            Ok(())
+            let limit = self.deadlines().start;
+            let served = self
+                .settle(&acted, serving, limit, |obs| {
+                    decide::old_serving(obs, old.pid).then_some(())
+                })
+                .await?;
+            if served.is_err() {
+                let fault = Fault::NoWorkersAfterHup { pid: old.pid };
+                return Err(self.unrestored(Step::Revert, fault).into());
+            }
+            if out > serving + 1 {
+                self.wrote(Step::Revert, acted.said(out - 1), "write the state record")?;
+            }
+            if *acted.said(out) == Said::Unmet {
+                let fault = Fault::NewMasterStayed { pid: new.pid };
+                return Err(self.unrestored(Step::Revert, fault).into());
+            }
+            self.back_on_old(acted, out + 1, old, Some(new.pid)).await
         })
         .await
     }
 
-    /// Signals the new master down the exit ladder until it is gone.
-    async fn take_out(&self, pid: u32) -> Result<(), UpgradeError> {
-        for rung in decide::exit_ladder(self.deadlines().quit) {
-            let sent = self
-                .signal(Step::Revert, pid, rung.signal, SignalTarget::Master)
-                .await
-                .unwrap_or(false);
-            let delivery = if sent { Delivery::Sent } else { Delivery::Gone };
-            if decide::after_signal(rung, delivery) == AfterSignal::Gone {
-                return Ok(());
-            }
-            let left = self
-                .poll(rung.wait, |obs| {
-                    decide::find(obs, pid).is_none().then_some(())
-                })
-                .await?;
-            if left.is_ok() {
-                return Ok(());
-            }
-        }
-        Err(self.unrestored(Step::Revert, Fault::NewMasterStayed { pid }))
-    }
-
     /// A new binary that never became a master: KILL it (it keeps nginx's blocked signal
     /// mask), then wait for the old master to take its pid file back.
-    pub(super) async fn kill_hung(&self, old: &Master, children: &[u32]) -> Result<(), Stop> {
+    pub(super) async fn kill_hung(
+        &self,
+        old: &Master,
+        children: &[u32],
+    ) -> Result<Option<Observation>, Stop> {
         self.step(Step::Revert, async {
-            for &pid in children {
-                let target = SignalTarget::ChildOf(old.pid);
-                self.signal(Step::Revert, pid, "KILL", target).await?;
+            let mut acts: Vec<Act> = children
+                .iter()
+                .map(|&pid| Act::Signal {
+                    pid,
+                    signal: "KILL",
+                    target: SignalTarget::ChildOf(old.pid),
+                    miss: Miss::GoneIsFine,
+                })
+                .collect();
+            acts.push(Act::Wait {
+                cond: Cond::Reverted {
+                    old: old.pid,
+                    new: None,
+                },
+                limit: self.deadlines().quit,
+            });
+            let acted = self.act(Step::Revert, &acts, Depth::Sums).await?;
+            for i in 0..children.len() {
+                self.sent(Step::Revert, acted.said(i), "KILL")?;
             }
-            self.back_on_old(old, None).await?;
-            Ok(())
+            self.back_on_old(acted, children.len(), old, None).await
         })
         .await
     }
 
     /// Workers of a killed master that still accept on the shared sockets: KILL them.
-    pub(super) async fn kill_orphans(&self, pids: &[u32]) -> Result<(), Stop> {
+    pub(super) async fn kill_orphans(&self, pids: &[u32]) -> Result<Option<Observation>, Stop> {
         self.step(Step::Revert, async {
-            for &pid in pids {
-                self.signal(Step::Revert, pid, "KILL", SignalTarget::Worker)
-                    .await?;
+            let acts: Vec<Act> = pids
+                .iter()
+                .map(|&pid| Act::Signal {
+                    pid,
+                    signal: "KILL",
+                    target: SignalTarget::Worker,
+                    miss: Miss::GoneIsFine,
+                })
+                .collect();
+            let acted = self.act(Step::Revert, &acts, Depth::Sums).await?;
+            for i in 0..pids.len() {
+                self.sent(Step::Revert, acted.said(i), "KILL")?;
             }
-            Ok(())
+            Ok(Some(acted.obs))
         })
         .await
     }
 
-    /// Waits until the old master is the only master again (pid file back, `.oldbin` gone,
-    /// its workers serving, the new master gone).
-    async fn back_on_old(&self, old: &Master, new_pid: Option<u32>) -> Result<(), UpgradeError> {
+    /// Judges the wait (act `wait`) until the old master is the only master again (pid file
+    /// back, `.oldbin` gone, its workers serving, the new master gone).
+    async fn back_on_old(
+        &self,
+        acted: super::act::Acted,
+        wait: usize,
+        old: &Master,
+        new_pid: Option<u32>,
+    ) -> Result<Option<Observation>, Stop> {
+        let limit = self.deadlines().quit;
         let back = self
-            .poll(self.deadlines().quit, |obs| {
+            .settle(&acted, wait, limit, |obs| {
                 decide::reverted(obs, old.pid, new_pid).then_some(())
             })
             .await?;
-        back.map_err(|_| self.unrestored(Step::Revert, Fault::PidFileNotBack { pid: old.pid }))
+        match back {
+            Ok(((), proof)) => Ok(next_obs(acted, proof)),
+            Err(_) => {
+                let fault = Fault::PidFileNotBack { pid: old.pid };
+                Err(self.unrestored(Step::Revert, fault).into())
+            }
+        }
     }
 
     /// Renames the backup of `sha` over the binary (the master already runs `sha`).
-    pub(super) async fn restore_disk(&self, obs: &Observation, sha: &str) -> Result<(), Stop> {
+    pub(super) async fn restore_disk(
+        &self,
+        obs: &Observation,
+        sha: &str,
+    ) -> Result<Option<Observation>, Stop> {
         self.step(Step::Restore, async {
             let layout = self.layout_at(obs);
             let backup = layout.backup(sha);
@@ -140,28 +187,35 @@ impl Procedure<'_> {
             }
             self.exec(Step::Restore, &scripts::restore(&layout, &backup, sha))
                 .await?;
-            Ok(())
+            Ok(None)
         })
         .await
     }
 
     /// The old master of a committed upgrade still finishes connections; nginx ignores USR2
-    /// until it exits. Waits for it within the drain deadline, else refuses.
-    pub(super) async fn await_drain(&self, old: &Master) -> Result<(), Stop> {
+    /// until it exits. Waits for it on the host within the drain deadline, else refuses.
+    pub(super) async fn await_drain(&self, old: &Master) -> Result<Option<Observation>, Stop> {
         self.step(Step::Commit, async {
+            let limit = self.deadlines().drain;
+            let acts = [Act::Wait {
+                cond: Cond::Gone { pid: old.pid },
+                limit,
+            }];
+            let acted = self.act(Step::Commit, &acts, Depth::Sums).await?;
             let gone = self
-                .poll(self.deadlines().drain, |obs| {
+                .settle(&acted, 0, limit, |obs| {
                     decide::find(obs, old.pid).is_none().then_some(())
                 })
                 .await?;
-            let Err(last) = gone else {
-                return Ok(());
+            let last = match gone {
+                Ok(((), proof)) => return Ok(next_obs(acted, proof)),
+                Err(last) => last,
             };
             let reason = Blocker::StillDraining {
                 pid: old.pid,
                 sha: old.exe_sha256.clone().unwrap_or_else(|| "?".into()),
                 workers: decide::find(&last, old.pid).map_or(0, Master::workers),
-                waited: self.deadlines().drain,
+                waited: limit,
             };
             Err(self.refused(reason).into())
         })

@@ -1,8 +1,8 @@
-//! The remote commands of an upgrade, as fixed POSIX shell scripts. Values (paths, pids,
+//! The remote commands of an upgrade, as fixed POSIX shell scripts (the steps' own, which
+//! install, write the record and signal in one round trip, are in [`super::act`]). Values (paths, pids,
 //! signals) reach them only as quoted positional arguments. Every script that acts checks
 //! what it acts on first: a signal goes only to a process that is the expected nginx.
 
-use super::record::Record;
 use super::upgrade::CONFIG_TEST_LIMIT;
 use crate::model::values::RemotePath;
 use crate::ssh::RemoteCommand;
@@ -84,30 +84,6 @@ pub fn check_new(staged: &str, master_args: &[String]) -> RemoteCommand {
         .labelled("check new binary")
 }
 
-/// Gives the staged file the current binary's owner and mode, links the current binary to
-/// its backup name, removes backups of versions no longer in the host's history (`$5…`: their
-/// sha16s), checks the staged file's sha256 once more, and renames it over the binary: the
-/// only way the binary is ever replaced.
-const INSTALL: &str = include_str!("scripts/install.sh");
-
-pub fn install(
-    layout: &Layout,
-    staged: &str,
-    backup: &str,
-    keep: &[String],
-    sha256: &str,
-) -> RemoteCommand {
-    let args = [
-        staged.to_owned(),
-        layout.file.as_str().to_owned(),
-        backup.to_owned(),
-        sha256.to_owned(),
-    ];
-    RemoteCommand::script(INSTALL, args.into_iter().chain(keep.iter().cloned()))
-        .privileged()
-        .labelled("install binary")
-}
-
 /// Puts `$1` (a backup) back at `$2` by a same-directory rename, after checking that it
 /// hashes to `$3`.
 const RESTORE: &str = include_str!("scripts/restore.sh");
@@ -132,18 +108,6 @@ pub fn stage_copy(backup: &str, staged: &str) -> RemoteCommand {
     RemoteCommand::script(STAGE_COPY, [backup.to_owned(), staged.to_owned()])
         .privileged()
         .labelled("stage backup")
-}
-
-/// Writes the host's record `$1` atomically: the lines `$2…` to a temp file beside it, then
-/// a rename over it.
-const WRITE_RECORD: &str = include_str!("scripts/write_record.sh");
-
-pub fn write_record(layout: &Layout, record: &Record) -> RemoteCommand {
-    let text = record.encode();
-    let args = std::iter::once(layout.record()).chain(text.lines().map(str::to_owned));
-    RemoteCommand::script(WRITE_RECORD, args.collect::<Vec<_>>())
-        .privileged()
-        .labelled("write state record")
 }
 
 /// Which process a signal may go to.
@@ -228,7 +192,7 @@ mod tests {
                 }
             }
         }
-        assert!(files.len() >= 18, "found only {files:?}");
+        assert!(files.len() >= 17, "found only {files:?}");
         let out = std::process::Command::new("shellcheck")
             .args(&files)
             .output()

@@ -11,7 +11,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::observe::PROBE_SCRIPT;
+use super::act::ACT_PROBE;
+use super::decide::{self, Start};
+use super::observe::{self, PROBE_SCRIPT};
 use super::remote::{BoxFuture, Claim, Duplex, Lease, Remote};
 use crate::ssh::{ExecOutput, ExitStatus, RemoteCommand, SshError, SshErrorKind, Step};
 
@@ -84,6 +86,10 @@ pub struct World {
     lock: Option<(u64, String)>,
     /// Commands run so far (for the interruption walk).
     pub commands: usize,
+    /// How many sub-actions each step command (by its number) ran.
+    pub acts: BTreeMap<usize, usize>,
+    /// How long the last step command waited on the host (its unmet waits' deadlines).
+    waited: Duration,
 }
 
 impl World {
@@ -100,6 +106,8 @@ impl World {
             slow_clients: false,
             lock: None,
             commands: 0,
+            acts: BTreeMap::new(),
+            waited: Duration::ZERO,
         };
         w.put(BIN, FileData::Binary(sha.to_owned()));
         let m = w.spawn(
@@ -514,12 +522,15 @@ impl World {
     // --- our scripts -------------------------------------------------------------------
 
     /// Carries out one of our fixed scripts; `(exit code, stdout)`.
-    fn run(&mut self, cmd: &RemoteCommand) -> (u32, String) {
+    fn run(&mut self, cmd: &RemoteCommand, budget: Option<usize>) -> (u32, String) {
         let a = cmd.args();
         let arg = |i: usize| a.get(i).cloned().unwrap_or_default();
         let script = cmd.source();
         if script == PROBE_SCRIPT {
             return (0, self.probe(arg(2) != "quick"));
+        }
+        if script == ACT_PROBE {
+            return (0, self.acts(a, budget));
         }
         match cmd.label() {
             "check new binary" => {
@@ -527,35 +538,6 @@ impl World {
                 let out =
                     "magic 7f454c46\nclass 2\nemachine 62\nhostmachine x86_64\ntest_rc 0\nend ok\n";
                 (0, out.to_owned())
-            }
-            "install binary" => {
-                let (tmp, bin, backup, want) = (arg(0), arg(1), arg(2), arg(3));
-                if !self.files.contains_key(&backup) {
-                    let Some(data) = self.files.get(&bin).cloned() else {
-                        return (72, String::new());
-                    };
-                    self.put(&backup, data);
-                }
-                let keep: Vec<String> = a[4..]
-                    .iter()
-                    .map(|k| format!("{bin}.ngfleet-backup.{k}"))
-                    .collect();
-                let prune: Vec<String> = self
-                    .files
-                    .keys()
-                    .filter(|p| p.starts_with(&format!("{bin}.ngfleet-backup.")))
-                    .filter(|p| **p != backup && !keep.contains(p))
-                    .cloned()
-                    .collect();
-                for p in prune {
-                    self.files.remove(&p);
-                }
-                if self.sha_of(&tmp) != Some(want) {
-                    return (73, "staged file changed".into());
-                }
-                let data = self.files.remove(&tmp).expect("staged file");
-                self.put(&bin, data);
-                (0, "installed\n".into())
             }
             "restore binary" => {
                 let (src, bin, want) = (arg(0), arg(1), arg(2));
@@ -574,11 +556,6 @@ impl World {
                 }
                 None => (1, String::new()),
             },
-            "write state record" => {
-                let text: String = a[1..].iter().map(|l| format!("{l}\n")).collect();
-                self.put(&arg(0), FileData::Text(text));
-                (0, "written\n".into())
-            }
             "remove staged files" => {
                 for p in a {
                     self.files.remove(p);
@@ -590,6 +567,213 @@ impl World {
                 self.checked_signal(&arg(0), &arg(1), &arg(2), &arg(3))
             }
             other => panic!("the simulated host does not know the command {other:?}"),
+        }
+    }
+
+    fn install(&mut self, tmp: &str, bin: &str, backup: &str, want: &str, keep: &[String]) -> u32 {
+        if !self.files.contains_key(backup) {
+            let Some(data) = self.files.get(bin).cloned() else {
+                return 72;
+            };
+            self.put(backup, data);
+        }
+        let keep: Vec<String> = keep
+            .iter()
+            .map(|k| format!("{bin}.ngfleet-backup.{k}"))
+            .collect();
+        let prune: Vec<String> = self
+            .files
+            .keys()
+            .filter(|p| p.starts_with(&format!("{bin}.ngfleet-backup.")))
+            .filter(|p| *p != backup && !keep.contains(p))
+            .cloned()
+            .collect();
+        for p in prune {
+            self.files.remove(&p);
+        }
+        if self.sha_of(tmp).as_deref() != Some(want) {
+            return 73;
+        }
+        let data = self.files.remove(tmp).expect("staged file");
+        self.put(bin, data);
+        0
+    }
+
+    /// A step command (`scripts/act.sh` then the probe): each act in turn, as the script
+    /// does it; with a `budget`, only that many acts run (the connection dropped inside the
+    /// command) and nothing is printed.
+    fn acts(&mut self, a: &[String], budget: Option<usize>) -> String {
+        let mut out = String::new();
+        let mut ok = true;
+        let mut done = 0;
+        let mut i = 0;
+        let number = self.commands;
+        let take = |i: &mut usize, n: usize| {
+            let v = a[*i..*i + n].to_vec();
+            *i += n;
+            v
+        };
+        let num = |s: &str| s.parse::<usize>().expect("count");
+        while i < a.len() {
+            let act = take(&mut i, 1).remove(0);
+            if act == "probe" {
+                break;
+            }
+            if budget.is_some_and(|b| done >= b) {
+                return String::new();
+            }
+            done += 1;
+            self.acts.insert(number, done);
+            match act.as_str() {
+                "record" => {
+                    let head = take(&mut i, 2);
+                    let lines = take(&mut i, num(&head[1]));
+                    if !ok {
+                        out.push_str("step record skipped\n");
+                        continue;
+                    }
+                    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+                    self.put(&head[0], FileData::Text(text));
+                    out.push_str("step record written\n");
+                }
+                "install" => {
+                    let head = take(&mut i, 5);
+                    let keep = take(&mut i, num(&head[4]));
+                    if !ok {
+                        out.push_str("step install skipped\n");
+                        continue;
+                    }
+                    match self.install(&head[0], &head[1], &head[2], &head[3], &keep) {
+                        0 => out.push_str("step install installed\n"),
+                        rc => {
+                            let _ = writeln!(out, "step install failed {rc}");
+                            ok = false;
+                        }
+                    }
+                }
+                "signal" => {
+                    let s = take(&mut i, 5);
+                    if !ok {
+                        let _ = writeln!(out, "step signal {} {} skipped", s[0], s[1]);
+                        continue;
+                    }
+                    let (_, answer) = self.checked_signal(&s[0], &s[1], &s[2], &s[3]);
+                    let answer = answer.trim().to_owned();
+                    let _ = writeln!(out, "step signal {} {} {answer}", s[0], s[1]);
+                    ok &= answer == "sent"
+                        || s[4] == "ignore"
+                        || (answer == "gone" && s[4] == "gone");
+                }
+                "check" | "wait" => {
+                    let name = take(&mut i, 1).remove(0);
+                    let limit = match act.as_str() {
+                        "wait" => Duration::from_millis(take(&mut i, 1)[0].parse().expect("ms")),
+                        _ => Duration::ZERO,
+                    };
+                    let args = take(&mut i, cond_arity(&name));
+                    if !ok {
+                        let _ = writeln!(out, "step {act} {name} skipped");
+                        continue;
+                    }
+                    let met = self.cond(&name, &args);
+                    let word = match (met, act.as_str()) {
+                        (true, _) => "met",
+                        (false, "check") => "unmet",
+                        (false, _) => "timeout",
+                    };
+                    let _ = writeln!(out, "step {act} {name} {word}");
+                    if !met {
+                        // The host waited until the deadline.
+                        self.waited += limit;
+                    }
+                    ok &= met;
+                }
+                "takeout" => {
+                    let head = take(&mut i, 2);
+                    let mut known = take(&mut i, num(&head[1]));
+                    let rungs = num(&take(&mut i, 1)[0]);
+                    let ladder = take(&mut i, rungs * 2);
+                    if !ok {
+                        let _ = writeln!(out, "step takeout {} skipped", head[0]);
+                        continue;
+                    }
+                    let pid: u32 = head[0].parse().expect("pid");
+                    known.extend(self.workers_of(pid).iter().map(u32::to_string));
+                    let mut gone = false;
+                    for (r, rung) in ladder.chunks(2).enumerate() {
+                        // Each rung is a point the command can be cut at.
+                        if r > 0 {
+                            if budget.is_some_and(|b| done >= b) {
+                                return String::new();
+                            }
+                            done += 1;
+                            self.acts.insert(number, done);
+                        }
+                        let (_, answer) = self.checked_signal(&head[0], &rung[0], "master", "0");
+                        if (answer.trim() == "gone" && rung[0] != "QUIT")
+                            || !self.procs.contains_key(&pid)
+                        {
+                            gone = true;
+                            break;
+                        }
+                    }
+                    for w in known {
+                        self.checked_signal(&w, "KILL", "worker", "0");
+                    }
+                    if !gone {
+                        self.waited += ladder
+                            .chunks(2)
+                            .map(|r| Duration::from_millis(r[1].parse().expect("ms")))
+                            .sum::<Duration>();
+                    }
+                    let word = if gone { "gone" } else { "stayed" };
+                    let _ = writeln!(out, "step takeout {pid} {word}");
+                    ok &= gone;
+                }
+                other => panic!("the simulated host does not know the act {other:?}"),
+            }
+        }
+        if budget.is_some_and(|b| done >= b) {
+            // Cut right after the last act: the probe never printed.
+            return String::new();
+        }
+        let mode = a.get(i + 2).map(String::as_str).unwrap_or("full");
+        out.push_str(&self.probe(mode != "quick"));
+        out
+    }
+
+    /// A condition of `scripts/act.sh`, judged as the controller would from a probe.
+    fn cond(&self, name: &str, a: &[String]) -> bool {
+        let n = |i: usize| a[i].parse::<u32>().unwrap_or(0);
+        let obs = observe::parse(&self.probe(true)).expect("probe");
+        match name {
+            "start" => decide::start(&obs, n(1)) != Start::Waiting,
+            "drained" => decide::drained(&obs, n(0)),
+            "committed" => decide::committed(&obs, n(1), n(2)),
+            "gone" => !self.procs.contains_key(&n(0)),
+            "serving" => decide::old_serving(&obs, n(0)),
+            "reverted" => {
+                let new = Some(n(2)).filter(|p| *p != 0);
+                decide::reverted(&obs, n(1), new)
+            }
+            "serves" => {
+                let want: Vec<u32> = a[2]
+                    .split_whitespace()
+                    .map(|p| p.parse().expect("pid"))
+                    .collect();
+                let master = decide::find(&obs, n(1));
+                let mut have = master.map(decide::workers).unwrap_or_default();
+                have.sort_unstable();
+                obs.pid_file == Some(n(1))
+                    && master.is_some_and(|m| decide::accepting(m) == have.len())
+                    && !have.is_empty()
+                    && have == want
+            }
+            "runs" => matches!(
+                self.procs.get(&n(0)).map(|p| &p.kind),
+                Some(Kind::Master { sha, .. }) if *sha == a[1]
+            ),
+            other => panic!("unknown condition {other:?}"),
         }
     }
 
@@ -675,6 +859,14 @@ impl World {
     }
 }
 
+fn cond_arity(name: &str) -> usize {
+    match name {
+        "drained" | "gone" | "serving" => 1,
+        "start" | "runs" => 2,
+        _ => 3,
+    }
+}
+
 /// Where the walk drops the connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cut {
@@ -683,6 +875,9 @@ pub enum Cut {
     Before(usize),
     /// Command number k runs, then the connection drops.
     After(usize),
+    /// Command number k (a step command) runs its first j acts, then the connection drops
+    /// (the controller died, or sshd ended the command with the session).
+    Inside(usize, usize),
 }
 
 impl Cut {
@@ -691,9 +886,18 @@ impl Cut {
         match self {
             Cut::Before(k) => Cut::Before(base + k),
             Cut::After(k) => Cut::After(base + k),
+            Cut::Inside(k, j) => Cut::Inside(base + k, j),
             Cut::Never => Cut::Never,
         }
     }
+}
+
+/// How much of a command runs when the connection drops at it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Runs {
+    Not,
+    Partly(usize),
+    Fully,
 }
 
 /// One connection to a simulated host.
@@ -722,11 +926,11 @@ impl SimSession {
         SshError::new("sim", Step::Exec("sim".into()), SshErrorKind::Disconnected)
     }
 
-    /// Counts a command; `Err` when the connection is (now) gone, with whether to run it.
-    fn gate(&self) -> Result<(), (SshError, bool)> {
+    /// Counts a command; `Err` when the connection is (now) gone, with how much of it runs.
+    fn gate(&self) -> Result<(), (SshError, Runs)> {
         let mut dead = self.dead.lock().unwrap_or_else(|p| p.into_inner());
         if *dead {
-            return Err((self.lost(), false));
+            return Err((self.lost(), Runs::Not));
         }
         let mut w = self.world();
         w.commands += 1;
@@ -737,19 +941,15 @@ impl SimSession {
                 w.lock = None;
             }
         };
-        match self.cut {
-            Cut::Before(k) if k == n => {
-                *dead = true;
-                drop_now(&mut w);
-                Err((self.lost(), false))
-            }
-            Cut::After(k) if k == n => {
-                *dead = true;
-                drop_now(&mut w);
-                Err((self.lost(), true))
-            }
-            _ => Ok(()),
-        }
+        let runs = match self.cut {
+            Cut::Before(k) if k == n => Runs::Not,
+            Cut::After(k) if k == n => Runs::Fully,
+            Cut::Inside(k, j) if k == n => Runs::Partly(j),
+            _ => return Ok(()),
+        };
+        *dead = true;
+        drop_now(&mut w);
+        Err((self.lost(), runs))
     }
 
     fn output(code: u32, stdout: String) -> ExecOutput {
@@ -790,12 +990,27 @@ impl Remote for SimSession {
         Box::pin(async move {
             match self.gate() {
                 Ok(()) => {
-                    let (code, out) = self.world().run(cmd);
+                    let (code, out, waited) = {
+                        let mut w = self.world();
+                        w.waited = Duration::ZERO;
+                        let (code, out) = w.run(cmd, None);
+                        (code, out, std::mem::take(&mut w.waited))
+                    };
+                    // The host's waits take their time (a hung binary is waited for).
+                    if !waited.is_zero() {
+                        tokio::time::sleep(waited).await;
+                    }
                     Ok(SimSession::output(code, out))
                 }
-                Err((e, run)) => {
-                    if run {
-                        self.world().run(cmd);
+                Err((e, runs)) => {
+                    match runs {
+                        Runs::Not => {}
+                        Runs::Partly(j) => {
+                            self.world().run(cmd, Some(j));
+                        }
+                        Runs::Fully => {
+                            self.world().run(cmd, None);
+                        }
                     }
                     Err(e)
                 }
@@ -817,8 +1032,8 @@ impl Remote for SimSession {
             };
             match self.gate() {
                 Ok(()) => Ok(put(&mut self.world())),
-                Err((e, run)) => {
-                    if run {
+                Err((e, runs)) => {
+                    if runs != Runs::Not {
                         put(&mut self.world());
                     }
                     Err(e)
@@ -864,5 +1079,31 @@ impl Remote for SimSession {
         _port: u16,
     ) -> BoxFuture<'a, Result<Box<dyn Duplex>, SshError>> {
         Box::pin(async move { Err(self.lost()) })
+    }
+}
+
+impl super::prepare::Connection for SimSession {
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// Connects to a simulated host: each connection a new session.
+pub struct SimConnect {
+    pub world: Arc<Mutex<World>>,
+}
+
+impl super::prepare::Connect for SimConnect {
+    fn connect(&self) -> BoxFuture<'_, Result<Box<dyn super::prepare::Connection>, SshError>> {
+        let id = super::walk_tests::SESSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let session = SimSession::new(Arc::clone(&self.world), id, Cut::Never);
+        Box::pin(async move { Ok(Box::new(session) as Box<dyn super::prepare::Connection>) })
+    }
+}
+
+impl World {
+    /// Files, processes and the lock, for "nothing changed" (not clocks or counters).
+    pub fn fingerprint(&self) -> String {
+        format!("{:?}\n{:?}\n{:?}", self.files, self.procs, self.lock)
     }
 }

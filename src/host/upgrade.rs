@@ -4,17 +4,14 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::classify::{self, HostState};
 use super::direction::Skip;
-use super::event::{Event, Status, Step};
-use super::failure::{Blocker, Fault, Judged, Seen};
-use super::probe::{self, Depth};
-use super::procedure::Procedure;
+use super::event::{Event, Step};
+use super::failure::{Blocker, Fault, Judged};
 use super::record::short;
 use super::remote::Remote;
-use super::round_trips::{Counted, RoundTrips};
+use super::round_trips::RoundTrips;
 use crate::gate::failure::GateFailure;
 use crate::model::inventory::Host;
 use crate::model::spec::OnDrainTimeout;
@@ -243,18 +240,17 @@ impl UpgradeError {
 
 /// Connects (again, after a lost connection) and runs the procedure until the host
 /// converges: a dropped connection is retried by re-reading the host, never by repeating a
-/// signal blindly.
+/// signal blindly. [`super::prepare::prepare`], then [`super::prepare::Prepared::switch`].
 pub async fn converge(
     transport: &Transport,
     target: &Target,
     job: &Job<'_>,
     events: &(dyn Fn(Event) + Sync),
 ) -> Result<Outcome, UpgradeError> {
-    let (result, attempts) = attempt(transport, target, job, events).await;
-    match result {
-        Err(e) if attempts > 1 || e.touched() => Err(judge(transport, target, job, e).await),
-        other => other,
-    }
+    super::prepare::prepare(transport, target, *job, events)
+        .await?
+        .switch(events)
+        .await
 }
 
 /// What one host's run is: the host, the binary, the intent, the settings and the gates.
@@ -277,89 +273,5 @@ impl UpgradeError {
             self,
             UpgradeError::Refused { .. } | UpgradeError::Locked { .. }
         ) && !matches!(self, UpgradeError::Ssh(e) if matches!(e.step(), crate::ssh::Step::Connect | crate::ssh::Step::Handshake | crate::ssh::Step::Authenticate))
-    }
-}
-
-/// A failed host, judged by a last observation: steady (one master with workers, no
-/// `.oldbin`, disk == running) or draining (the same, with a committed old master finishing
-/// its connections) keeps the error; anything else (or no observation) is unrestored.
-async fn judge(
-    transport: &Transport,
-    target: &Target,
-    job: &Job<'_>,
-    error: UpgradeError,
-) -> UpgradeError {
-    let host = job.host;
-    let deadline = job.settings.deadlines.command;
-    let seen = match transport.connect(target).await {
-        Ok(session) => {
-            let obs = probe::run(&session, host, Depth::Full, deadline).await;
-            session.close().await;
-            obs.map_err(|e| e.to_string())
-        }
-        Err(e) => Err(e.to_string()),
-    };
-    let seen = match seen {
-        Err(why) => Seen::Unobservable(why),
-        Ok(obs) => match classify::classify(&obs) {
-            // Serving one version (an old master finishing its last connections is fine).
-            HostState::Steady | HostState::Draining(_) => return error,
-            state => Seen::State(state),
-        },
-    };
-    UpgradeError::Unrestored {
-        host: host.name.clone(),
-        step: Step::Observe,
-        fault: Box::new(Fault::LastSeen {
-            error: Box::new(error),
-            seen,
-        }),
-    }
-}
-
-async fn attempt(
-    transport: &Transport,
-    target: &Target,
-    job: &Job<'_>,
-    events: &(dyn Fn(Event) + Sync),
-) -> (Result<Outcome, UpgradeError>, u32) {
-    let host = job.host;
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        let t = Instant::now();
-        let emit = |status: Status| {
-            events(Event {
-                host: host.name.clone(),
-                step: Step::Connect,
-                status,
-                elapsed: t.elapsed(),
-            })
-        };
-        emit(Status::Started);
-        let session = match transport.connect(target).await {
-            Ok(s) => s,
-            Err(e) => {
-                emit(Status::Failed(e.to_string()));
-                return (Err(e.into()), attempts);
-            }
-        };
-        emit(Status::Done);
-        job.round_trips.connected();
-        let counted = Counted {
-            inner: &session,
-            trips: job.round_trips,
-        };
-        let procedure = Procedure {
-            remote: &counted,
-            job: *job,
-            events,
-        };
-        let result = procedure.run().await;
-        session.close().await;
-        match result {
-            Err(e) if e.is_disconnect() && attempts < job.settings.attempts => continue,
-            other => return (other, attempts),
-        }
     }
 }

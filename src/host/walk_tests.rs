@@ -176,18 +176,27 @@ pub(super) fn assert_settled(world: &Arc<Mutex<World>>, want: &str, context: &st
     }
 }
 
-/// The command count of an uninterrupted run from `world`.
-async fn commands(world: &Arc<Mutex<World>>, intent: Intent, sha256: &str) -> usize {
+/// Every interruption point of an uninterrupted run from `world`: before and after each
+/// command, and inside each step command after each of its acts but the last.
+pub(super) async fn cuts(world: &Arc<Mutex<World>>, intent: Intent, sha256: &str) -> Vec<Cut> {
     let w = fork(world);
     let before = snapshot(&w).commands;
     run(&w, intent, sha256, Cut::Never)
         .await
         .expect("clean run");
-    snapshot(&w).commands - before
+    let after = snapshot(&w);
+    let mut cuts = Vec::new();
+    for k in 1..=after.commands - before {
+        cuts.push(Cut::Before(k));
+        let acts = after.acts.get(&(before + k)).copied().unwrap_or(0);
+        cuts.extend((1..acts).map(|j| Cut::Inside(k, j)));
+        cuts.push(Cut::After(k));
+    }
+    cuts
 }
 
-/// Interrupts `intent` at every command (before it runs, and right after it ran), then runs
-/// `roll` (to `target`) and `rollback` (from `target`) again from each resulting state.
+/// Interrupts `intent` at every point of [`cuts`], then runs `roll` (to `target`) and
+/// `rollback` (from `target`) again from each resulting state.
 async fn walk(
     start: &Arc<Mutex<World>>,
     intent: Intent,
@@ -195,11 +204,14 @@ async fn walk(
     origin: &str,
     target: &str,
 ) -> usize {
-    let n = commands(start, intent, sha256).await;
-    assert!(n > 5, "a run makes several commands ({n})");
+    let all = cuts(start, intent, sha256).await;
+    assert!(
+        all.len() > 10,
+        "a run has several interruption points ({all:?})"
+    );
     let mut points = 0;
-    for k in 1..=n {
-        for cut in [Cut::Before(k), Cut::After(k)] {
+    {
+        for cut in all {
             let cut_world = fork(start);
             let base = snapshot(&cut_world).commands;
             let at = cut.from(base);

@@ -1,0 +1,283 @@
+//! The moves that begin an operation: preflight (with the pre gates) and staging (upload or
+//! copy, verify, `-t`), which change nothing live and are all that [`super::prepare`] does
+//! ahead of a host's turn; then install and start as one step command (record, install,
+//! record, USR2, the wait for the new master on the host), judged by [`decide::start`].
+
+use super::act::{Act, Cond, Miss};
+use super::acted::{Proof, next_obs};
+use super::decide::{self, Problem, Start};
+use super::event::Step;
+use super::failure::{Blocker, Fault, Judged};
+use super::observe::{Master, Observation};
+use super::probe::Depth;
+use super::procedure::Procedure;
+use super::record::{Op, OpKind, OpStep, Record};
+use super::scripts::{self, Layout, SignalTarget};
+use super::step::Stop;
+use super::upgrade::{Gate, Phase, Source, UpgradeError};
+
+impl Procedure<'_> {
+    /// A new operation from a steady master: preflight (and the pre gates), stage, then
+    /// install and start. Nothing live changes before the record says where the host is going.
+    pub(super) async fn begin(
+        &self,
+        obs: &Observation,
+        master: &Master,
+        op: &Op,
+        record: &Record,
+        gate: &dyn Gate,
+    ) -> Result<Option<Observation>, Stop> {
+        let staged = self.get_ready(obs, master, op, gate).await?;
+        self.install_start(obs, master, op, record, &staged, gate)
+            .await
+    }
+
+    /// Preflight (and the pre gates), our leftovers removed, the new binary staged and
+    /// checked: the staged path. Changes nothing live.
+    pub(super) async fn get_ready(
+        &self,
+        obs: &Observation,
+        master: &Master,
+        op: &Op,
+        gate: &dyn Gate,
+    ) -> Result<String, UpgradeError> {
+        let layout = self.layout_at(obs);
+        let source = self.source_for(&layout, op);
+        self.step(Step::Preflight, async {
+            let problems = self.preflight(obs, master, op, &source);
+            if !problems.is_empty() {
+                return Err(self.refused(Blocker::Preflight(problems)));
+            }
+            gate.check(self.remote, self.job.host, Phase::Pre, None)
+                .await
+                .map_err(|f| self.refused(Blocker::PreGate(f)))
+        })
+        .await?;
+        self.cleanup(obs).await?;
+        self.stage(&layout, &source, master).await
+    }
+
+    /// Every preflight problem: the master and host ([`decide::preflight`]), the binary's
+    /// machine (before anything is uploaded), and a backup to stage from.
+    fn preflight(
+        &self,
+        obs: &Observation,
+        master: &Master,
+        op: &Op,
+        source: &Source,
+    ) -> Vec<Problem> {
+        let layout = self.layout_at(obs);
+        let size = match source {
+            Source::Local { size, .. } => *size,
+            Source::Remote { .. } => obs.binary.as_ref().and_then(|b| b.size).unwrap_or(0),
+        };
+        let mut problems = decide::preflight(obs, master, layout.binary.as_str(), size);
+        if let Source::Local {
+            machine: Some(machine),
+            ..
+        } = source
+        {
+            problems.extend(decide::machine_fits(obs, *machine));
+        }
+        if let Source::Remote { path, .. } = source
+            && !obs.backups.iter().any(|b| &b.path == path)
+        {
+            problems.push(Problem::NoBackup {
+                sha: op.to.clone(),
+                path: path.clone(),
+            });
+        }
+        problems
+    }
+
+    /// Where the binary of `op.to` comes from: the controller's file for a new version, the
+    /// backup beside the binary for a version the host ran before.
+    fn source_for(&self, layout: &Layout, op: &Op) -> Source {
+        match self.job.source {
+            Source::Local { sha256, .. } if *sha256 == op.to => self.job.source.clone(),
+            _ if op.kind == OpKind::Rollback || op.to != self.job.source.sha256() => {
+                Source::Remote {
+                    path: layout.backup(&op.to),
+                    sha256: op.to.clone(),
+                }
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// Puts the new binary in a temp file beside the old one (uploaded and verified, or
+    /// copied from a backup) and checks it there (ELF, machine, `-t` with the master's own
+    /// arguments); returns its path. A binary that fails its check is removed and refused.
+    async fn stage(
+        &self,
+        layout: &Layout,
+        source: &Source,
+        master: &Master,
+    ) -> Result<String, UpgradeError> {
+        self.step(Step::Stage, async {
+            let tag = format!("{:08x}", rand::random::<u32>());
+            let staged = layout.stage(&tag);
+            match source {
+                Source::Local { path, sha256, .. } => {
+                    let deadline = self.deadlines().command.max(self.job.settings.upload_floor);
+                    let got = self.remote.upload(path, &staged, deadline).await?;
+                    if got != *sha256 {
+                        let fault = Fault::UploadMismatch {
+                            got,
+                            expected: sha256.clone(),
+                        };
+                        return Err(self.remote_error(Step::Stage, fault));
+                    }
+                }
+                Source::Remote { path, .. } => {
+                    self.exec(Step::Stage, &scripts::stage_copy(path, &staged))
+                        .await?;
+                }
+            }
+            let check = scripts::check_new(&staged, &master.argv[1..]);
+            let out = self.exec(Step::Stage, &check).await?;
+            if let Err(bad) = decide::check_new(&out) {
+                let remove = scripts::cleanup(std::slice::from_ref(&staged));
+                self.exec(Step::Cleanup, &remove).await?;
+                return Err(self.refused(Blocker::NewBinary(bad)));
+            }
+            Ok(staged)
+        })
+        .await
+    }
+
+    /// The host's turn: the record (install), the staged file renamed over the binary, the
+    /// record (start), USR2, and the wait for the new master, in one command.
+    pub(super) async fn install_start(
+        &self,
+        obs: &Observation,
+        master: &Master,
+        op: &Op,
+        record: &Record,
+        staged: &str,
+        gate: &dyn Gate,
+    ) -> Result<Option<Observation>, Stop> {
+        let layout = self.layout_at(obs);
+        let (run, owner) = (&self.job.settings.run_id, &self.job.settings.owner);
+        let at = |step| record.with_op(Op { step, ..op.clone() }, run, owner);
+        let keep = decide::backups_to_keep(&record.history, self.job.settings.keep_backups);
+        let mut acts = vec![
+            Act::Record(at(OpStep::Install)),
+            Act::Install {
+                staged: staged.to_owned(),
+                file: layout.file.as_str().to_owned(),
+                backup: layout.backup(&op.from),
+                keep,
+                sha256: op.to.clone(),
+            },
+            Act::Record(at(OpStep::Start)),
+        ];
+        acts.extend(self.usr2_acts(master));
+        let acted = self
+            .step(Step::Install, async {
+                let acted = self.act(Step::Install, &acts, Depth::Sums).await?;
+                self.wrote(Step::Install, acted.said(0), "write the state record")?;
+                self.wrote(Step::Install, acted.said(1), "install the new binary")?;
+                self.wrote(Step::Install, acted.said(2), "write the state record")?;
+                Ok::<_, UpgradeError>(acted)
+            })
+            .await?;
+        self.step(Step::Usr2, self.started(master, acted, 3, gate))
+            .await
+    }
+
+    /// USR2 to the master whose binary was replaced on disk (the record says so first),
+    /// and the wait for the new master, in one command.
+    pub(super) async fn start(
+        &self,
+        obs: &Observation,
+        old: &Master,
+        op: &Op,
+        gate: &dyn Gate,
+    ) -> Result<Option<Observation>, Stop> {
+        self.step(Step::Usr2, async {
+            let mut acts: Vec<Act> = self.advanced(obs, op, OpStep::Start).into_iter().collect();
+            let first = acts.len();
+            acts.extend(self.usr2_acts(old));
+            let acted = self.act(Step::Usr2, &acts, Depth::Sums).await?;
+            if first > 0 {
+                self.wrote(Step::Usr2, acted.said(0), "write the state record")?;
+            }
+            self.started(old, acted, first, gate).await
+        })
+        .await
+    }
+
+    fn usr2_acts(&self, old: &Master) -> [Act; 2] {
+        [
+            Act::Signal {
+                pid: old.pid,
+                signal: "USR2",
+                target: SignalTarget::Master,
+                miss: Miss::Stops,
+            },
+            Act::Wait {
+                cond: Cond::Start { old: old.pid },
+                limit: self.deadlines().start,
+            },
+        ]
+    }
+
+    /// Judges USR2 (act `i`) and the wait after it: the new master ready, then the gates
+    /// that hold with both generations serving.
+    async fn started(
+        &self,
+        old: &Master,
+        acted: super::act::Acted,
+        i: usize,
+        gate: &dyn Gate,
+    ) -> Result<Option<Observation>, Stop> {
+        if !self.sent(Step::Usr2, acted.said(i), "USR2")? {
+            let fault = Fault::MasterGone { pid: old.pid };
+            return Err(self.remote_error(Step::Usr2, fault).into());
+        }
+        let limit = self.deadlines().start;
+        let waited = self
+            .settle(&acted, i + 1, limit, |obs| {
+                match decide::start(obs, old.pid) {
+                    Start::Waiting => None,
+                    other => Some(other),
+                }
+            })
+            .await?;
+        let (new, proof) = match waited {
+            Ok((Start::Ready(new), proof)) => (new, proof),
+            Ok(_) => {
+                let log = self.error_log(old).await;
+                return Err(Judged::Exited { log }.into());
+            }
+            Err(_) => return Err(Judged::NotReady { waited: limit }.into()),
+        };
+        gate.check(
+            self.remote,
+            self.job.host,
+            Phase::BothServing,
+            Some(new.pid),
+        )
+        .await
+        .map_err(Judged::BothServing)?;
+        Ok(match proof {
+            Proof::Returned => next_obs(acted, proof),
+            Proof::Polled => None,
+        })
+    }
+
+    /// The record's operation at a later step, as an act (none when it is there already).
+    pub(super) fn advanced(&self, obs: &Observation, op: &Op, step: OpStep) -> Option<Act> {
+        let record = obs.record.record().cloned().unwrap_or_default();
+        if record.op.as_ref().is_some_and(|o| o.step == step) {
+            return None;
+        }
+        let (run, owner) = (&self.job.settings.run_id, &self.job.settings.owner);
+        Some(Act::Record(record.with_op(
+            Op { step, ..op.clone() },
+            run,
+            owner,
+        )))
+    }
+}
