@@ -13,6 +13,7 @@
 
 mod build;
 mod connection;
+mod order;
 mod walk;
 
 use std::collections::BTreeMap;
@@ -198,16 +199,23 @@ impl Host {
 #[derive(Clone, Debug, PartialEq)]
 struct Group {
     name: String,
-    /// Indices of member hosts (direct or through descendants), in inventory order.
+    /// The group's own hosts, in the order they were added.
+    hosts: Vec<usize>,
+    /// Child groups (indices into the groups), in the order they were added.
+    children: Vec<usize>,
+    /// Every member host (its own, then its descendants'), in Ansible's order.
     members: Vec<usize>,
 }
 
-/// A whole inventory: hosts in inventory order and groups.
+/// A whole inventory: hosts in Ansible's order (that of `all`) and groups in the order they
+/// were defined.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Inventory {
     file: String,
     hosts: Vec<Host>,
     groups: Vec<Group>,
+    /// Host indices in the order the hosts were first written.
+    creation: Vec<usize>,
 }
 
 impl Inventory {
@@ -246,7 +254,7 @@ impl Inventory {
         self.groups.len()
     }
 
-    /// Members of a group, in inventory order.
+    /// Members of a group, in Ansible's order (its own hosts, then its children's).
     pub fn group(&self, name: &str) -> Option<&[usize]> {
         self.groups
             .iter()
@@ -270,6 +278,10 @@ impl HostUniverse for Inventory {
 
     fn group_names(&self) -> Vec<&str> {
         self.groups.iter().map(|g| g.name.as_str()).collect()
+    }
+
+    fn creation_order(&self) -> Vec<usize> {
+        self.creation.clone()
     }
 }
 

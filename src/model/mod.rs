@@ -1,6 +1,7 @@
 //! The pure model: input files, their validation, and the values the rest of ngfleet uses.
 //! Nothing under `model` does I/O: callers read files and pass text in.
 
+pub mod address;
 pub mod diagnostic;
 pub mod duration;
 pub mod elf;
