@@ -4,6 +4,8 @@
 mod support;
 
 mod ansible;
+mod ansible_diff;
+mod ansible_gen;
 mod binary;
 mod cli;
 mod gates;

@@ -173,22 +173,24 @@ fn problems(reader: Reader<'_>) -> Diagnostics {
 fn group_facts(drafts: &mut Drafts<'_>) -> GroupFacts {
     let depth = depths(drafts);
     // A group defined in several places keeps the last definition of each variable.
-    let layers: Vec<Arc<Layer>> = drafts
+    let mut layers: Vec<Layer> = drafts
         .groups
         .iter()
-        .map(|g| Arc::new(Layer(g.vars.iter().cloned().collect())))
+        .map(|g| Layer(g.vars.iter().cloned().collect()))
         .collect();
+    // `ansible_group_priority` orders the group; Ansible keeps it out of the variables.
     let priority = layers
-        .iter()
+        .iter_mut()
         .map(|layer| {
             layer
                 .0
-                .get("ansible_group_priority")
+                .remove("ansible_group_priority")
                 .and_then(|v| scalar_text(&v.value))
                 .and_then(|t| t.parse().ok())
                 .unwrap_or(1)
         })
         .collect();
+    let layers = layers.into_iter().map(Arc::new).collect();
     GroupFacts {
         depth,
         priority,
