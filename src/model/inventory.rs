@@ -13,6 +13,7 @@
 
 mod build;
 mod connection;
+mod ini;
 mod order;
 mod walk;
 
@@ -226,10 +227,28 @@ impl Inventory {
     }
 
     /// Parses and validates an inventory within `limits`.
+    /// The format is told by content: a YAML mapping is a YAML inventory; `[section]`s or
+    /// host lines make an INI one.
     pub fn parse_within(file: &str, text: &str, limits: Limits) -> Result<Inventory, Diagnostics> {
-        let doc = Document::parse(file, text)?;
-        let drafts = walk::walk(&doc, limits);
-        build::build(drafts)
+        let yaml = Document::parse(file, text);
+        // A mapping or a list is YAML (a list is refused there); a scalar is host lines
+        // folded into one.
+        let is_mapping = |doc: &Document| {
+            matches!(
+                doc.root(),
+                Value::Mapping(_) | Value::Sequence(_) | Value::Null
+            )
+        };
+        match yaml {
+            Ok(doc) if is_mapping(&doc) || !ini::looks_like_ini(text) => {
+                build::build(walk::walk(&doc, limits))
+            }
+            Err(e) if !ini::looks_like_ini(text) => Err(e),
+            _ => {
+                let mut doc = None;
+                build::build(ini::read(file, text, limits, &mut doc))
+            }
+        }
     }
 
     pub fn file(&self) -> &str {

@@ -14,6 +14,8 @@ pub mod keypath;
 pub mod layout;
 pub mod merge;
 pub mod pattern;
+pub mod pyliteral;
+pub mod pyshlex;
 pub mod reader;
 pub mod shellword;
 pub mod source;

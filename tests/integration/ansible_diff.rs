@@ -295,3 +295,8 @@ fn run(format: &str) {
 fn yaml_inventories_read_as_ansible_reads_them() {
     run("yaml");
 }
+
+#[test]
+fn ini_inventories_read_as_ansible_reads_them() {
+    run("ini");
+}

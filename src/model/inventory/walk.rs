@@ -11,6 +11,7 @@ use thiserror::Error;
 use yaml_serde::Value;
 
 use super::super::address;
+use super::super::diagnostic::{Diagnostic, Position};
 use super::super::hostname::{self, HostNameError};
 use super::super::hostrange::{self, RangeError};
 use super::super::keypath::KeyPath;
@@ -117,6 +118,31 @@ impl<'d> Walker<'d> {
             drafts.hosts[id] = name;
         }
         drafts
+    }
+
+    /// Whether a group of that name exists.
+    pub fn has_group(&self, name: &str) -> bool {
+        self.drafts.group_index.contains_key(name)
+    }
+
+    pub fn group_name(&self, group: usize) -> &str {
+        &self.drafts.groups[group].name
+    }
+
+    /// Adds a group's variables, in the order written (a later one wins).
+    pub fn group_vars(&mut self, group: usize, vars: Vec<(String, Var)>) {
+        self.drafts.groups[group].vars.extend(vars);
+    }
+
+    /// Records a problem at the start of a line, about group `name`.
+    pub fn line_error(&mut self, line: usize, name: &str, message: String) {
+        let file = self.drafts.reader.doc().file().to_owned();
+        self.drafts.reader.push(Diagnostic {
+            file,
+            position: Some(Position { line, column: 1 }),
+            path: KeyPath::root().key(name),
+            message,
+        });
     }
 
     /// Makes `child` a child of `parent` (once), as Ansible's `add_child`.
