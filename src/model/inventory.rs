@@ -273,6 +273,23 @@ impl Inventory {
         self.groups.len()
     }
 
+    /// Group names, `all` and `ungrouped` first, in the order they were defined.
+    pub fn group_names(&self) -> impl Iterator<Item = &str> {
+        self.groups.iter().map(|g| g.name.as_str())
+    }
+
+    /// A group's own hosts (in the order added) and its child groups' names (in the order
+    /// added), as `ansible-inventory` shows them.
+    pub fn group_layout(&self, name: &str) -> Option<(&[usize], Vec<&str>)> {
+        let group = self.groups.iter().find(|g| g.name == name)?;
+        let children = group
+            .children
+            .iter()
+            .map(|&c| self.groups[c].name.as_str())
+            .collect();
+        Some((&group.hosts, children))
+    }
+
     /// Members of a group, in Ansible's order (its own hosts, then its children's).
     pub fn group(&self, name: &str) -> Option<&[usize]> {
         self.groups

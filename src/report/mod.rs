@@ -1,6 +1,7 @@
 //! Output for people and programs. Reporters consume values and events; they decide nothing.
 
 pub mod host_keys;
+pub mod inventory;
 pub mod journal;
 pub mod live;
 pub mod plan;

@@ -14,15 +14,19 @@ use std::process::Command;
 
 use ngfleet::model::inventory::Inventory;
 use ngfleet::model::pattern::{HostUniverse, Pattern, PatternError};
+use ngfleet::report;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
 use super::ansible_gen;
+use super::support::Test;
 
 /// Inventories per format.
 const INVENTORIES: usize = 120;
 const PATTERNS: usize = 12;
+/// Inventories per format also run through the `ngfleet inventory --list` command.
+const CLI_RUNS: usize = 10;
 
 /// Reads each job's inventory with ansible-core: load errors, `all`'s order, every host's
 /// variables and groups, and each pattern's hosts (or error), each term's hosts.
@@ -61,6 +65,12 @@ for job in jobs:
         except Exception as e:
             return {"error": str(e)}
     result["patterns"] = {p: select(p) for p in job["patterns"]}
+    if job["limit"] is not None:
+        inv.clear_pattern_cache()
+        inv.subset(job["limit"])
+        limited = cli.json_inventory(inv.groups["all"])
+        result["limited"] = json.loads(json.dumps(limited, cls=_inventory_legacy.Encoder, sort_keys=True))
+        inv.subset(None)
     result["terms"] = {t: select(t) for t in job["terms"]}
     out.append(result)
 json.dump(out, sys.stdout)
@@ -188,7 +198,11 @@ fn run(format: &str) {
                 })
                 .collect();
             let patterns: Vec<&str> = c.patterns.iter().map(|(p, _)| p.as_str()).collect();
-            json!({"path": c.path, "patterns": patterns, "terms": terms})
+            let limit = c.patterns.iter().find_map(|(p, o)| match o {
+                Ours::Hosts(_) => Some(p.as_str()),
+                Ours::Refused { .. } => None,
+            });
+            json!({"path": c.path, "patterns": patterns, "terms": terms, "limit": limit})
         })
         .collect();
     let jobs_file = dir.path().join("jobs.json");
@@ -242,6 +256,25 @@ fn run(format: &str) {
             &json!(vars),
             &theirs["list"]["_meta"]["hostvars"],
         );
+        // `ngfleet inventory --list` (its report) against `ansible-inventory --list`, whole and
+        // with the case's first accepted pattern as `--limit`.
+        let everyone: Vec<usize> = (0..case.inventory.hosts().len()).collect();
+        let list = |shown: &[usize]| -> Value {
+            serde_json::from_str(&report::inventory::list(&case.inventory, shown)).expect("json")
+        };
+        tally.check(case, "inventory --list", &list(&everyone), &theirs["list"]);
+        let accepted = case.patterns.iter().find_map(|(p, o)| match o {
+            Ours::Hosts(_) => Some(p),
+            Ours::Refused { .. } => None,
+        });
+        if let Some(limit) = accepted {
+            let shown = limit
+                .parse::<Pattern>()
+                .and_then(|p| p.select(&case.inventory))
+                .expect("accepted before");
+            let what = format!("inventory --list --limit {limit:?}");
+            tally.check(case, &what, &list(&shown), &theirs["limited"]);
+        }
         for (pattern, ours) in &case.patterns {
             let their = &theirs["patterns"][pattern];
             match ours {
@@ -275,6 +308,25 @@ fn run(format: &str) {
             }
         }
     }
+    // The command itself, on a few of them: its output is the library's report.
+    for (case, theirs) in cases.iter().zip(&results).take(CLI_RUNS) {
+        let name = case
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("name");
+        let run = Test::new()
+            .file(name, &case.text)
+            .args(["inventory", "-i", name, "--list"])
+            .run();
+        let printed: Value = serde_json::from_str(&run.stdout).expect("inventory --list JSON");
+        tally.check(
+            case,
+            "ngfleet inventory --list (command)",
+            &printed,
+            &theirs["list"],
+        );
+    }
     println!(
         "ansible differential test ({format}): {INVENTORIES} inventories, {} comparisons ({} patterns refused deliberately), {} mismatches",
         tally.comparisons,
@@ -299,4 +351,50 @@ fn yaml_inventories_read_as_ansible_reads_them() {
 #[test]
 fn ini_inventories_read_as_ansible_reads_them() {
     run("ini");
+}
+
+/// `ngfleet inventory` prints what `ansible-inventory` prints, byte for byte.
+#[test]
+fn inventory_command_prints_what_ansible_inventory_prints() {
+    let files = [
+        (
+            "inventory.yaml",
+            "all:\n  hosts:\n    h0:\n    \"web9:2222\": {tier: edge}\n  children:\n    web:\n      hosts: {h2: {x: 1}, h1: }\n      children:\n        webeu: {hosts: {h5: }}\n    db:\n      hosts: {h3: }\n      vars: {p: \"8080\", q: [1, 2]}\n    empty: {}\n",
+        ),
+        (
+            "hosts",
+            "h0 a=1\n[web]\nw1:2222 http_port=8080 s=\"8080\" t='x y' u=yes\nw2 ansible_port=22\n[web:vars]\ngp=8080\ngs=\"8080\"\n[db:children]\nweb\n[db]\nd1\n",
+        ),
+    ];
+    let views: [&[&str]; 4] = [
+        &["--list"],
+        &["--graph"],
+        &["--host", "h0"],
+        &["--list", "--limit", "web[0],h0"],
+    ];
+    for (name, text) in files {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join(name), text).expect("write");
+        for view in views {
+            let theirs = Command::new("ansible-inventory")
+                .arg("-i")
+                .arg(dir.path().join(name))
+                .args(view)
+                .env("ANSIBLE_LOCAL_TEMP", dir.path())
+                .env("ANSIBLE_INVENTORY_UNPARSED_FAILED", "true")
+                .output()
+                .expect("ansible-inventory runs (scripts/test installs it)");
+            assert!(theirs.status.success(), "ansible-inventory {view:?} failed");
+            let ours = Test::new()
+                .file(name, text)
+                .args(["inventory", "-i", name])
+                .args(view.iter().copied())
+                .run();
+            assert_eq!(
+                ours.stdout,
+                String::from_utf8_lossy(&theirs.stdout),
+                "{name} {view:?}: ngfleet (left), ansible-inventory (right)"
+            );
+        }
+    }
 }
