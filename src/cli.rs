@@ -81,7 +81,7 @@ pub enum Command {
 /// The two input files.
 #[derive(Debug, Args)]
 pub struct InputArgs {
-    /// Ansible-style YAML inventory.
+    /// Ansible inventory (YAML or INI).
     #[arg(short, long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub inventory: PathBuf,
     /// Rollout spec; without it the documented defaults apply.
