@@ -2,6 +2,7 @@
 //! One module per subcommand, each returning the [`Exit`] it ends with; shared here: loading
 //! the inputs and the plan, the transport, the runtime, and asking the operator.
 
+mod inventory;
 mod plan;
 mod rollout;
 mod status;
@@ -33,6 +34,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit, Error> {
         Command::Roll(args) => rollout::roll(&cli.global, &args, out),
         Command::Rollback(args) => rollout::rollback(&cli.global, &args, out),
         Command::Unlock(args) => unlock::unlock(&cli.global, &args, out),
+        Command::Inventory(args) => inventory::show_inventory(&args, out),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "ngfleet", out);
             Ok(Exit::Success)

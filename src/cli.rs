@@ -64,6 +64,8 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Show who holds each host's lock and break the held ones (after confirmation).
     Unlock(UnlockArgs),
+    /// Show the inventory as ngfleet reads it, in `ansible-inventory`'s formats.
+    Inventory(InventoryArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -79,7 +81,7 @@ pub enum Command {
 /// The two input files.
 #[derive(Debug, Args)]
 pub struct InputArgs {
-    /// Ansible-style YAML inventory.
+    /// Ansible inventory (YAML or INI).
     #[arg(short, long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub inventory: PathBuf,
     /// Rollout spec; without it the documented defaults apply.
@@ -177,6 +179,30 @@ pub struct UnlockArgs {
     /// Break the held locks without asking (required without a terminal).
     #[arg(short, long)]
     pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("view").required(true).args(["list", "host", "graph"])))]
+pub struct InventoryArgs {
+    /// Ansible inventory (YAML or INI).
+    #[arg(short, long, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub inventory: PathBuf,
+    /// The most hosts the inventory may hold, after range expansion.
+    #[arg(long, value_name = "N", default_value_t = crate::model::inventory::DEFAULT_MAX_HOSTS,
+          value_parser = clap::value_parser!(usize))]
+    pub max_hosts: usize,
+    /// Ansible host pattern: only these hosts (for --list and --graph).
+    #[arg(short, long, value_name = "PATTERN")]
+    pub limit: Option<String>,
+    /// Every group and host with its variables, as `ansible-inventory --list` prints them.
+    #[arg(long)]
+    pub list: bool,
+    /// One host's variables, as `ansible-inventory --host`.
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
+    /// The group tree (from GROUP, default all), as `ansible-inventory --graph`.
+    #[arg(long, value_name = "GROUP", num_args = 0..=1, default_missing_value = "all")]
+    pub graph: Option<String>,
 }
 
 #[cfg(test)]

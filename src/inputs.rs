@@ -76,6 +76,16 @@ pub fn load(args: &InputArgs) -> Result<Inputs, InputError> {
     }
 }
 
+/// Reads and validates an inventory alone.
+pub fn load_inventory(path: &Path, limits: Limits) -> Result<Inventory, InputError> {
+    let bytes = read(path)?;
+    let name = display(path);
+    decode(&name, bytes)
+        .map_err(Diagnostics::single)
+        .and_then(|text| Inventory::parse_within(&name, &text, limits))
+        .map_err(InputError::Invalid)
+}
+
 fn problems(n: usize) -> String {
     if n == 1 {
         "1 problem".to_owned()

@@ -73,7 +73,8 @@ pub enum PlanError {
     CanaryTooLarge { wanted: usize, selected: usize },
 }
 
-/// The hosts selected by the spec's `hosts:` and the `--limit`, in inventory order.
+/// The hosts selected by the spec's `hosts:` and the `--limit`, in the order the spec's pattern
+/// gives them (Ansible's: union terms as written, each group in its own order).
 pub fn select(
     inventory: &Inventory,
     spec: &Spec,

@@ -11,8 +11,8 @@
 //! - an IPv6 address (`2001:db8::1`, `::ffff:192.0.2.1`), without a zone (`%eth0`).
 //!
 //! Anything else is refused: whitespace, control characters, quotes, `$`, `;`, `|`, `&`,
-//! backticks, `/`, `*`, `[`, non-ASCII letters. A `host:port` name is refused too: ports go in
-//! `ansible_port`.
+//! backticks, `/`, `*`, `[`, non-ASCII letters. A port (`web-01:2222`, `[2001:db8::1]:2222`) is
+//! split off the inventory key before this check (`model/address.rs`), as Ansible does.
 
 use std::net::Ipv6Addr;
 
@@ -33,7 +33,7 @@ pub enum HostNameError {
         found: char,
     },
     #[error(
-        "host name {name:?} has a `:` but is not an IPv6 address (a `host:port` name is not supported; set ansible_port)"
+        "host name {name:?} has a `:` but is not an IPv6 address (write a port as `host:22` or `[v6]:22`, or set ansible_port)"
     )]
     Colon { name: String },
     #[error("host name {name:?} has an empty label (a leading, trailing or doubled `.`); {SHAPE}")]
@@ -139,7 +139,7 @@ mod tests {
             ),
             (
                 "web-01:2222",
-                "host name \"web-01:2222\" has a `:` but is not an IPv6 address (a `host:port` name is not supported; set ansible_port)",
+                "host name \"web-01:2222\" has a `:` but is not an IPv6 address (write a port as `host:22` or `[v6]:22`, or set ansible_port)",
             ),
             (
                 "web..example",

@@ -13,6 +13,8 @@
 
 mod build;
 mod connection;
+mod ini;
+mod order;
 mod walk;
 
 use std::collections::BTreeMap;
@@ -198,16 +200,23 @@ impl Host {
 #[derive(Clone, Debug, PartialEq)]
 struct Group {
     name: String,
-    /// Indices of member hosts (direct or through descendants), in inventory order.
+    /// The group's own hosts, in the order they were added.
+    hosts: Vec<usize>,
+    /// Child groups (indices into the groups), in the order they were added.
+    children: Vec<usize>,
+    /// Every member host (its own, then its descendants'), in Ansible's order.
     members: Vec<usize>,
 }
 
-/// A whole inventory: hosts in inventory order and groups.
+/// A whole inventory: hosts in Ansible's order (that of `all`) and groups in the order they
+/// were defined.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Inventory {
     file: String,
     hosts: Vec<Host>,
     groups: Vec<Group>,
+    /// Host indices in the order the hosts were first written.
+    creation: Vec<usize>,
 }
 
 impl Inventory {
@@ -218,10 +227,28 @@ impl Inventory {
     }
 
     /// Parses and validates an inventory within `limits`.
+    /// The format is told by content: a YAML mapping is a YAML inventory; `[section]`s or
+    /// host lines make an INI one.
     pub fn parse_within(file: &str, text: &str, limits: Limits) -> Result<Inventory, Diagnostics> {
-        let doc = Document::parse(file, text)?;
-        let drafts = walk::walk(&doc, limits);
-        build::build(drafts)
+        let yaml = Document::parse(file, text);
+        // A mapping or a list is YAML (a list is refused there); a scalar is host lines
+        // folded into one.
+        let is_mapping = |doc: &Document| {
+            matches!(
+                doc.root(),
+                Value::Mapping(_) | Value::Sequence(_) | Value::Null
+            )
+        };
+        match yaml {
+            Ok(doc) if is_mapping(&doc) || !ini::looks_like_ini(text) => {
+                build::build(walk::walk(&doc, limits))
+            }
+            Err(e) if !ini::looks_like_ini(text) => Err(e),
+            _ => {
+                let mut doc = None;
+                build::build(ini::read(file, text, limits, &mut doc))
+            }
+        }
     }
 
     pub fn file(&self) -> &str {
@@ -246,7 +273,24 @@ impl Inventory {
         self.groups.len()
     }
 
-    /// Members of a group, in inventory order.
+    /// Group names, `all` and `ungrouped` first, in the order they were defined.
+    pub fn group_names(&self) -> impl Iterator<Item = &str> {
+        self.groups.iter().map(|g| g.name.as_str())
+    }
+
+    /// A group's own hosts (in the order added) and its child groups' names (in the order
+    /// added), as `ansible-inventory` shows them.
+    pub fn group_layout(&self, name: &str) -> Option<(&[usize], Vec<&str>)> {
+        let group = self.groups.iter().find(|g| g.name == name)?;
+        let children = group
+            .children
+            .iter()
+            .map(|&c| self.groups[c].name.as_str())
+            .collect();
+        Some((&group.hosts, children))
+    }
+
+    /// Members of a group, in Ansible's order (its own hosts, then its children's).
     pub fn group(&self, name: &str) -> Option<&[usize]> {
         self.groups
             .iter()
@@ -270,6 +314,10 @@ impl HostUniverse for Inventory {
 
     fn group_names(&self) -> Vec<&str> {
         self.groups.iter().map(|g| g.name.as_str()).collect()
+    }
+
+    fn creation_order(&self) -> Vec<usize> {
+        self.creation.clone()
     }
 }
 

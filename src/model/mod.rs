@@ -1,6 +1,7 @@
 //! The pure model: input files, their validation, and the values the rest of ngfleet uses.
 //! Nothing under `model` does I/O: callers read files and pass text in.
 
+pub mod address;
 pub mod diagnostic;
 pub mod duration;
 pub mod elf;
@@ -13,6 +14,8 @@ pub mod keypath;
 pub mod layout;
 pub mod merge;
 pub mod pattern;
+pub mod pyliteral;
+pub mod pyshlex;
 pub mod reader;
 pub mod shellword;
 pub mod source;

@@ -1,57 +1,62 @@
 //! Ansible's host-pattern language, as used by `--limit` and a spec's
-//! `hosts:`.
+//! `hosts:`, read as ansible-core 2.19 reads it (`inventory/manager.py`).
 //!
 //! This module owns parsing a pattern such as `webservers:&eu:!web-03` and
-//! turning it into the inventory hosts it selects. It does not know the
-//! inventory type: it works on any [`HostUniverse`].
+//! turning it into the inventory hosts it selects, in Ansible's order. It does
+//! not know the inventory type: it works on any [`HostUniverse`].
 //!
 //! # Syntax
 //!
-//! A pattern is a list of terms separated by `,` or `:`. A separator inside
-//! `[...]` does not count, so `web[1:3]` stays one term. Blanks around terms
-//! are ignored and so are empty terms. Host names containing `:` (including
-//! IPv6 addresses) cannot be written in a pattern, and neither can a regex
-//! that has `,` or `:` outside `[...]`.
+//! A pattern with a comma is split on commas only, so `web1:2222,db` and
+//! `2001:db8::1,web` keep their colons. Without a comma, a pattern that is one
+//! host address (`2001:db8::1`, `web[1:3]`, `web-01:2222`) is one term;
+//! anything else is split on `:` and blanks, a `[...]` staying whole
+//! ([`split`]). Blanks around terms and empty terms are ignored.
 //!
 //! Each term is, after an optional prefix `&` (intersection) or `!`
 //! (exclusion):
 //!
-//! - `all`: every host.
-//! - A plain name: the group of that name (with the hosts of its descendant
-//!   groups) if there is one, otherwise the host of that name. A name used
-//!   for both a group and a host therefore means the group.
+//! - A plain name. As a union term, a host of that name is that host, even
+//!   when a group has the same name. Otherwise the group of that name (its
+//!   hosts, then its children's), or else the host of that name; a name with
+//!   a `.` matches both.
 //! - A glob, any term with `*`, `?` or `[`: shell wildcards with Python's
-//!   `fnmatch` semantics (`*`, `?`, `[abc]`, `[a-z]`, `[!abc]`), matched
-//!   against the whole name, case-sensitively. The matches are the hosts of
-//!   every group whose name matches and every host whose name matches. The
-//!   built-in group names `all` and `ungrouped` are never matched by a glob,
-//!   so `a*` does not mean everything.
+//!   `fnmatch` semantics, matched against the whole name, case-sensitively.
+//!   The matches are the hosts of every group whose name matches (in the
+//!   order the groups were defined; `all` and `ungrouped` are groups like any
+//!   other, so `a*` means every host), then every host whose name matches (in
+//!   the order the hosts were defined).
 //! - A regex, a term starting with `~`: like a glob, but the rest of the term
 //!   is a regex (Rust `regex` syntax) anchored at the start of the name only,
 //!   as Python's `re.match` is: `~web` matches `web-01` and `webby`.
 //!
 //! A non-regex term may end with a subscript that picks hosts out of what the
-//! term matches, taken in inventory order: `web[0]` is the first,
+//! term matches, in that order (a group's own order): `web[0]` is the first,
 //! `web[-1]` the last, `web[1:3]` the second to the fourth (inclusive) and
 //! `web[2:]` the third onwards. A slice end past the last host stops at the
-//! last host; an index or slice start past it is an error. Any other
-//! bracket at the end is a glob class; `web[1-3]` is rejected as ambiguous
-//! (old Ansible read it as a slice).
+//! last host.
 //!
 //! # Evaluation
 //!
-//! As in Ansible, terms are reordered: first the plain terms, whose matches
-//! are united, then the `&` terms, each of which keeps only the hosts it
-//! also matches, then the `!` terms, each of which removes the hosts it
-//! matches. A pattern with only `&` and `!` terms starts from `all`. The
-//! result is in inventory order with no duplicates.
+//! As in Ansible, terms are reordered: first the plain terms, in the order
+//! written, whose matches are appended (each host once), then the `&` terms,
+//! each of which keeps only the hosts it also matches, then the `!` terms,
+//! each of which removes the hosts it matches. A pattern with only `&` and
+//! `!` terms starts from `all`. The result keeps that order.
 //!
-//! # Safety
+//! # Refusals (where Ansible warns, or selects nothing, or guesses)
 //!
 //! A term that matches no host and no group is an error, whatever its
 //! prefix. Ansible only warns, but here a typo in `!db-primary` would
 //! silently put the primary database in the rollout. A term that matches an
-//! empty group is fine.
+//! empty group is fine, but a subscript that picks nothing is an error
+//! (Ansible: nothing). `web[1-3]` is refused as ambiguous (Ansible reads it as
+//! a slice with a warning; `fnmatch` would read a class); `web[3:1]` is
+//! refused (Ansible: nothing, or `web[3]` for `web[3:0]`); an unclosed `[`
+//! and blanks inside a comma-separated term are refused (Ansible: a term that
+//! matches nothing, or pieces).
+
+mod split;
 
 use std::fmt;
 use std::str::FromStr;
@@ -63,17 +68,26 @@ use super::glob::glob_to_regex;
 
 /// The hosts and groups a pattern is evaluated against.
 pub trait HostUniverse {
-    /// How many hosts there are; a host is named by its index, in inventory
-    /// order.
+    /// How many hosts there are; a host is named by its index. Index order is
+    /// the order of the `all` group.
     fn host_count(&self) -> usize;
     /// The name of the host at `index` (below [`HostUniverse::host_count`]).
     fn host_name(&self, index: usize) -> &str;
-    /// Members of a group (including hosts of its descendant groups), as host
-    /// indices in inventory order, or None if no such group.
+    /// Members of a group in Ansible's order (the group's own hosts, then its
+    /// children's, breadth first), or None if no such group.
     fn group_members(&self, group: &str) -> Option<Vec<usize>>;
-    /// All group names (for glob/regex matching against group names too, as
-    /// Ansible does).
+    /// All group names, `all` and `ungrouped` included, in the order they were
+    /// defined.
     fn group_names(&self) -> Vec<&str>;
+    /// Host indices in the order the hosts were defined (Ansible's host
+    /// table), for glob and regex matches on host names.
+    fn creation_order(&self) -> Vec<usize> {
+        (0..self.host_count()).collect()
+    }
+    /// The host of that name.
+    fn find_host(&self, name: &str) -> Option<usize> {
+        (0..self.host_count()).find(|&index| self.host_name(index) == name)
+    }
 }
 
 /// A parsed host pattern.
@@ -177,9 +191,9 @@ enum Op {
 /// How a term matches names.
 #[derive(Debug, Clone)]
 enum Matcher {
-    All,
+    /// A plain name: a group, or else a host (both when it has a `.`).
     Name(String),
-    /// A glob or regex, compiled.
+    /// A glob or regex, compiled: groups and hosts.
     Wildcard(Regex),
 }
 
@@ -209,40 +223,53 @@ impl Pattern {
             terms: vec![Term {
                 text: "all".to_owned(),
                 op: Op::Union,
-                matcher: Matcher::All,
+                matcher: Matcher::Name("all".to_owned()),
                 subscript: None,
             }],
         }
     }
 
-    /// The hosts the pattern selects: host indices, in inventory order,
-    /// without duplicates. Linear in the hosts for each term.
+    /// The hosts the pattern selects, as host indices without duplicates, in
+    /// Ansible's order: the union terms' matches in the order written, then
+    /// filtered by the `&` and `!` terms. Linear in the hosts for each term.
     pub fn select(&self, universe: &impl HostUniverse) -> Result<Vec<usize>, PatternError> {
         let count = universe.host_count();
         let of = |op: Op| self.terms.iter().filter(move |term| term.op == op);
-        let mut selected = vec![false; count];
-        let mut any_union = false;
-        for term in of(Op::Union) {
-            any_union = true;
-            for index in term.matches(universe)? {
-                selected[index] = true;
+        let mut selected = Vec::new();
+        let mut taken = vec![false; count];
+        let mut add = |index: usize, selected: &mut Vec<usize>| {
+            if let Some(slot) = taken.get_mut(index)
+                && !*slot
+            {
+                *slot = true;
+                selected.push(index);
             }
-        }
-        if !any_union {
-            selected.fill(true);
+        };
+        let all = Pattern::all();
+        let unions: Vec<&Term> = match of(Op::Union).collect::<Vec<_>>() {
+            none if none.is_empty() => all.terms.iter().collect(),
+            some => some,
+        };
+        for term in unions {
+            // Ansible takes a union term that names a host as that host, before
+            // looking at groups.
+            if let Some(host) = universe.find_host(&term.text) {
+                add(host, &mut selected);
+                continue;
+            }
+            for index in term.matches(universe)? {
+                add(index, &mut selected);
+            }
         }
         for term in of(Op::Intersect) {
             let matched = mask(count, &term.matches(universe)?);
-            for (keep, also) in selected.iter_mut().zip(matched) {
-                *keep &= also;
-            }
+            selected.retain(|index| matched[*index]);
         }
         for term in of(Op::Exclude) {
-            for index in term.matches(universe)? {
-                selected[index] = false;
-            }
+            let matched = mask(count, &term.matches(universe)?);
+            selected.retain(|index| !matched[*index]);
         }
-        Ok((0..count).filter(|index| selected[*index]).collect())
+        Ok(selected)
     }
 }
 
@@ -250,64 +277,53 @@ impl Pattern {
 fn mask(count: usize, indices: &[usize]) -> Vec<bool> {
     let mut mask = vec![false; count];
     for index in indices {
-        mask[*index] = true;
+        if let Some(slot) = mask.get_mut(*index) {
+            *slot = true;
+        }
     }
     mask
 }
 
 impl Term {
-    /// The hosts this term matches, subscript applied: in inventory order,
-    /// without duplicates, all below the universe's host count.
+    /// The hosts this term matches, subscript applied, in Ansible's order:
+    /// the hosts of each matching group in turn, then matching hosts. A host
+    /// may appear more than once (a subscript counts it each time); every
+    /// index is below the universe's host count.
     fn matches(&self, universe: &impl HostUniverse) -> Result<Vec<usize>, PatternError> {
         let count = universe.host_count();
-        let mut found = vec![false; count];
-        let mut add = |indices: &[usize]| {
-            for index in indices {
-                if let Some(slot) = found.get_mut(*index) {
-                    *slot = true;
-                }
-            }
-        };
-        let mut matched_a_name = false;
+        let mut found = Vec::new();
+        let mut matched_a_group = false;
         match &self.matcher {
-            Matcher::All => {
-                found.fill(true);
-                matched_a_name = true;
-            }
             Matcher::Name(name) => {
                 if let Some(members) = universe.group_members(name) {
-                    add(&members);
-                    matched_a_name = true;
-                } else {
-                    let same: Vec<usize> = (0..count)
-                        .filter(|i| universe.host_name(*i) == name)
-                        .collect();
-                    matched_a_name = !same.is_empty();
-                    add(&same);
+                    found.extend(members);
+                    matched_a_group = true;
+                }
+                if !matched_a_group || name.contains('.') {
+                    found.extend(universe.find_host(name));
                 }
             }
             Matcher::Wildcard(regex) => {
                 for group in universe.group_names() {
-                    if group != "all" && group != "ungrouped" && regex.is_match(group) {
-                        if let Some(members) = universe.group_members(group) {
-                            add(&members);
-                        }
-                        matched_a_name = true;
+                    if regex.is_match(group) {
+                        found.extend(universe.group_members(group).into_iter().flatten());
+                        matched_a_group = true;
                     }
                 }
-                let same: Vec<usize> = (0..count)
-                    .filter(|i| regex.is_match(universe.host_name(*i)))
-                    .collect();
-                matched_a_name |= !same.is_empty();
-                add(&same);
+                found.extend(
+                    universe
+                        .creation_order()
+                        .into_iter()
+                        .filter(|index| regex.is_match(universe.host_name(*index))),
+                );
             }
         }
-        if !matched_a_name {
+        found.retain(|index| *index < count);
+        if found.is_empty() && !matched_a_group {
             return Err(PatternError::NoMatch {
                 term: self.text.clone(),
             });
         }
-        let found: Vec<usize> = (0..count).filter(|i| found[*i]).collect();
         let Some(subscript) = self.subscript else {
             return Ok(found);
         };
@@ -315,8 +331,7 @@ impl Term {
             term: self.text.clone(),
             hosts: found.len(),
         };
-        let last = found.len().checked_sub(1).ok_or_else(out_of_range)?;
-        match subscript {
+        let picked: Vec<usize> = match subscript {
             Subscript::Index(index) => {
                 let position = if index < 0 {
                     usize::try_from(index.unsigned_abs())
@@ -328,19 +343,20 @@ impl Term {
                 position
                     .and_then(|position| found.get(position))
                     .map(|host| vec![*host])
-                    .ok_or_else(out_of_range)
+                    .unwrap_or_default()
             }
             Subscript::Slice { start, end } => {
-                let end = end.map_or(last, |end| end.min(last));
-                if start > end {
-                    return Err(out_of_range());
-                }
+                let stop = end.map_or(found.len(), |end| end.saturating_add(1).min(found.len()));
                 found
-                    .get(start..=end)
-                    .map(<[usize]>::to_vec)
-                    .ok_or_else(out_of_range)
+                    .get(start.min(stop)..stop)
+                    .unwrap_or_default()
+                    .to_vec()
             }
+        };
+        if picked.is_empty() {
+            return Err(out_of_range());
         }
+        Ok(picked)
     }
 
     /// Parses one non-empty, trimmed term.
@@ -376,9 +392,7 @@ impl Term {
             });
         }
         let (expression, subscript) = split_subscript(text, body)?;
-        let matcher = if expression == "all" {
-            Matcher::All
-        } else if expression.contains(['*', '?', '[']) {
+        let matcher = if expression.contains(['*', '?', '[']) {
             // The translation escapes every literal, so it always compiles.
             Regex::new(&glob_to_regex(expression))
                 .map(Matcher::Wildcard)
@@ -455,30 +469,21 @@ impl FromStr for Pattern {
     type Err = PatternError;
 
     fn from_str(source: &str) -> Result<Pattern, PatternError> {
-        let mut texts = Vec::new();
-        let mut start = 0;
-        let mut in_bracket = false;
-        for (at, char) in source.char_indices() {
+        let mut depth = 0usize;
+        for char in source.chars() {
             match char {
-                '[' => in_bracket = true,
-                ']' => in_bracket = false,
-                ',' | ':' if !in_bracket => {
-                    texts.push(&source[start..at]);
-                    start = at + 1;
-                }
+                '[' => depth = 1,
+                ']' => depth = 0,
                 _ => {}
             }
         }
-        if in_bracket {
+        if depth > 0 {
             return Err(PatternError::Unclosed {
                 pattern: source.to_owned(),
             });
         }
-        texts.push(&source[start..]);
-        let terms = texts
+        let terms = split::split(source)
             .into_iter()
-            .map(str::trim)
-            .filter(|text| !text.is_empty())
             .map(Term::parse)
             .collect::<Result<Vec<Term>, PatternError>>()?;
         if terms.is_empty() {
@@ -510,456 +515,5 @@ impl PartialEq for Pattern {
 impl Eq for Pattern {}
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A universe given as host names and (group, member indices) pairs.
-    struct Fleet {
-        hosts: Vec<String>,
-        groups: Vec<(&'static str, Vec<usize>)>,
-    }
-
-    impl HostUniverse for Fleet {
-        fn host_count(&self) -> usize {
-            self.hosts.len()
-        }
-
-        fn host_name(&self, index: usize) -> &str {
-            &self.hosts[index]
-        }
-
-        fn group_members(&self, group: &str) -> Option<Vec<usize>> {
-            self.groups
-                .iter()
-                .find(|(name, _)| *name == group)
-                .map(|(_, members)| members.clone())
-        }
-
-        fn group_names(&self) -> Vec<&str> {
-            self.groups.iter().map(|(name, _)| *name).collect()
-        }
-    }
-
-    /// 0 web-01, 1 web-02, 2 web-03, 3 db-primary, 4 db-replica, 5 lb-1,
-    /// 6 solo.
-    fn fleet() -> Fleet {
-        let hosts = [
-            "web-01",
-            "web-02",
-            "web-03",
-            "db-primary",
-            "db-replica",
-            "lb-1",
-            "solo",
-        ];
-        Fleet {
-            hosts: hosts.iter().map(|host| (*host).to_owned()).collect(),
-            groups: vec![
-                ("all", (0..7).collect()),
-                ("ungrouped", vec![6]),
-                ("web", vec![0, 1, 2]),
-                ("db", vec![3, 4]),
-                ("lb", vec![5]),
-                ("eu", vec![0, 3, 5]),
-                ("us", vec![1, 2, 4]),
-                ("prod", (0..6).collect()),
-                ("canary", vec![]),
-            ],
-        }
-    }
-
-    fn parse(source: &str) -> Pattern {
-        match source.parse() {
-            Ok(pattern) => pattern,
-            Err(error) => panic!("{source:?} failed to parse: {error}"),
-        }
-    }
-
-    fn select(source: &str) -> Vec<usize> {
-        match parse(source).select(&fleet()) {
-            Ok(hosts) => hosts,
-            Err(error) => panic!("{source:?} failed to select: {error}"),
-        }
-    }
-
-    fn parse_error(source: &str) -> String {
-        match source.parse::<Pattern>() {
-            Ok(pattern) => panic!("{source:?} parsed as {pattern:?}"),
-            Err(error) => error.to_string(),
-        }
-    }
-
-    fn select_error(source: &str) -> String {
-        match parse(source).select(&fleet()) {
-            Ok(hosts) => panic!("{source:?} selected {hosts:?}"),
-            Err(error) => error.to_string(),
-        }
-    }
-
-    #[test]
-    fn all_and_star() {
-        assert_eq!(select("all"), [0, 1, 2, 3, 4, 5, 6]);
-        assert_eq!(select("*"), [0, 1, 2, 3, 4, 5, 6]);
-        assert_eq!(
-            Pattern::all().select(&fleet()),
-            Ok(vec![0, 1, 2, 3, 4, 5, 6])
-        );
-        assert_eq!(Pattern::all().to_string(), "all");
-        assert_eq!(Pattern::all(), parse("all"));
-    }
-
-    #[test]
-    fn all_selects_nothing_from_an_empty_inventory() {
-        let empty = Fleet {
-            hosts: vec![],
-            groups: vec![],
-        };
-        assert_eq!(Pattern::all().select(&empty), Ok(vec![]));
-        assert_eq!(parse("!all").select(&empty), Ok(vec![]));
-        assert_eq!(
-            parse("web").select(&empty),
-            Err(PatternError::NoMatch {
-                term: "web".to_owned()
-            })
-        );
-    }
-
-    #[test]
-    fn plain_names() {
-        assert_eq!(select("web"), [0, 1, 2]);
-        assert_eq!(select("db-primary"), [3]);
-        assert_eq!(select("ungrouped"), [6]);
-        assert_eq!(select("canary"), Vec::<usize>::new());
-    }
-
-    #[test]
-    fn union_is_in_inventory_order_without_duplicates() {
-        assert_eq!(select("db,web"), [0, 1, 2, 3, 4]);
-        assert_eq!(select("db:web"), [0, 1, 2, 3, 4]);
-        assert_eq!(select("eu,web,web-01"), [0, 1, 2, 3, 5]);
-        assert_eq!(select("solo,lb-1,lb"), [5, 6]);
-    }
-
-    #[test]
-    fn intersection_and_exclusion() {
-        assert_eq!(select("web:&eu"), [0]);
-        assert_eq!(select("prod:!db-primary"), [0, 1, 2, 4, 5]);
-        assert_eq!(select("web,db:&us:!web-03"), [1, 4]);
-        assert_eq!(select("prod:&eu:&db"), [3]);
-        assert_eq!(select("web:!canary"), [0, 1, 2]);
-        assert_eq!(select("web:&canary"), Vec::<usize>::new());
-    }
-
-    #[test]
-    fn terms_are_reordered_union_then_intersection_then_exclusion() {
-        assert_eq!(select("!db-primary,prod"), [0, 1, 2, 4, 5]);
-        assert_eq!(select("&eu,web"), [0]);
-        assert_eq!(select("!web:&eu:db"), [3]);
-        assert_eq!(select("!eu,db,&prod,web"), [1, 2, 4]);
-    }
-
-    #[test]
-    fn only_intersection_or_exclusion_starts_from_all() {
-        assert_eq!(select("!web"), [3, 4, 5, 6]);
-        assert_eq!(select("&eu"), [0, 3, 5]);
-        assert_eq!(select("&eu:!lb"), [0, 3]);
-    }
-
-    #[test]
-    fn globs_match_groups_and_hosts() {
-        assert_eq!(select("web-0*"), [0, 1, 2]);
-        assert_eq!(select("web-0[12]*"), [0, 1]);
-        assert_eq!(select("web-0[!1]"), [1, 2]);
-        assert_eq!(select("web-0[2-9]*"), [1, 2]);
-        assert_eq!(select("db-pr?mary"), [3]);
-        assert_eq!(select("*-1"), [5]);
-        assert_eq!(select("e?"), [0, 3, 5]);
-        assert_eq!(select("?b"), [3, 4, 5]);
-        assert_eq!(select("prod:!web-0[!2]"), [1, 3, 4, 5]);
-    }
-
-    #[test]
-    fn globs_never_match_all_or_ungrouped() {
-        assert_eq!(select("u*"), [1, 2, 4]);
-        assert_eq!(
-            select_error("a*"),
-            "pattern term \"a*\" matches no host or group"
-        );
-        assert_eq!(
-            select_error("~al"),
-            "pattern term \"~al\" matches no host or group"
-        );
-    }
-
-    #[test]
-    fn regexes_are_anchored_at_the_start_only() {
-        assert_eq!(select("~web-0[13]"), [0, 2]);
-        assert_eq!(select("~(web|db)"), [0, 1, 2, 3, 4]);
-        assert_eq!(select("~db-p"), [3]);
-        assert_eq!(select("~.*-1$"), [5]);
-        assert_eq!(select("prod:!~db"), [0, 1, 2, 5]);
-        assert_eq!(select("&~web-0[12]"), [0, 1]);
-        assert_eq!(
-            select_error("~eb"),
-            "pattern term \"~eb\" matches no host or group"
-        );
-    }
-
-    #[test]
-    fn regexes_take_no_subscript() {
-        assert_eq!(select("~web-0[3]"), [2]);
-    }
-
-    #[test]
-    fn subscripts() {
-        assert_eq!(select("web[0]"), [0]);
-        assert_eq!(select("web[2]"), [2]);
-        assert_eq!(select("web[-1]"), [2]);
-        assert_eq!(select("web[-3]"), [0]);
-        assert_eq!(select("web[1:2]"), [1, 2]);
-        assert_eq!(select("web[0:0]"), [0]);
-        assert_eq!(select("web[1:]"), [1, 2]);
-        assert_eq!(select("web[0:99]"), [0, 1, 2]);
-        assert_eq!(select("all[-2]"), [5]);
-        assert_eq!(select("prod[2:3]"), [2, 3]);
-        assert_eq!(select("web*[1]"), [1]);
-        assert_eq!(select("web-0*[1:]"), [1, 2]);
-        assert_eq!(select("web[1],db[0]"), [1, 3]);
-        assert_eq!(select("prod:!web[0:1]"), [2, 3, 4, 5]);
-        assert_eq!(select("prod:&eu[1:]"), [3, 5]);
-    }
-
-    #[test]
-    fn a_trailing_bracket_of_digits_is_a_subscript_not_a_class() {
-        assert_eq!(
-            select_error("web-0[12]"),
-            "pattern term \"web-0[12]\" matches no host or group"
-        );
-        assert_eq!(select("web-0[12]*"), [0, 1]);
-    }
-
-    #[test]
-    fn brackets_that_are_not_subscripts_are_glob_classes() {
-        assert_eq!(select("lb-[1]*,web-0[a1]"), [0, 5]);
-        assert_eq!(
-            select_error("lb-[1]x*"),
-            "pattern term \"lb-[1]x*\" matches no host or group"
-        );
-        assert_eq!(select("web-0[1:3x]"), [0, 2]);
-        assert_eq!(select("[w]eb"), [0, 1, 2]);
-        assert_eq!(
-            select_error("web-[-1:2]"),
-            "pattern term \"web-[-1:2]\" matches no host or group"
-        );
-    }
-
-    #[test]
-    fn subscript_out_of_range() {
-        let cases = [
-            (
-                "web[3]",
-                "pattern term \"web[3]\" is out of range for 3 hosts",
-            ),
-            (
-                "web[-4]",
-                "pattern term \"web[-4]\" is out of range for 3 hosts",
-            ),
-            (
-                "web[3:]",
-                "pattern term \"web[3:]\" is out of range for 3 hosts",
-            ),
-            (
-                "web[3:9]",
-                "pattern term \"web[3:9]\" is out of range for 3 hosts",
-            ),
-            (
-                "canary[0]",
-                "pattern term \"canary[0]\" is out of range for 0 hosts",
-            ),
-            (
-                "canary[0:]",
-                "pattern term \"canary[0:]\" is out of range for 0 hosts",
-            ),
-            (
-                "web:!db[-3]",
-                "pattern term \"!db[-3]\" is out of range for 2 hosts",
-            ),
-            (
-                "web:&db[9223372036854775807]",
-                "pattern term \"&db[9223372036854775807]\" is out of range for 2 hosts",
-            ),
-            (
-                "web[-9223372036854775808]",
-                "pattern term \"web[-9223372036854775808]\" is out of range for 3 hosts",
-            ),
-        ];
-        for (source, message) in cases {
-            assert_eq!(select_error(source), message, "pattern {source:?}");
-        }
-    }
-
-    #[test]
-    fn unmatched_terms_are_errors_whatever_their_prefix() {
-        let cases = [
-            ("wbe", "pattern term \"wbe\" matches no host or group"),
-            ("web,wbe", "pattern term \"wbe\" matches no host or group"),
-            ("web:&ue", "pattern term \"&ue\" matches no host or group"),
-            (
-                "prod:!db-primry",
-                "pattern term \"!db-primry\" matches no host or group",
-            ),
-            (
-                "!db-primry",
-                "pattern term \"!db-primry\" matches no host or group",
-            ),
-            ("zz*", "pattern term \"zz*\" matches no host or group"),
-            ("web:!zz?", "pattern term \"!zz?\" matches no host or group"),
-            ("~zz", "pattern term \"~zz\" matches no host or group"),
-            ("WEB", "pattern term \"WEB\" matches no host or group"),
-            ("Web*", "pattern term \"Web*\" matches no host or group"),
-            (
-                "nope[0]",
-                "pattern term \"nope[0]\" matches no host or group",
-            ),
-        ];
-        for (source, message) in cases {
-            assert_eq!(select_error(source), message, "pattern {source:?}");
-        }
-    }
-
-    #[test]
-    fn a_group_wins_over_a_host_of_the_same_name() {
-        let fleet = Fleet {
-            hosts: vec!["app".to_owned(), "app-1".to_owned()],
-            groups: vec![("app", vec![1])],
-        };
-        assert_eq!(parse("app").select(&fleet), Ok(vec![1]));
-        assert_eq!(parse("app*").select(&fleet), Ok(vec![0, 1]));
-    }
-
-    #[test]
-    fn bad_group_member_indices_are_ignored() {
-        let fleet = Fleet {
-            hosts: vec!["a".to_owned()],
-            groups: vec![("g", vec![0, 7])],
-        };
-        assert_eq!(parse("g").select(&fleet), Ok(vec![0]));
-        assert_eq!(parse("g*").select(&fleet), Ok(vec![0]));
-        assert_eq!(parse("!g").select(&fleet), Ok(vec![]));
-    }
-
-    #[test]
-    fn display_normalizes_separators_and_blanks() {
-        let cases = [
-            ("web: &eu , !web-01", "web,&eu,!web-01"),
-            (",web,,db,", "web,db"),
-            ("web[1:3]:db", "web[1:3],db"),
-            ("~web-0[1:3]", "~web-0[1:3]"),
-            ("  all  ", "all"),
-        ];
-        for (source, shown) in cases {
-            let pattern = parse(source);
-            assert_eq!(pattern.to_string(), shown, "pattern {source:?}");
-            assert_eq!(parse(shown), pattern, "pattern {source:?}");
-        }
-        assert_ne!(parse("web"), parse("db"));
-    }
-
-    #[test]
-    fn parse_errors() {
-        let cases = [
-            ("", "host pattern is empty"),
-            (" , : ", "host pattern is empty"),
-            ("web[1", "unclosed \"[\" in host pattern \"web[1\""),
-            ("web[1,db", "unclosed \"[\" in host pattern \"web[1,db\""),
-            ("web db", "pattern term \"web db\" contains whitespace"),
-            ("web,\tdb x", "pattern term \"db x\" contains whitespace"),
-            ("!", "pattern term \"!\" has nothing after its prefix"),
-            ("web:&", "pattern term \"&\" has nothing after its prefix"),
-            ("!&web", "pattern term \"!&web\" has more than one prefix"),
-            ("&!web", "pattern term \"&!web\" has more than one prefix"),
-            ("!!web", "pattern term \"!!web\" has more than one prefix"),
-            ("~", "pattern term \"~\" has an empty regex"),
-            ("!~", "pattern term \"!~\" has an empty regex"),
-            ("~web(", "pattern term \"~web(\" is not a valid regex"),
-            ("&~[z-a]", "pattern term \"&~[z-a]\" is not a valid regex"),
-            (
-                "web[1-3]",
-                "pattern term \"web[1-3]\" is ambiguous; write web[1:3] for a slice or ~web[1-3] for a regex",
-            ),
-            (
-                "!web[2-]",
-                "pattern term \"!web[2-]\" is ambiguous; write web[2:] for a slice or ~web[2-] for a regex",
-            ),
-            (
-                "web[3:1]",
-                "pattern term \"web[3:1]\" has a subscript start after its end",
-            ),
-            (
-                "web[99999999999999999999]",
-                "pattern term \"web[99999999999999999999]\" has a subscript too large",
-            ),
-            (
-                "web[-99999999999999999999]",
-                "pattern term \"web[-99999999999999999999]\" has a subscript too large",
-            ),
-            (
-                "web[99999999999999999999:]",
-                "pattern term \"web[99999999999999999999:]\" has a subscript too large",
-            ),
-            (
-                "web[0:99999999999999999999]",
-                "pattern term \"web[0:99999999999999999999]\" has a subscript too large",
-            ),
-        ];
-        for (source, message) in cases {
-            assert_eq!(parse_error(source), message, "pattern {source:?}");
-        }
-    }
-
-    #[test]
-    fn glob_translation() {
-        let cases = [
-            ("web*", "(?s)^web.*$"),
-            ("a**b", "(?s)^a.*b$"),
-            ("?.x", "(?s)^.\\x{2e}x$"),
-            ("[ab]", "(?s)^[ab]$"),
-            ("[!ab]", "(?s)^[^ab]$"),
-            ("[a-c]", "(?s)^[a-c]$"),
-            ("[a-]", "(?s)^[a\\x{2d}]$"),
-            ("[-a]", "(?s)^[\\x{2d}a]$"),
-            ("[]]", "(?s)^[\\x{5d}]$"),
-            ("[!]]", "(?s)^[^\\x{5d}]$"),
-            ("[z-a]", "(?s)^[a&&b]$"),
-            ("[!z-a]", "(?s)^.$"),
-            ("[z-ax]", "(?s)^[x]$"),
-            ("a[b", "(?s)^a\\x{5b}b$"),
-            ("[!", "(?s)^\\x{5b}\\x{21}$"),
-            ("é*", "(?s)^\\x{e9}.*$"),
-        ];
-        for (glob, regex) in cases {
-            assert_eq!(glob_to_regex(glob), regex, "glob {glob:?}");
-            assert!(Regex::new(regex).is_ok(), "glob {glob:?}");
-        }
-    }
-
-    #[test]
-    fn glob_semantics() {
-        let matches = |glob: &str, name: &str| {
-            Regex::new(&glob_to_regex(glob)).is_ok_and(|regex| regex.is_match(name))
-        };
-        assert!(matches("web*", "web"));
-        assert!(matches("web*", "web-01.example.com"));
-        assert!(!matches("web*", "aweb"));
-        assert!(matches("*.example.com", "a.example.com"));
-        assert!(!matches("*.example.com", "a-example.com"));
-        assert!(matches("w?b", "wxb"));
-        assert!(!matches("w?b", "wb"));
-        assert!(matches("[]]", "]"));
-        assert!(matches("[a-]", "-"));
-        assert!(!matches("[z-a]", "m"));
-        assert!(matches("[!z-a]", "m"));
-        assert!(matches("a[b", "a[b"));
-        assert!(!matches("web", "WEB"));
-    }
-}
+#[path = "pattern_tests.rs"]
+mod tests;

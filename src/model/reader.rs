@@ -41,6 +41,11 @@ impl<'d> Reader<'d> {
         self.problems.push(self.doc.key_error(path, message));
     }
 
+    /// Records a problem already placed.
+    pub fn push(&mut self, problem: Diagnostic) {
+        self.problems.push(problem);
+    }
+
     pub fn into_problems(self) -> Vec<Diagnostic> {
         self.problems
     }

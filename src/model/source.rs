@@ -55,6 +55,22 @@ impl Document {
         })
     }
 
+    /// A document of another format (an INI inventory) already read into `root`, with where
+    /// each key path was written.
+    pub fn placed(
+        file: &str,
+        root: Value,
+        placements: HashMap<KeyPath, Placement>,
+        problems: Vec<Diagnostic>,
+    ) -> Document {
+        Document {
+            file: file.to_owned(),
+            root,
+            placements,
+            problems,
+        }
+    }
+
     /// Problems found while reading the document itself (a `<<` that cannot merge); the
     /// document is still read without that merge, so every other problem is found too.
     pub fn problems(&self) -> &[Diagnostic] {

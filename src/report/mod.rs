@@ -2,6 +2,7 @@
 
 pub mod check;
 pub mod host_keys;
+pub mod inventory;
 pub mod journal;
 pub mod live;
 pub mod plan;

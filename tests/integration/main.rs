@@ -6,6 +6,8 @@ mod lab;
 mod harness;
 
 mod ansible;
+mod ansible_diff;
+mod ansible_gen;
 mod binary;
 mod cli;
 mod gates;

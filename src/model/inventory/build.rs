@@ -6,20 +6,30 @@
 //! one [`Connection`], validated once (so a bad group variable is reported once, not once per
 //! host). A host itself holds its name and shared pointers.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::super::diagnostic::{Diagnostic, Diagnostics};
 use super::super::keypath::KeyPath;
 use super::super::reader::{Reader, scalar_text};
 use super::connection::{connection, nginx_paths};
-use super::walk::{ALL, Drafts, GroupDraft};
-use super::{Connection, Group, Host, Inventory, Layer, NginxPaths, Vars};
+use super::order;
+use super::walk::{ALL, Drafts, GroupDraft, UNGROUPED};
+use super::{Connection, Host, Inventory, Layer, NginxPaths, Vars};
+
+/// What Ansible's `reconcile_inventory` does to a host's place in `ungrouped`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Ungrouped {
+    Unchanged,
+    /// In no group but `all`: added to `ungrouped`.
+    Added,
+    /// Listed under `ungrouped` and in another group: taken out of it.
+    Removed,
+}
 
 /// Groups shared by some hosts.
 struct Membership {
-    /// Group ids, sorted.
-    groups: Vec<usize>,
+    ungrouped: Ungrouped,
     /// Group names, sorted.
     names: Arc<[String]>,
     /// The groups' variable layers, lowest precedence first (empty ones left out).
@@ -35,7 +45,6 @@ struct Shared {
 
 /// Per-group facts the memberships are made from.
 struct GroupFacts {
-    ungrouped: usize,
     depth: Vec<usize>,
     priority: Vec<i64>,
     ancestors: Vec<Vec<usize>>,
@@ -46,12 +55,23 @@ pub(super) fn build(mut drafts: Drafts<'_>) -> Result<Inventory, Diagnostics> {
     if drafts.over_limit {
         return Err(problems(drafts.reader));
     }
+    // Groups with no parent are children of `all`, in the order they were made.
+    for g in 1..drafts.groups.len() {
+        if drafts.groups[g].parents.is_empty() {
+            drafts.groups[g].parents.push(ALL);
+            drafts.groups[ALL].children.push(g);
+        }
+    }
     let facts = group_facts(&mut drafts);
+    let mut own_lists = own_hosts(&drafts);
+    drafts.direct.sort_by_key(|&(host, _)| host);
+    drafts.host_layers.sort_by_key(|&(host, _)| host);
+    let mut added = Vec::new();
+    let mut removed = vec![false; drafts.hosts.len()];
     let mut memberships: Vec<Membership> = Vec::new();
-    let mut membership_index: HashMap<Vec<usize>, usize> = HashMap::new();
+    let mut membership_index: HashMap<(Vec<usize>, Ungrouped), usize> = HashMap::new();
     let mut shared: Vec<Shared> = Vec::new();
     let mut shared_index: HashMap<(usize, Vec<usize>), usize> = HashMap::new();
-    let mut members: Vec<Vec<usize>> = vec![Vec::new(); drafts.groups.len()];
     let mut hosts = Vec::with_capacity(drafts.hosts.len());
     // Hosts of one range come one after another with the same groups and layers: the last
     // lookups are remembered.
@@ -77,12 +97,13 @@ pub(super) fn build(mut drafts: Drafts<'_>) -> Result<Inventory, Diagnostics> {
         let (m, s) = match &last {
             Some((d, o, m, s)) if *d == direct && *o == own => (*m, *s),
             _ => {
-                let groups = groups_of(&direct, &facts);
-                let m = match membership_index.get(&groups) {
+                let found = groups_of(&direct, &facts);
+                let key = found.clone();
+                let m = match membership_index.get(&key) {
                     Some(&m) => m,
                     None => {
-                        memberships.push(membership(&drafts.groups, &facts, groups.clone()));
-                        membership_index.insert(groups, memberships.len() - 1);
+                        memberships.push(membership(&drafts.groups, &facts, found));
+                        membership_index.insert(key, memberships.len() - 1);
                         memberships.len() - 1
                     }
                 };
@@ -100,8 +121,10 @@ pub(super) fn build(mut drafts: Drafts<'_>) -> Result<Inventory, Diagnostics> {
                 (m, s)
             }
         };
-        for &g in &memberships[m].groups {
-            members[g].push(h);
+        match memberships[m].ungrouped {
+            Ungrouped::Unchanged => {}
+            Ungrouped::Added => added.push(h),
+            Ungrouped::Removed => removed[h] = true,
         }
         if let Some((connection, nginx)) = &shared[s].settings {
             hosts.push(Host {
@@ -113,24 +136,25 @@ pub(super) fn build(mut drafts: Drafts<'_>) -> Result<Inventory, Diagnostics> {
             });
         }
     }
-    let groups = drafts
-        .groups
-        .iter()
-        .zip(members)
-        .map(|(g, members)| Group {
-            name: g.name.clone(),
-            members,
-        })
-        .collect();
     let file = drafts.reader.doc().file().to_owned();
     if let Some(problems) = Diagnostics::from_vec(drafts.reader.into_problems()) {
         return Err(problems);
     }
-    Ok(Inventory {
-        file,
-        hosts,
-        groups,
-    })
+    own_lists[UNGROUPED].retain(|&h| !removed[h]);
+    own_lists[UNGROUPED].extend(added);
+    Ok(order::arrange(file, hosts, &drafts.groups, own_lists))
+}
+
+/// Each group's own hosts, in the order they were added, each once.
+fn own_hosts(drafts: &Drafts<'_>) -> Vec<Vec<usize>> {
+    let mut own: Vec<Vec<usize>> = vec![Vec::new(); drafts.groups.len()];
+    let mut seen: HashSet<(usize, usize)> = HashSet::new();
+    for &(host, group) in &drafts.direct {
+        if seen.insert((host, group)) {
+            own[group].push(host);
+        }
+    }
+    own
 }
 
 fn problems(reader: Reader<'_>) -> Diagnostics {
@@ -145,31 +169,29 @@ fn problems(reader: Reader<'_>) -> Diagnostics {
     })
 }
 
-/// Depths, priorities, ancestors and variable layers of every group (`ungrouped` added).
+/// Depths, priorities, ancestors and variable layers of every group.
 fn group_facts(drafts: &mut Drafts<'_>) -> GroupFacts {
-    let mut depth = depths(drafts);
-    let ungrouped = drafts.group_id("ungrouped", &KeyPath::root().key("all"));
-    // A new `ungrouped` is a child of `all`.
-    depth.resize(drafts.groups.len(), 1);
+    let depth = depths(drafts);
     // A group defined in several places keeps the last definition of each variable.
-    let layers: Vec<Arc<Layer>> = drafts
+    let mut layers: Vec<Layer> = drafts
         .groups
         .iter()
-        .map(|g| Arc::new(Layer(g.vars.iter().cloned().collect())))
+        .map(|g| Layer(g.vars.iter().cloned().collect()))
         .collect();
+    // `ansible_group_priority` orders the group; Ansible keeps it out of the variables.
     let priority = layers
-        .iter()
+        .iter_mut()
         .map(|layer| {
             layer
                 .0
-                .get("ansible_group_priority")
+                .remove("ansible_group_priority")
                 .and_then(|v| scalar_text(&v.value))
                 .and_then(|t| t.parse().ok())
                 .unwrap_or(1)
         })
         .collect();
+    let layers = layers.into_iter().map(Arc::new).collect();
     GroupFacts {
-        ungrouped,
         depth,
         priority,
         ancestors: ancestors(&drafts.groups),
@@ -177,32 +199,44 @@ fn group_facts(drafts: &mut Drafts<'_>) -> GroupFacts {
     }
 }
 
-/// Every group of a host listed directly in `direct`: their ancestors, `all`, and
-/// `ungrouped` when there is nothing else; sorted.
-fn groups_of(direct: &[usize], facts: &GroupFacts) -> Vec<usize> {
-    let mut groups: Vec<usize> = direct
-        .iter()
-        .flat_map(|&g| facts.ancestors[g].iter().copied())
-        .chain([ALL])
-        .collect();
-    groups.sort_unstable();
-    groups.dedup();
-    if groups.len() == 1 {
-        groups.push(facts.ungrouped);
+/// Every group of a host listed directly in `direct` (their ancestors and `all`), sorted, and
+/// what Ansible's reconciliation does with `ungrouped`: a host in no other group joins it, a
+/// host listed in it and in another group leaves it.
+fn groups_of(direct: &[usize], facts: &GroupFacts) -> (Vec<usize>, Ungrouped) {
+    let closure = |direct: &mut dyn Iterator<Item = usize>| {
+        let mut groups: Vec<usize> = direct
+            .flat_map(|g| facts.ancestors[g].iter().copied())
+            .chain([ALL])
+            .collect();
         groups.sort_unstable();
+        groups.dedup();
+        groups
+    };
+    let groups = closure(&mut direct.iter().copied());
+    let others = groups.iter().any(|&g| g != ALL && g != UNGROUPED);
+    if direct.contains(&UNGROUPED) && others {
+        let rest = closure(&mut direct.iter().copied().filter(|&g| g != UNGROUPED));
+        return (rest, Ungrouped::Removed);
     }
-    groups
+    if !others && !groups.contains(&UNGROUPED) {
+        return (vec![ALL, UNGROUPED], Ungrouped::Added);
+    }
+    (groups, Ungrouped::Unchanged)
 }
 
 /// A membership: its groups in precedence order give the variable layers.
-fn membership(groups: &[GroupDraft], facts: &GroupFacts, ids: Vec<usize>) -> Membership {
+fn membership(
+    groups: &[GroupDraft],
+    facts: &GroupFacts,
+    (ids, ungrouped): (Vec<usize>, Ungrouped),
+) -> Membership {
     let rank = |g: usize| (facts.depth[g], facts.priority[g], groups[g].name.as_str());
     let mut order = ids.clone();
     order.sort_by(|&a, &b| rank(a).cmp(&rank(b)));
     let mut names: Vec<String> = ids.iter().map(|&g| groups[g].name.clone()).collect();
     names.sort();
     Membership {
-        groups: ids,
+        ungrouped,
         names: names.into(),
         layers: order
             .iter()

@@ -12,9 +12,30 @@ use super::{
     KnownHostsFile, KnownHostsVar, NginxPaths, Var, Vars,
 };
 
+/// Ansible's legacy names of connection variables. Where both are set, the `ansible_ssh_*`
+/// one wins, as in Ansible's ssh connection plugin (the last of its names that is set).
+const ALIASES: &[(&str, &str)] = &[
+    ("ansible_host", "ansible_ssh_host"),
+    ("ansible_port", "ansible_ssh_port"),
+    ("ansible_user", "ansible_ssh_user"),
+];
+
+/// The winning definition of a connection variable, its legacy alias considered (a null
+/// value counts as unset, as in Ansible's configuration), and the name it was set under.
+pub(super) fn lookup<'v>(vars: &'v Vars, name: &'static str) -> Option<(&'static str, &'v Var)> {
+    let alias = ALIASES
+        .iter()
+        .find(|(plain, _)| *plain == name)
+        .map(|(_, alias)| *alias);
+    alias
+        .into_iter()
+        .chain([name])
+        .find_map(|n| vars.get(n).filter(|v| !v.value.is_null()).map(|v| (n, v)))
+}
+
 /// A connection variable as plain text; templates are refused rather than sent verbatim.
-fn plain(reader: &mut Reader<'_>, vars: &Vars, name: &str, what: &str) -> Option<String> {
-    let var = vars.get(name)?;
+fn plain(reader: &mut Reader<'_>, vars: &Vars, name: &'static str, what: &str) -> Option<String> {
+    let (name, var) = lookup(vars, name)?;
     let text = reader.text(&var.origin, &var.value, what)?;
     if text.contains("{{") || text.contains("{%") {
         reader.error(
@@ -123,7 +144,7 @@ pub(super) fn connection(reader: &mut Reader<'_>, vars: &Vars) -> Option<Connect
         Some(text) => match hostname::check(&text) {
             Ok(()) => Some(text),
             Err(e) => {
-                if let Some(var) = vars.get("ansible_host") {
+                if let Some((_, var)) = lookup(vars, "ansible_host") {
                     reader.error(&var.origin, e.to_string());
                 }
                 ok = false;
@@ -131,7 +152,7 @@ pub(super) fn connection(reader: &mut Reader<'_>, vars: &Vars) -> Option<Connect
             }
         },
     };
-    let port = match vars.get("ansible_port") {
+    let port = match lookup(vars, "ansible_port").map(|(_, var)| var) {
         None => Port::SSH,
         Some(var) => match reader.parse::<Port>(&var.origin, &var.value, "a port number") {
             Some(p) => p,

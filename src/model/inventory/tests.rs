@@ -27,9 +27,10 @@ fn nested_groups_and_ranges() {
     let inv = parse(
         "all:\n  children:\n    web:\n      children:\n        eu:\n          hosts:\n            web-[01:03]:\n    db:\n      hosts:\n        db-[a:b]:\n",
     );
-    assert_eq!(names(&inv), ["web-01", "web-02", "web-03", "db-a", "db-b"]);
-    assert_eq!(inv.group("web"), Some(&[0, 1, 2][..]));
-    assert_eq!(inv.group("eu"), Some(&[0, 1, 2][..]));
+    // Breadth first, as Ansible: `db`'s own hosts before those of `web`'s child `eu`.
+    assert_eq!(names(&inv), ["db-a", "db-b", "web-01", "web-02", "web-03"]);
+    assert_eq!(inv.group("web"), Some(&[2, 3, 4][..]));
+    assert_eq!(inv.group("eu"), Some(&[2, 3, 4][..]));
     assert_eq!(inv.group("all").map(<[usize]>::len), Some(5));
     assert_eq!(
         inv.find("web-02").map(|h| h.groups.to_vec()),
@@ -421,4 +422,85 @@ fn hosts_of_one_range_share_their_variables() {
     assert_eq!(w3.vars.text("team").as_deref(), Some("t"));
     assert_eq!(solo.vars.text("team").as_deref(), Some("s"));
     assert_eq!(solo.connection.user.as_deref(), Some("deploy"));
+}
+
+fn selected(inv: &Inventory, pattern: &str) -> Vec<String> {
+    use crate::model::pattern::HostUniverse;
+    let pattern: crate::model::pattern::Pattern = pattern.parse().expect("pattern");
+    let picked = pattern.select(inv).expect("selects");
+    picked
+        .into_iter()
+        .map(|h| inv.host_name(h).to_owned())
+        .collect()
+}
+
+#[test]
+fn hosts_under_all_come_first_and_a_groups_own_hosts_before_its_childrens() {
+    let inv = parse(
+        "all:\n  children:\n    web:\n      hosts: {h2: , h1: }\n      children:\n        eu: {hosts: {h5: }}\n    db:\n      hosts: {h3: }\n  hosts:\n    h0:\n",
+    );
+    assert_eq!(names(&inv), ["h0", "h2", "h1", "h3", "h5"]);
+    assert_eq!(selected(&inv, "db:web"), ["h3", "h2", "h1", "h5"]);
+    assert_eq!(selected(&inv, "web,h0"), ["h2", "h1", "h5", "h0"]);
+}
+
+#[test]
+fn subscripts_index_the_groups_own_order() {
+    let inv = parse(
+        "all:\n  children:\n    web: {hosts: {h1: , h2: }}\n    canaries: {hosts: {h2: , h1: }}\n",
+    );
+    assert_eq!(selected(&inv, "canaries[0]"), ["h2"]);
+    assert_eq!(selected(&inv, "canaries[-1]"), ["h1"]);
+}
+
+#[test]
+fn top_level_groups_join_all_after_its_listed_children_unless_they_have_a_parent() {
+    let inv = parse(
+        "late: {hosts: {l1: }}\nall:\n  children:\n    early: {hosts: {e1: }}\nchild: {hosts: {c1: }}\nparent: {children: {child: }}\n",
+    );
+    // all's children: ungrouped, early, then late and parent (child has a parent).
+    assert_eq!(names(&inv), ["e1", "l1", "c1"]);
+}
+
+#[test]
+fn a_host_listed_under_ungrouped_and_elsewhere_leaves_ungrouped() {
+    let inv = parse(
+        "all:\n  hosts: {solo: }\n  children:\n    ungrouped: {hosts: {both: , only: }}\n    web: {hosts: {both: }}\n",
+    );
+    assert_eq!(selected(&inv, "ungrouped"), ["only", "solo"]);
+    assert!(
+        !inv.find("both")
+            .expect("both")
+            .groups
+            .contains(&"ungrouped".to_owned())
+    );
+}
+
+#[test]
+fn host_keys_with_ports_and_string_sections() {
+    let inv = parse(
+        "all:\n  hosts:\n    \"web1:2222\":\n    \"[2001:db8::3]:2200\":\n    \"db[1:2]:2300\": {ansible_port: 22}\n  children:\n    web:\n      hosts: web9\n    top:\n      children: web\n",
+    );
+    let port = |h: &str| inv.find(h).map(|h| h.connection.port.get());
+    assert_eq!(port("web1"), Some(2222));
+    assert_eq!(port("2001:db8::3"), Some(2200));
+    assert_eq!(port("db1"), Some(22));
+    assert_eq!(port("web9"), Some(22));
+    assert_eq!(selected(&inv, "top"), ["web9"]);
+}
+
+#[test]
+fn legacy_ssh_aliases_are_honoured_and_win_as_in_ansible() {
+    let inv = parse(
+        "all:\n  vars: {ansible_host: 10.0.0.9}\n  hosts:\n    a: {ansible_ssh_host: 10.0.0.1, ansible_ssh_port: 2201, ansible_ssh_user: deploy}\n    b: {ansible_ssh_host: 10.0.0.2}\n    c: {ansible_port: 2203, ansible_user: ops}\n",
+    );
+    let a = inv.find("a").expect("a");
+    assert_eq!(a.address(), "10.0.0.1");
+    assert_eq!(a.connection.port.get(), 2201);
+    assert_eq!(a.connection.user.as_deref(), Some("deploy"));
+    // The alias wins over `ansible_host` whatever the layer (here, `all`'s vars).
+    assert_eq!(inv.find("b").expect("b").address(), "10.0.0.2");
+    let c = inv.find("c").expect("c");
+    assert_eq!((c.address(), c.connection.port.get()), ("10.0.0.9", 2203));
+    assert_eq!(c.connection.user.as_deref(), Some("ops"));
 }
