@@ -2,6 +2,7 @@
 //! One module per subcommand, each returning the [`Exit`] it ends with; shared here: loading
 //! the inputs and the plan, the transport, the runtime, and asking the operator.
 
+mod check;
 mod inventory;
 mod plan;
 mod rollout;
@@ -64,16 +65,29 @@ fn spec_name(inputs: &Inputs) -> String {
 /// Loads the inputs and makes the plan every host-facing command starts from.
 fn load_plan(target: &TargetArgs, seed: Option<u64>) -> Result<(Inputs, Plan), Error> {
     let inputs = inputs::load(&target.input)?;
+    let plan = plan_for(&inputs, &inputs.spec, target, seed)?;
+    Ok((inputs, plan))
+}
+
+/// The plan of `spec` over the inputs' inventory, narrowed by `--limit`.
+fn plan_for(
+    inputs: &Inputs,
+    spec: &Spec,
+    target: &TargetArgs,
+    seed: Option<u64>,
+) -> Result<Plan, Error> {
     let limit = target
         .limit
         .as_deref()
         .map(str::parse::<Pattern>)
         .transpose()?;
-    let seed = seed
-        .or(inputs.spec.seed)
-        .unwrap_or_else(rand::random::<u64>);
-    let plan = crate::plan::plan(&inputs.inventory, &inputs.spec, limit.as_ref(), seed)?;
-    Ok((inputs, plan))
+    let seed = seed.or(spec.seed).unwrap_or_else(rand::random::<u64>);
+    Ok(crate::plan::plan(
+        &inputs.inventory,
+        spec,
+        limit.as_ref(),
+        seed,
+    )?)
 }
 
 /// The inputs, and the hosts the spec's `hosts` and `--limit` select.

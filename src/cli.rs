@@ -143,6 +143,11 @@ pub struct RollArgs {
     /// Where to write the run journal (JSON lines); default under ~/.local/state/ngfleet/runs.
     #[arg(long, value_name = "FILE", value_hint = ValueHint::FilePath)]
     pub journal: Option<PathBuf>,
+    /// Change nothing: prepare every selected host (connect, lock, preflight, stage and check
+    /// the new binary), say what the roll would do there, and clean up. Exits 0 only when the
+    /// roll would go through on every host.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Args)]

@@ -4,13 +4,15 @@
 use std::io::{IsTerminal, Write};
 
 use super::validate::check_gates;
-use super::{Asking, Connecting, confirm, connect_setup, hosts_of, load_plan, runtime, verbosity};
+use super::{
+    Asking, Connecting, confirm, connect_setup, hosts_of, load_plan, plan_for, runtime, verbosity,
+};
 use crate::cli::{GlobalArgs, RollArgs, RollbackArgs};
 use crate::error::{Error, Exit};
 use crate::gate::runner::SpecGates;
 use crate::host::upgrade::Source;
 use crate::inputs::{self, Inputs};
-use crate::model::spec::CanaryThen;
+use crate::model::spec::{Amount, CanaryHosts, CanaryThen};
 use crate::plan::Plan;
 use crate::report::journal::Journal;
 use crate::report::live::Reporter;
@@ -19,7 +21,7 @@ use crate::rollout::config::{
 };
 use crate::rollout::dispatch::Dispatcher;
 use crate::rollout::event::{RolloutEvent, Sink};
-use crate::rollout::executor::SshExecutor;
+use crate::rollout::executor::{Slots, SshExecutor};
 use crate::rollout::seams::SystemClock;
 use crate::rollout::signals::{self, TerminalOperator};
 use crate::ssh::Verbosity;
@@ -33,6 +35,15 @@ pub(super) fn roll(
     let (inputs, plan) = load_plan(&args.target, args.seed)?;
     check_gates(&inputs, &plan)?;
     let binary = inputs::binary(args.binary.as_deref(), &inputs.spec)?;
+    let source = Source::Local {
+        path: binary.path.clone(),
+        sha256: binary.sha256.clone(),
+        size: binary.size,
+        machine: Some(binary.elf.machine),
+    };
+    if args.check {
+        return super::check::check(global, &inputs, &plan, source, args.target.json, out);
+    }
     let pauses = inputs.spec.canary.then == CanaryThen::Pause
         && plan.waves.first().is_some_and(|w| w.canary)
         && plan.waves.len() > 1;
@@ -46,12 +57,6 @@ pub(super) fn roll(
             "the spec pauses for the operator after the canary (canary.then: pause), but there is no terminal to ask: give --yes, or set canary.then to a duration or continue".into(),
         ));
     }
-    let source = Source::Local {
-        path: binary.path.clone(),
-        sha256: binary.sha256.clone(),
-        size: binary.size,
-        machine: Some(binary.elf.machine),
-    };
     let ctl = RunControls {
         json: args.target.json,
         journal: args.journal.clone(),
@@ -103,8 +108,11 @@ pub(super) fn rollback(
     args: &RollbackArgs,
     out: &mut dyn Write,
 ) -> Result<Exit, Error> {
-    let (inputs, plan) = load_plan(&args.target, None)?;
-    let plan = plan.all_at_once();
+    // A rollback goes back to a version the hosts ran: one wave, no canary to find or size.
+    let inputs = inputs::load(&args.target.input)?;
+    let mut spec = inputs.spec.clone();
+    spec.canary.hosts = CanaryHosts::Amount(Amount::Count(0));
+    let plan = plan_for(&inputs, &spec, &args.target, None)?.all_at_once();
     let from = match (
         &args.binary,
         inputs.spec.binary.as_ref().and_then(|b| b.sha256.clone()),
@@ -253,14 +261,18 @@ fn run_rollout(
         inputs.spec.gates.clone(),
         inputs.spec.soak.get(),
     );
+    let source = config.job.source();
+    let slots = Slots::new(&inputs.inventory, &env, &plan.hosts);
+    let events = slots.events(&reporter);
     let executor = SshExecutor {
         inventory: &inputs.inventory,
-        env: &env,
+        slots: &slots,
         transport: &transport,
         gate: &gates,
         config: &config,
-        source: config.job.source(),
-        sink: &reporter,
+        source: &source,
+        events: &events,
+        prepared: Default::default(),
     };
     let names = |h: usize| inputs.inventory.host(h).name.clone();
     let operator = TerminalOperator { sink: &reporter };

@@ -33,7 +33,7 @@ impl Connection for Session {
 }
 
 /// How a host is reached (SSH; the simulated host in tests).
-pub trait Connect: Sync {
+pub trait Connect: Send + Sync {
     fn connect(&self) -> BoxFuture<'_, Result<Box<dyn Connection>, SshError>>;
 }
 

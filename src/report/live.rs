@@ -107,7 +107,8 @@ impl Reporter {
             return;
         };
         match (&inner.bars, inner.display) {
-            (_, Display::Json) => {}
+            // The canary question must be seen: on stderr, away from the JSON on stdout.
+            (_, Display::Json) => eprintln!("{text}"),
             (Some(b), _) => {
                 let _ = b.multi.println(text);
             }

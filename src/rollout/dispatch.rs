@@ -150,7 +150,9 @@ impl<'a> Dispatcher<'a> {
         self.advance_phases(run, running, asking, ahead);
         if run.stops.any() || matches!(run.phase, Phase::Finish | Phase::Done) {
             ahead.release_all();
-        } else {
+        } else if matches!(run.phase, Phase::Wave { .. }) {
+            // Only while a wave switches: never through a window wait, a soak or the canary
+            // question, where a prepared host would hold its lock for an unbounded time.
             ahead.fill(running.len());
         }
     }
@@ -316,7 +318,7 @@ impl<'a> Dispatcher<'a> {
         } = ran;
         let result = match purpose {
             // Taken back because of another host: reverted, unless going back failed.
-            Purpose::Revert if !matches!(result, HostResult::Failed | HostResult::Unrestored) => {
+            Purpose::Revert if matches!(result, HostResult::Upgraded | HostResult::RolledBack) => {
                 HostResult::Reverted
             }
             _ => result,
@@ -344,7 +346,10 @@ impl<'a> Dispatcher<'a> {
         if result == HostResult::AwaitingCommit {
             run.awaiting.push(h);
         }
-        if outcome::is_failure(self.kind(), result)
+        // A rollback is not halted: each host goes back on its own, and stopping would only
+        // leave more hosts on the version being taken away.
+        if self.kind() == JobKind::Roll
+            && outcome::is_failure(self.kind(), result)
             && policy::over_budget(run.ledger.failures(self.kind()), self.config.max_failed)
         {
             run.stops.halted = true;
@@ -448,16 +453,31 @@ impl<'a> Dispatcher<'a> {
             }
             return Signal::First;
         }
-        let names: Vec<String> = run.in_flight.iter().map(|&h| self.name(h)).collect();
-        self.sink.say(&format!(
-            "interrupted twice: exiting now. These hosts were in flight and may need `ngfleet status`, `ngfleet rollback` or a re-run: {}",
-            if names.is_empty() {
+        let list = |hosts: &[usize]| {
+            if hosts.is_empty() {
                 "none".to_owned()
             } else {
-                names.join(" ")
+                hosts
+                    .iter()
+                    .map(|&h| self.name(h))
+                    .collect::<Vec<_>>()
+                    .join(" ")
             }
+        };
+        let in_flight: Vec<usize> = std::mem::take(&mut run.in_flight).into_iter().collect();
+        // Hosts whose commit or rollback was still to come: left with two masters, or on the
+        // version the halt wanted gone.
+        let mut left: Vec<usize> = std::mem::take(&mut run.awaiting);
+        if let Phase::Commit { queue, .. } | Phase::Revert(queue) = &mut run.phase {
+            left.extend(queue.drain(..));
+        }
+        left.retain(|h| !in_flight.contains(h));
+        self.sink.say(&format!(
+            "interrupted twice: exiting now. These hosts were in flight and may need `ngfleet status`, `ngfleet rollback` or a re-run: {}; these were still to be committed or rolled back: {}",
+            list(&in_flight),
+            list(&left)
         ));
-        for h in std::mem::take(&mut run.in_flight) {
+        for h in in_flight.into_iter().chain(left) {
             run.ledger.record(h, HostResult::Abandoned, None);
         }
         Signal::Again

@@ -602,7 +602,7 @@ async fn a_second_signal_ends_the_run_at_once_and_names_the_hosts_in_flight() {
     assert!(
         ran.said
             .iter()
-            .any(|s| s.starts_with("interrupted twice") && s.ends_with("h0 h1")),
+            .any(|s| s.starts_with("interrupted twice") && s.contains("re-run: h0 h1;")),
         "{:?}",
         ran.said
     );
@@ -814,4 +814,74 @@ async fn a_rollback_prepares_nothing() {
     let ran = setup.run().await;
     assert!(ran.calls.iter().all(|c| c.kind == Kind::Run));
     assert_eq!(ran.end.summary.rolled_back, names(&[0, 1, 2]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_second_signal_during_the_final_commits_names_every_host_left_with_two_masters() {
+    let awaiting = |_: usize, intent: Intent| match intent {
+        Intent::UpgradeDeferCommit => (SEC, HostResult::AwaitingCommit),
+        _ => (10 * SEC, HostResult::Upgraded),
+    };
+    let mut s = spec(2);
+    s.keep_old_master = KeepOldMaster::UntilRolloutPasses;
+    let mut setup = Setup::new(
+        config(&s, roll(), 0),
+        plan(&[&[0, 1, 2, 3]], false),
+        &awaiting,
+    );
+    // The wave ends at 2 s; the commits of h0 and h1 start then and take 10 s.
+    setup.signals = vec![3 * SEC, 4 * SEC];
+    let ran = setup.run().await;
+    assert_eq!(ran.end.summary.abandoned, names(&[0, 1, 2, 3]));
+    assert!(ran.end.summary.upgraded.is_empty());
+    assert!(
+        ran.said
+            .iter()
+            .any(|s| s.ends_with("still to be committed or rolled back: h2 h3")),
+        "{:?}",
+        ran.said
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rollback_goes_on_past_failures() {
+    let script = |h: usize, _: Intent| {
+        (
+            SEC,
+            if h == 0 {
+                HostResult::Failed
+            } else {
+                HostResult::RolledBack
+            },
+        )
+    };
+    let job = Job::Rollback {
+        from_sha256: "ab".into(),
+    };
+    let ran = Setup::new(
+        config(&spec(1), job, 0),
+        plan(&[&[0, 1, 2]], false),
+        &script,
+    )
+    .run()
+    .await;
+    assert_eq!(ran.end.stopped, Stopped::Completed);
+    assert_eq!(ran.end.summary.failed, names(&[0]));
+    assert_eq!(ran.end.summary.rolled_back, names(&[1, 2]));
+    assert_eq!(ran.exit(), Exit::Failed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn nothing_is_prepared_while_waiting_for_a_window() {
+    let mut c = config(&spec(1), roll(), 0);
+    c.windows = Some(one_hour_window());
+    c.forks = std::num::NonZeroUsize::new(4).expect("4");
+    let mut setup = Setup::new(c, plan(&[&[0], &[1, 2]], false), &ok);
+    setup.clock_base = "2026-11-28T03:00:00Z".parse().expect("ts");
+    setup.prepare = Some(SEC);
+    let started = Instant::now();
+    let ran = setup.run().await;
+    let first = ran.calls.iter().map(|c| c.start).min().expect("calls");
+    assert!(first - started >= Duration::from_secs((6 * 24 + 22) * 3600));
+    assert_eq!(ran.end.stopped, Stopped::Completed);
 }
