@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::harness::{rollout as ngfleet, status};
+use crate::harness::{Test, rollout as ngfleet, status};
 use crate::lab::Lab;
 
 fn sha(path: &Path) -> String {
@@ -357,4 +357,43 @@ fn rollback_takes_the_fleet_back_and_leaves_others_alone() {
         summary["hosts"]["skipped"],
         serde_json::json!(["lab-03", "lab-04"])
     );
+}
+
+#[test]
+fn roll_check_says_what_a_roll_would_do_and_changes_nothing() {
+    let lab = lab!(2);
+    let before = fleet(&lab);
+    let check = |binary: &str, code: i32| {
+        Test::new()
+            .lab(&lab)
+            .spec(BASE)
+            .binary(binary)
+            .args(["roll", "--check", "--json"])
+            .code(code)
+            .run()
+    };
+    let ok = check("nginx-new", 0);
+    let v: serde_json::Value = serde_json::from_str(ok.stdout.trim()).expect("json");
+    assert_eq!(v["counts"]["would_upgrade"], 2, "{}", ok.show());
+    // Nothing changed: the same masters on the same binary, no staged file left, no lock held.
+    assert_eq!(fleet(&lab), before);
+    for h in &lab.hosts {
+        let sbin = std::fs::read_dir(lab.dir.join("hosts").join(&h.name).join("sbin"))
+            .expect("sbin")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect::<Vec<_>>();
+        assert!(
+            sbin.iter().all(|f| !f.contains("stage")),
+            "{}: {sbin:?}",
+            h.name
+        );
+    }
+    let bad = check("nginx-exit1", 1);
+    let v: serde_json::Value = serde_json::from_str(bad.stdout.trim()).expect("json");
+    assert_eq!(v["counts"]["refused"], 2, "{}", bad.show());
+    assert_eq!(v["hosts"][0]["verdict"], "refused");
+    assert_eq!(fleet(&lab), before);
+    // The locks were let go: a roll goes through.
+    ngfleet(&lab, BASE, "roll").run().expect_result("succeeded");
+    assert_eq!(on(&lab, "nginx-new"), names(1..=2));
 }
