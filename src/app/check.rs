@@ -48,11 +48,7 @@ pub(super) fn check(
             owner: format!("ngfleet roll --check pid {}", std::process::id()),
         },
     );
-    let gates = SpecGates::new(
-        inputs.spec.pre.clone(),
-        inputs.spec.gates.clone(),
-        inputs.spec.soak.get(),
-    );
+    let gates = SpecGates::of(&inputs.spec);
     // Step events are not shown: the verdicts are the output.
     let quiet = Reporter::new(None, Display::Quiet);
     let slots = Slots::new(&inputs.inventory, &env, &plan.hosts);

@@ -256,11 +256,7 @@ fn run_rollout(
         waves: plan.waves.len(),
         journal: journal_text.clone(),
     });
-    let gates = SpecGates::new(
-        inputs.spec.pre.clone(),
-        inputs.spec.gates.clone(),
-        inputs.spec.soak.get(),
-    );
+    let gates = SpecGates::of(&inputs.spec);
     let source = config.job.source();
     let slots = Slots::new(&inputs.inventory, &env, &plan.hosts);
     let events = slots.events(&reporter);

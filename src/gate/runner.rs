@@ -39,6 +39,11 @@ impl SpecGates {
             offsets: Mutex::new(HashMap::new()),
         }
     }
+
+    /// The spec's `pre` gates, `gates` and `soak`.
+    pub fn of(spec: &crate::model::spec::Spec) -> SpecGates {
+        SpecGates::new(spec.pre.clone(), spec.gates.clone(), spec.soak.get())
+    }
 }
 
 /// A URL, host or path for `host`: each value as it is.
