@@ -1,6 +1,7 @@
 //! What a run comes to: each host's result, the one rule for what counts as a failure, the
 //! tally and summary built from the last result of every host, and how the run stopped.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -130,40 +131,40 @@ pub struct Ledger {
     pub results: Vec<(usize, HostResult, Option<String>)>,
     /// How long each host run took.
     pub times: Vec<(usize, Duration)>,
+    /// Each host's latest result, and the order hosts first finished in.
+    last: HashMap<usize, HostResult>,
+    first_finished: Vec<usize>,
+    /// Each host's latest error (a later run without one keeps it).
+    last_error: HashMap<usize, String>,
 }
 
 impl Ledger {
     pub fn record(&mut self, host: usize, result: HostResult, error: Option<String>) {
+        if self.last.insert(host, result).is_none() {
+            self.first_finished.push(host);
+        }
+        if let Some(e) = &error {
+            self.last_error.insert(host, e.clone());
+        }
         self.results.push((host, result, error));
     }
 
     /// The latest result of `host`.
     pub fn last(&self, host: usize) -> Option<HostResult> {
-        self.results
-            .iter()
-            .rev()
-            .find(|(h, _, _)| *h == host)
-            .map(|(_, r, _)| *r)
+        self.last.get(&host).copied()
     }
 
     /// Hosts by their latest result, in the order they first finished.
     pub fn latest(&self) -> Vec<(usize, HostResult)> {
-        let mut out: Vec<(usize, HostResult)> = Vec::new();
-        for (h, r, _) in &self.results {
-            match out.iter_mut().find(|(t, _)| t == h) {
-                Some(entry) => entry.1 = *r,
-                None => out.push((*h, *r)),
-            }
-        }
-        out
+        self.first_finished
+            .iter()
+            .filter_map(|&h| self.last(h).map(|r| (h, r)))
+            .collect()
     }
 
     /// Failures so far, counted the way `job` counts them (each host once).
     pub fn failures(&self, job: JobKind) -> usize {
-        self.latest()
-            .iter()
-            .filter(|(_, r)| is_failure(job, *r))
-            .count()
+        self.last.values().filter(|r| is_failure(job, **r)).count()
     }
 }
 
@@ -183,11 +184,7 @@ pub fn conclude(
             summary.untouched.push(name(h));
             continue;
         };
-        let error = ledger
-            .results
-            .iter()
-            .rev()
-            .find_map(|(t, _, e)| if *t == h { e.clone() } else { None });
+        let error = ledger.last_error.get(&h).cloned();
         let list = match result {
             HostResult::Upgraded | HostResult::AwaitingCommit => &mut summary.upgraded,
             HostResult::Skipped => &mut summary.skipped,
