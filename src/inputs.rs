@@ -4,6 +4,7 @@
 
 mod binary;
 mod file;
+mod inventory;
 
 use std::path::{Path, PathBuf};
 
@@ -32,6 +33,8 @@ pub enum InputError {
         path: PathBuf,
         problem: BinaryProblem,
     },
+    #[error("failed to read inventory directory {path}: directories nest deeper than {limit}")]
+    TooDeep { path: PathBuf, limit: usize },
     #[error("no binary to roll out: give --binary FILE or `binary.source` in the spec")]
     NoBinary,
 }
@@ -47,15 +50,11 @@ pub struct Inputs {
 
 /// Reads and validates both files, reporting the problems of both together.
 pub fn load(args: &InputArgs) -> Result<Inputs, InputError> {
-    let inventory_bytes = read(&args.inventory)?;
-    let spec_bytes = args.playbook.as_deref().map(read).transpose()?;
-    let inventory_name = display(&args.inventory);
     let limits = Limits {
         max_hosts: args.max_hosts,
     };
-    let inventory = decode(&inventory_name, inventory_bytes)
-        .map_err(Diagnostics::single)
-        .and_then(|text| Inventory::parse_within(&inventory_name, &text, limits));
+    let inventory = inventory::read(&args.inventory, limits)?;
+    let spec_bytes = args.playbook.as_deref().map(read).transpose()?;
     let spec = match (&args.playbook, spec_bytes) {
         (Some(path), Some(bytes)) => {
             let name = display(path);
@@ -76,14 +75,9 @@ pub fn load(args: &InputArgs) -> Result<Inputs, InputError> {
     }
 }
 
-/// Reads and validates an inventory alone.
+/// Reads and validates an inventory alone: a file, or a directory of inventory files.
 pub fn load_inventory(path: &Path, limits: Limits) -> Result<Inventory, InputError> {
-    let bytes = read(path)?;
-    let name = display(path);
-    decode(&name, bytes)
-        .map_err(Diagnostics::single)
-        .and_then(|text| Inventory::parse_within(&name, &text, limits))
-        .map_err(InputError::Invalid)
+    inventory::read(path, limits)?.map_err(InputError::Invalid)
 }
 
 fn problems(n: usize) -> String {

@@ -15,6 +15,7 @@ mod build;
 mod connection;
 mod ini;
 mod order;
+mod sources;
 mod walk;
 
 use std::collections::BTreeMap;
@@ -26,9 +27,9 @@ use super::diagnostic::Diagnostics;
 use super::keypath::KeyPath;
 use super::pattern::HostUniverse;
 use super::reader::scalar_text;
-use super::source::Document;
 use super::values::{JumpHost, Port, RemotePath};
 
+pub use sources::SourceFile;
 pub use walk::HostError;
 
 /// The nginx binary when the inventory does not name one.
@@ -230,25 +231,20 @@ impl Inventory {
     /// The format is told by content: a YAML mapping is a YAML inventory; `[section]`s or
     /// host lines make an INI one.
     pub fn parse_within(file: &str, text: &str, limits: Limits) -> Result<Inventory, Diagnostics> {
-        let yaml = Document::parse(file, text);
-        // A mapping or a list is YAML (a list is refused there); a scalar is host lines
-        // folded into one.
-        let is_mapping = |doc: &Document| {
-            matches!(
-                doc.root(),
-                Value::Mapping(_) | Value::Sequence(_) | Value::Null
-            )
-        };
-        match yaml {
-            Ok(doc) if is_mapping(&doc) || !ini::looks_like_ini(text) => {
-                build::build(walk::walk(&doc, limits))
-            }
-            Err(e) if !ini::looks_like_ini(text) => Err(e),
-            _ => {
-                let mut doc = None;
-                build::build(ini::read(file, text, limits, &mut doc))
-            }
+        match sources::read(file, text)? {
+            sources::Parsed::Yaml(doc) => build::build(walk::walk(&doc, limits)),
+            sources::Parsed::Ini(doc, lines) => build::build(ini::walk(&doc, lines, limits)),
         }
+    }
+
+    /// Reads several inventory files, in order, as one (Ansible's directory inventory); `name`
+    /// (the directory) names problems that no one file shows.
+    pub fn parse_files(
+        name: &str,
+        files: &[SourceFile],
+        limits: Limits,
+    ) -> Result<Inventory, Diagnostics> {
+        sources::parse(name, files, limits)
     }
 
     pub fn file(&self) -> &str {

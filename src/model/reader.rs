@@ -27,6 +27,11 @@ impl<'d> Reader<'d> {
         }
     }
 
+    /// A reader of `doc` carrying problems already found (in `doc` or elsewhere).
+    pub fn from_problems(doc: &'d Document, problems: Vec<Diagnostic>) -> Reader<'d> {
+        Reader { doc, problems }
+    }
+
     pub fn doc(&self) -> &'d Document {
         self.doc
     }

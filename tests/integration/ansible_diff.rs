@@ -15,6 +15,7 @@ use std::process::Command;
 use ngfleet::model::inventory::Inventory;
 use ngfleet::model::pattern::{HostUniverse, Pattern, PatternError};
 use ngfleet::report;
+use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
@@ -24,6 +25,8 @@ use super::harness::Test;
 
 /// Inventories per format.
 const INVENTORIES: usize = 120;
+/// Directory inventories.
+const DIRECTORIES: usize = 40;
 const PATTERNS: usize = 12;
 /// Inventories per format also run through the `ngfleet inventory --list` command.
 const CLI_RUNS: usize = 10;
@@ -148,7 +151,7 @@ impl Tally {
     }
 }
 
-fn run(format: &str) {
+fn seeded(format: &str) -> (u64, ChaCha8Rng) {
     let seed: u64 = std::env::var("NGFLEET_DIFF_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -156,7 +159,27 @@ fn run(format: &str) {
     println!(
         "ansible differential test ({format}): seed {seed} (NGFLEET_DIFF_SEED={seed} repeats it)"
     );
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (seed, ChaCha8Rng::seed_from_u64(seed))
+}
+
+/// The case's patterns, with ngfleet's answers.
+fn patterns_of(
+    rng: &mut ChaCha8Rng,
+    model: &ansible_gen::Model,
+    inventory: &Inventory,
+) -> Vec<(String, Ours)> {
+    let count = rng.random_range(PATTERNS / 2..=PATTERNS);
+    ansible_gen::patterns(rng, model, count)
+        .into_iter()
+        .map(|p| {
+            let ours = ours(inventory, &p);
+            (p, ours)
+        })
+        .collect()
+}
+
+fn run(format: &str) {
+    let (seed, mut rng) = seeded(format);
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cases = Vec::new();
     for n in 0..INVENTORIES {
@@ -169,14 +192,7 @@ fn run(format: &str) {
         std::fs::write(&path, &text).expect("write");
         let inventory = Inventory::parse(&name, &text)
             .unwrap_or_else(|e| panic!("ngfleet refused {name}:\n{text}\n{e}"));
-        let count = rng.random_range(PATTERNS / 2..=PATTERNS);
-        let patterns = ansible_gen::patterns(&mut rng, &model, count)
-            .into_iter()
-            .map(|p| {
-                let ours = ours(&inventory, &p);
-                (p, ours)
-            })
-            .collect();
+        let patterns = patterns_of(&mut rng, &model, &inventory);
         cases.push(Case {
             path,
             text,
@@ -184,6 +200,72 @@ fn run(format: &str) {
             patterns,
         });
     }
+    compare(format, seed, dir.path(), &cases, CLI_RUNS);
+}
+
+/// Directory inventories: each 2 to 4 files of one inventory (YAML or INI, the same groups,
+/// different hosts and variables), in sorted order, maybe in a subdirectory, beside files
+/// Ansible skips.
+fn run_directories() {
+    let (seed, mut rng) = seeded("directories");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cases = Vec::new();
+    for n in 0..DIRECTORIES {
+        let root = dir.path().join(format!("inv{n}"));
+        std::fs::create_dir(&root).expect("mkdir");
+        let base = ansible_gen::model(&mut rng);
+        let files = rng.random_range(2..=4);
+        let mut shown = String::new();
+        let mut models = vec![];
+        for f in 0..files {
+            let model = ansible_gen::variant(&base, &mut rng);
+            let yaml = rng.random_bool(0.5);
+            let (text, ending) = if yaml {
+                let ending = *[".yml", ".yaml", ""].choose(&mut rng).expect("ending");
+                (ansible_gen::yaml(&model), ending)
+            } else {
+                (
+                    ansible_gen::ini(&model, &mut rng),
+                    *[".ini", ""].choose(&mut rng).expect("ending"),
+                )
+            };
+            let stem = *["a", "B", "10-hosts", "9-hosts", "prod", "z_last"]
+                .choose(&mut rng)
+                .expect("stem");
+            let name = if rng.random_bool(0.2) {
+                std::fs::create_dir_all(root.join("sub")).expect("mkdir");
+                format!("sub/{stem}{f}{ending}")
+            } else {
+                format!("{stem}{f}{ending}")
+            };
+            std::fs::write(root.join(&name), &text).expect("write");
+            shown.push_str(&format!("--- {name}\n{text}"));
+            models.push(model);
+        }
+        // What Ansible skips: never read (they are not inventories).
+        for skipped in ["notes.md", "old.bak", ".hidden", "x~", "ansible.cfg"] {
+            if rng.random_bool(0.3) {
+                std::fs::write(root.join(skipped), "[broken\n: : :\n").expect("write");
+            }
+        }
+        let inventory = match ngfleet::inputs::load_inventory(&root, Default::default()) {
+            Ok(inventory) => inventory,
+            Err(e) => panic!("ngfleet refused {}:\n{shown}\n{e}", root.display()),
+        };
+        let model = models.pop().expect("a file");
+        let patterns = patterns_of(&mut rng, &model, &inventory);
+        cases.push(Case {
+            path: root,
+            text: shown,
+            inventory,
+            patterns,
+        });
+    }
+    compare("directories", seed, dir.path(), &cases, 0);
+}
+
+/// Runs the oracle on the cases and compares; `cli_runs` cases also go through the command.
+fn compare(format: &str, seed: u64, dir: &std::path::Path, cases: &[Case], cli_runs: usize) {
     let jobs: Vec<Value> = cases
         .iter()
         .map(|c| {
@@ -205,14 +287,14 @@ fn run(format: &str) {
             json!({"path": c.path, "patterns": patterns, "terms": terms, "limit": limit})
         })
         .collect();
-    let jobs_file = dir.path().join("jobs.json");
+    let jobs_file = dir.join("jobs.json");
     std::fs::write(&jobs_file, serde_json::to_vec(&jobs).expect("json")).expect("write");
-    let script = dir.path().join("oracle.py");
+    let script = dir.join("oracle.py");
     std::fs::write(&script, ORACLE).expect("write");
     let output = Command::new("python3")
         .arg(&script)
         .arg(&jobs_file)
-        .env("ANSIBLE_LOCAL_TEMP", dir.path())
+        .env("ANSIBLE_LOCAL_TEMP", dir)
         .env("ANSIBLE_INVENTORY_UNPARSED_FAILED", "true")
         .env("ANSIBLE_HOST_PATTERN_MISMATCH", "ignore")
         .env("ANSIBLE_INVENTORY_ENABLED", "yaml,ini")
@@ -309,7 +391,7 @@ fn run(format: &str) {
         }
     }
     // The command itself, on a few of them: its output is the library's report.
-    for (case, theirs) in cases.iter().zip(&results).take(CLI_RUNS) {
+    for (case, theirs) in cases.iter().zip(&results).take(cli_runs) {
         let name = case
             .path
             .file_name()
@@ -328,7 +410,8 @@ fn run(format: &str) {
         );
     }
     println!(
-        "ansible differential test ({format}): {INVENTORIES} inventories, {} comparisons ({} patterns refused deliberately), {} mismatches",
+        "ansible differential test ({format}): {} inventories, {} comparisons ({} patterns refused deliberately), {} mismatches",
+        cases.len(),
         tally.comparisons,
         tally.refused,
         tally.mismatches.len()
@@ -351,6 +434,11 @@ fn yaml_inventories_read_as_ansible_reads_them() {
 #[test]
 fn ini_inventories_read_as_ansible_reads_them() {
     run("ini");
+}
+
+#[test]
+fn directory_inventories_read_as_ansible_reads_them() {
+    run_directories();
 }
 
 /// `ngfleet inventory` prints what `ansible-inventory` prints, byte for byte.

@@ -357,3 +357,28 @@ pub fn ini(model: &Model, rng: &mut ChaCha8Rng) -> String {
     sections[1..].shuffle(rng);
     format!("# generated\n{}", sections.join("\n"))
 }
+
+/// Another file of the same inventory: `base`'s groups and parents (so the spine holds
+/// across files), with new host entries and variables. Host names repeat across files.
+pub fn variant(base: &Model, rng: &mut ChaCha8Rng) -> Model {
+    let mut other = model(rng);
+    let mut groups = Vec::new();
+    for (i, group) in base.groups.iter().enumerate() {
+        let (entries, vars) = match other.groups.get_mut(i) {
+            Some(g) => (std::mem::take(&mut g.entries), std::mem::take(&mut g.vars)),
+            None => (Vec::new(), vars(rng, 0.5)),
+        };
+        groups.push(Group {
+            name: group.name.clone(),
+            parents: group.parents.clone(),
+            entries,
+            vars,
+        });
+    }
+    // Hosts of `other`'s dropped groups are not in the file: patterns naming them are
+    // refused by ngfleet and must select nothing in Ansible.
+    let mut names: Vec<String> = base.names.iter().chain(&other.names).cloned().collect();
+    names.sort();
+    names.dedup();
+    Model { groups, names }
+}

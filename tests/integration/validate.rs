@@ -120,7 +120,8 @@ fn an_unreadable_file_is_named() {
 }
 
 /// An inventory or spec that is not a small regular file is refused at once, before it is
-/// read: a device, a FIFO (opening it would wait for a writer), a directory, a huge file.
+/// read: a device, a FIFO (opening it would wait for a writer), also inside an inventory
+/// directory, a huge file.
 #[test]
 fn inputs_that_are_not_small_regular_files_fail_at_once() {
     let limit = Duration::from_secs(5);
@@ -147,8 +148,13 @@ fn inputs_that_are_not_small_regular_files_fail_at_once() {
         "error: failed to read fifo.yaml: not a regular file (a FIFO)\n"
     );
 
+    // An inventory directory is read file by file, each under the same rules.
     let t = Test::new();
     fs::create_dir(t.path("inventory")).expect("mkdir");
+    let made = Command::new("mkfifo")
+        .arg(t.path("inventory/hosts"))
+        .status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo");
     let out = t
         .args(["validate", "-i", "inventory"])
         .code(2)
@@ -156,7 +162,7 @@ fn inputs_that_are_not_small_regular_files_fail_at_once() {
         .run();
     assert_eq!(
         out.stderr,
-        "error: failed to read inventory: not a regular file (a directory)\n"
+        "error: failed to read inventory/hosts: not a regular file (a FIFO)\n"
     );
 
     // 64 MiB and one byte, sparse: refused by its size, never read.

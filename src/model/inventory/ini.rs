@@ -83,13 +83,19 @@ fn section(line: &str) -> Option<(&str, Option<&str>)> {
     (name_ok && kind_ok).then_some((name, kind))
 }
 
-/// Reads an INI inventory into drafts.
-pub(super) fn read<'d>(
-    file: &str,
-    text: &str,
-    limits: Limits,
-    doc: &'d mut Option<Document>,
-) -> Drafts<'d> {
+/// Applies scanned lines to new drafts of `doc`.
+pub(super) fn walk(doc: &Document, lines: Lines, limits: Limits) -> Drafts<'_> {
+    let mut walker = Walker::new(doc, limits);
+    apply(&mut walker, lines);
+    walker.finish()
+}
+
+/// The meaningful lines of an INI inventory, in order, to be applied to a walker.
+pub(super) struct Lines(Vec<Line>);
+
+/// Reads an INI inventory's lines: the document holds where each key path was written and
+/// the line problems.
+pub(super) fn scan(file: &str, text: &str) -> (Document, Lines) {
     let mut lines = Vec::new();
     let mut placements = HashMap::new();
     let mut problems = Vec::new();
@@ -253,10 +259,10 @@ pub(super) fn read<'d>(
             }
         }
     }
-    let document = doc.insert(Document::placed(file, Value::Null, placements, problems));
-    let mut walker = Walker::new(document, limits);
-    apply(&mut walker, lines);
-    walker.finish()
+    (
+        Document::placed(file, Value::Null, placements, problems),
+        Lines(lines),
+    )
 }
 
 /// An INI value as Ansible types it.
@@ -270,8 +276,9 @@ enum Pending {
     Children { line: usize, parents: Vec<usize> },
 }
 
-/// Adds the lines' groups, hosts, variables and children in Ansible's order.
-fn apply(walker: &mut Walker<'_>, lines: Vec<Line>) {
+/// Adds the lines' groups, hosts, variables and children in Ansible's order; hosts before
+/// any section are in `ungrouped`.
+pub(super) fn apply(walker: &mut Walker<'_>, Lines(lines): Lines) {
     let mut pending: Vec<(String, Pending)> = Vec::new();
     let mut group = UNGROUPED;
     for line in lines {

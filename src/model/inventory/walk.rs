@@ -120,6 +120,22 @@ impl<'d> Walker<'d> {
         drafts
     }
 
+    /// Reads what follows from `doc`: its problems, and those found while reading it, are
+    /// placed there. The problems found so far are kept.
+    pub fn read_in(&mut self, doc: &'d Document) {
+        let before = std::mem::replace(&mut self.drafts.reader, Reader::new(doc));
+        let mut problems = before.into_problems();
+        problems.extend_from_slice(doc.problems());
+        self.drafts.reader = Reader::from_problems(doc, problems);
+    }
+
+    /// Walks another YAML document into the same drafts: groups and hosts accumulate, later
+    /// variables override earlier ones.
+    pub fn walk_document(&mut self, doc: &'d Document) {
+        self.read_in(doc);
+        self.walk_root(doc);
+    }
+
     /// Whether a group of that name exists.
     pub fn has_group(&self, name: &str) -> bool {
         self.drafts.group_index.contains_key(name)
