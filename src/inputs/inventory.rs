@@ -29,6 +29,20 @@ pub const MAX_DEPTH: usize = 16;
 pub fn read(path: &Path, limits: Limits) -> Result<Result<Inventory, Diagnostics>, InputError> {
     let name = display(path);
     let is_dir = fs::metadata(path).map(|m| m.is_dir()).unwrap_or(false);
+    // Ansible reads `group_vars/` and `host_vars/` beside the inventory; ngfleet does not
+    // yet, and a variable missed (an `ansible_host`, a port) is worse than a refusal.
+    let beside = if is_dir { Some(path) } else { path.parent() };
+    if let Some(base) = beside {
+        for vars in ["group_vars", "host_vars"] {
+            let dir = base.join(vars);
+            if dir.exists() {
+                return Err(InputError::VarsDir {
+                    inventory: path.to_owned(),
+                    dir,
+                });
+            }
+        }
+    }
     if !is_dir {
         let text = read_text(path)?;
         return Ok(text.and_then(|text| Inventory::parse_within(&name, &text, limits)));
@@ -114,6 +128,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn group_vars_beside_the_inventory_are_refused_not_missed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let inv = dir.path().join("hosts.yml");
+        fs::write(&inv, "all:\n  hosts:\n    web-01:\n").expect("write");
+        let limits = Limits { max_hosts: 100 };
+        assert!(matches!(read(&inv, limits), Ok(Ok(_))));
+        fs::create_dir(dir.path().join("host_vars")).expect("mkdir");
+        assert!(matches!(
+            read(&inv, limits),
+            Err(InputError::VarsDir { .. })
+        ));
+        assert!(matches!(
+            read(dir.path(), limits),
+            Err(InputError::VarsDir { .. })
+        ));
+    }
+
+    #[test]
     fn skips_what_ansible_skips() {
         for name in ["a", "hosts.yml", "x.ini", "b.json", "prod", "bak"] {
             assert!(is_read(name.as_bytes()), "{name}");
@@ -147,8 +179,8 @@ mod tests {
         fs::write(p.join("a"), "[web]\nw2 x=1\nw1 x=1\n[db]\nd1\n").expect("w");
         fs::write(p.join("B"), "[late]\nl1\n").expect("w");
         fs::write(p.join("notes.md"), "not: [an inventory\n").expect("w");
-        fs::create_dir(p.join("group_vars")).expect("d");
-        fs::write(p.join("group_vars/web"), "y: 1\n").expect("w");
+        fs::create_dir(p.join("vars_plugins")).expect("d");
+        fs::write(p.join("vars_plugins/web"), "y: 1\n").expect("w");
         fs::create_dir(p.join("more")).expect("d");
         fs::write(p.join("more/c.ini"), "[db]\nd2\n").expect("w");
         let inv = read(p, Limits::default()).expect("read").expect("valid");
