@@ -24,6 +24,8 @@ pub(super) struct Ahead<'a> {
     /// Every host of the plan, in the order their turns come.
     order: &'a [usize],
     cursor: usize,
+    /// How far in `order` preparation may go: the end of the wave after the one switching.
+    horizon: usize,
     /// Hosts held at once (switching, preparing or prepared); zero: no preparation.
     limit: usize,
     state: HashMap<usize, Prep>,
@@ -39,6 +41,7 @@ impl<'a> Ahead<'a> {
             executor,
             order,
             cursor: 0,
+            horizon: 0,
             limit,
             state: HashMap::new(),
             started: HashSet::new(),
@@ -55,10 +58,17 @@ impl<'a> Ahead<'a> {
             .count()
     }
 
+    /// Lets preparation go as far as `end` in turn order (the end of the next wave): further
+    /// ahead, preparations only compete with the switch for the hosts' and the controller's
+    /// time, and hold locks longer.
+    pub(super) fn reach(&mut self, end: usize) {
+        self.horizon = self.horizon.max(end);
+    }
+
     /// Starts preparing the next hosts in turn order while fewer than `limit` hosts are held,
     /// `switching` of them by their turns.
     pub(super) fn fill(&mut self, switching: usize) {
-        while switching + self.held() < self.limit {
+        while switching + self.held() < self.limit && self.cursor < self.horizon {
             let Some(&h) = self.order.get(self.cursor) else {
                 return;
             };

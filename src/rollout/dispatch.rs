@@ -177,6 +177,12 @@ impl<'a> Dispatcher<'a> {
                     match self.window(&run.durations, i > 0) {
                         WindowDecision::Go => {
                             let wave = &self.plan.waves[i];
+                            // Prepared ahead: this wave and the next one, no further.
+                            let end: usize = self.plan.waves[..(i + 2).min(self.plan.waves.len())]
+                                .iter()
+                                .map(|w| w.hosts.len())
+                                .sum();
+                            ahead.reach(end);
                             self.sink.emit(RolloutEvent::WaveStarted {
                                 wave: wave.index,
                                 canary: wave.canary,
