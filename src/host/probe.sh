@@ -70,15 +70,15 @@ for f in "$file.ngfleet-backup."*; do [ -f "$f" ] && say backup "$(stat -c %Y "$
 dir=${binary%/*}; base=${binary##*/}
 if [ -f "$dir/.$base.ngfleet-state" ]; then head -c 8192 "$dir/.$base.ngfleet-state" | sed 's/^/record /'; fi
 if [ "$mode" != quick ]; then
-  # Workers of this binary whose master is gone (a killed new master's) still accept. Only
-  # shell built-ins per process (no fork), so the scan stays cheap on a busy host.
-  for s in /proc/[0-9]*/stat; do
-    read -r line 2>/dev/null < "$s" || continue
+  # Workers of this binary whose master is gone (a killed new master's) still accept. One
+  # `find` compares every process's exe with the file; only the few that run it are read
+  # further. (A shell loop reading each /proc/PID/stat costs ~0.3 ms per process, because the
+  # shell's `read` takes a byte per system call: 0.4 s of CPU with 1,600 processes.)
+  find -L /proc/[0-9]*/exe -maxdepth 0 -samefile "$file" 2>/dev/null | while read -r e; do
+    d=${e%/exe}
+    read -r line 2>/dev/null < "$d/stat" || continue
     r=${line##*) }; set -- $r
     [ "$2" = 1 ] || continue
-    d=${s%/stat}
-    # shellcheck disable=SC3013 # -ef: dash, bash, busybox and ksh all have it
-    [ "$d/exe" -ef "$file" ] || continue
     read -r title 2>/dev/null < "$d/cmdline" || true
     case "$title" in "nginx: worker process"*) say orphan "${d#/proc/}";; esac
   done
