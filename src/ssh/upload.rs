@@ -23,8 +23,11 @@ use super::session::{FeedError, Session, Stdin};
 const UPLOAD_SCRIPT: &str = include_str!("scripts/upload.sh");
 const REMOVE_SCRIPT: &str = include_str!("scripts/remove.sh");
 /// Bytes read and handed to the channel at a time; russh splits them into
-/// packets as the window allows, so several are in flight.
-const CHUNK: usize = 256 * 1024;
+/// packets as the window allows, so several are in flight. russh reserves room
+/// for a whole chunk in the connection's output buffer, which keeps its
+/// capacity for the connection's life: 256 KiB chunks cost 60 MiB of peak
+/// controller memory on a 200-host roll at `parallel: 50`, 64 KiB ones 43 MiB.
+const CHUNK: usize = 64 * 1024;
 /// Time granted to remove a bad upload even if the deadline is spent.
 const CLEANUP_MIN: Duration = Duration::from_secs(10);
 
