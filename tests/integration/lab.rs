@@ -90,13 +90,18 @@ pub enum Kind {
     /// with `ansible_become: true`. Its root is debootstrapped once and cached under
     /// `target/lab-cache/`.
     Debian,
+    /// [`Kind::Debian`] with the containers' systemd on the legacy cgroup v1 layout (`--cgroup
+    /// v1`): `/proc/PID/cgroup` names the unit only on its `name=systemd` line.
+    DebianCgroupV1,
 }
 
 impl Kind {
-    fn arg(self) -> &'static str {
+    /// Its options of `scripts/lab up`.
+    fn args(self) -> &'static [&'static str] {
         match self {
-            Kind::Regular => "regular",
-            Kind::Debian => "debian",
+            Kind::Regular => &["--kind", "regular"],
+            Kind::Debian => &["--kind", "debian"],
+            Kind::DebianCgroupV1 => &["--kind", "debian", "--cgroup", "v1"],
         }
     }
 }
@@ -215,7 +220,7 @@ impl Lab {
             let dir = lab_dir(id);
             let out = Command::new(repo().join("scripts/lab"))
                 .args(["up", &n.to_string(), "--id", &id.to_string()])
-                .args(["--kind", kind.arg()])
+                .args(kind.args())
                 .arg("--dir")
                 .arg(&dir)
                 .output()

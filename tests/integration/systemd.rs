@@ -15,7 +15,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::harness::{Output, Running, rollout, status};
-use crate::lab::{Lab, wait_until};
+use crate::lab::{Kind, Lab, wait_until};
 
 const OLD: &str = "nginx-old";
 const NEW: &str = "nginx-new";
@@ -298,18 +298,42 @@ fn rollbacks_while_two_masters_live_keep_systemd_in_charge() {
 #[test]
 fn a_unit_systemd_would_not_follow_is_refused() {
     let lab = debian_lab!(1);
-    let before = assert_steady_under_systemd(&lab, OLD, "before any run");
+    refuses_a_unit_systemd_would_not_follow(&lab);
+}
+
+/// The same under the legacy cgroup v1 layout, where `/proc/PID/cgroup` names the unit only on
+/// its `name=systemd` line. (ngfleet read only the cgroup v2 line: it found no unit there,
+/// skipped the check, and the roll's QUIT made systemd stop the service, new master and all.)
+#[test]
+fn on_cgroup_v1_a_unit_systemd_would_not_follow_is_refused() {
+    let Some(lab) = Lab::up_kind(1, Kind::DebianCgroupV1) else {
+        return;
+    };
+    let cgroup = inside(&lab, "cat /proc/$(cat /run/nginx.pid)/cgroup");
+    assert!(
+        cgroup
+            .lines()
+            .any(|l| l.ends_with(":name=systemd:/system.slice/nginx.service"))
+            && !cgroup.lines().any(|l| l.starts_with("0::/system.slice")),
+        "the master's cgroups are the v1 layout: {cgroup}"
+    );
+    refuses_a_unit_systemd_would_not_follow(&lab);
+}
+
+#[track_caller]
+fn refuses_a_unit_systemd_would_not_follow(lab: &Lab) {
+    let before = assert_steady_under_systemd(lab, OLD, "before any run");
     inside(
-        &lab,
+        lab,
         "mkdir -p /etc/systemd/system/nginx.service.d
          printf '[Service]\\nPIDFile=/run/nginx-elsewhere.pid\\n' >/etc/systemd/system/nginx.service.d/pidfile.conf
          systemctl daemon-reload",
     );
     assert_eq!(
-        inside(&lab, "systemctl show -p PIDFile --value nginx").trim(),
+        inside(lab, "systemctl show -p PIDFile --value nginx").trim(),
         "/run/nginx-elsewhere.pid"
     );
-    let ran = rollout(&lab, SPEC, "roll").code(1).run();
+    let ran = rollout(lab, SPEC, "roll").code(1).run();
     ran.expect_result("failed");
     let error = ran.finished(HOST)["error"]
         .as_str()
@@ -320,7 +344,7 @@ fn a_unit_systemd_would_not_follow_is_refused() {
         "the refusal names the unit and its PIDFile: {error:?}\n{}",
         ran.show()
     );
-    let s = service(&lab);
+    let s = service(lab);
     assert_eq!(
         (
             s.main_pid,
@@ -338,11 +362,11 @@ fn a_unit_systemd_would_not_follow_is_refused() {
     );
 
     inside(
-        &lab,
+        lab,
         "rm -r /etc/systemd/system/nginx.service.d && systemctl daemon-reload",
     );
-    let ran = rollout(&lab, SPEC, "roll").run();
+    let ran = rollout(lab, SPEC, "roll").run();
     ran.expect_result("succeeded");
     assert_only(&ran, "upgraded");
-    assert_systemd_in_charge(&lab, NEW, "after roll with the unit put right");
+    assert_systemd_in_charge(lab, NEW, "after roll with the unit put right");
 }
