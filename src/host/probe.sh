@@ -39,7 +39,10 @@ say machine "$(uname -m)"
 if pid=$(readpid "$pidfile"); then
   say pidfile "$pid"; proc master "$pid"
   if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-    unit=$(sed -n 's#^0::.*/\([^/]*\.service\)$#\1#p' "/proc/$pid/cgroup" 2>/dev/null | head -n 1)
+    # The unit is on the cgroup v2 line (0::), or, under the legacy v1 hierarchy (where 0:: is
+    # absent or just "/"), on systemd's own name=systemd line.
+    unit=$(sed -n -e 's#^0::.*/\([^/]*\.service\)$#\1#p' -e 's#^[0-9]*:name=systemd:.*/\([^/]*\.service\)$#\1#p' \
+      "/proc/$pid/cgroup" 2>/dev/null | head -n 1)
     if [ -n "$unit" ]; then
       say unit.name "$unit"
       say unit.type "$(systemctl show -p Type --value "$unit" 2>/dev/null)"

@@ -1,8 +1,9 @@
 //! The lab as the tests see it: `scripts/lab up` in a directory of its own, torn down on drop.
 //! Every lab test gets its own id, so labs run side by side without touching each other.
 //!
-//! A lab test starts with `let lab = lab!(N);`. A lab that cannot come up fails the test with
-//! the reason; no lab test passes without its lab. The one exception is an explicit
+//! A lab test starts with `let lab = lab!(N);` (or `debian_lab!(N)` for hosts that are real
+//! Debian 12 systems booted with systemd, [`Kind::Debian`]). A lab that cannot come up fails
+//! the test with the reason; no lab test passes without its lab. The one exception is an explicit
 //! `NGFLEET_SKIP_LAB_TESTS=1` in the environment: then every lab test prints
 //! "skipped: NGFLEET_SKIP_LAB_TESTS" and returns. CI never sets it.
 
@@ -11,6 +12,17 @@
 macro_rules! lab {
     ($n:expr) => {
         match $crate::lab::Lab::up($n) {
+            Some(lab) => lab,
+            None => return,
+        }
+    };
+}
+
+/// `debian_lab!(n)`: brings up `n` Debian hosts with systemd as PID 1 ([`Kind::Debian`]), or
+/// returns from the test when `NGFLEET_SKIP_LAB_TESTS=1` says to skip lab tests.
+macro_rules! debian_lab {
+    ($n:expr) => {
+        match $crate::lab::Lab::up_kind($n, $crate::lab::Kind::Debian) {
             Some(lab) => lab,
             None => return,
         }
@@ -64,6 +76,33 @@ fn foreign_bridge(id: u32) -> bool {
 fn give_back(id: u32) {
     if let Ok(mut ids) = IDS.lock() {
         ids[id as usize] = false;
+    }
+}
+
+/// What the lab's hosts are (`scripts/lab up --kind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// sshd and a copy of nginx started by the lab, each host in a network namespace.
+    Regular,
+    /// A real Debian 12 booted with systemd as PID 1 (systemd-nspawn) in the host's network
+    /// namespace: Debian's nginx under `nginx.service` (`nginx_binary` `/usr/sbin/nginx`,
+    /// `nginx_pid_file` `/run/nginx.pid`, both inside the container), reached as `deploy`
+    /// with `ansible_become: true`. Its root is debootstrapped once and cached under
+    /// `target/lab-cache/`.
+    Debian,
+    /// [`Kind::Debian`] with the containers' systemd on the legacy cgroup v1 layout (`--cgroup
+    /// v1`): `/proc/PID/cgroup` names the unit only on its `name=systemd` line.
+    DebianCgroupV1,
+}
+
+impl Kind {
+    /// Its options of `scripts/lab up`.
+    fn args(self) -> &'static [&'static str] {
+        match self {
+            Kind::Regular => &["--kind", "regular"],
+            Kind::Debian => &["--kind", "debian"],
+            Kind::DebianCgroupV1 => &["--kind", "debian", "--cgroup", "v1"],
+        }
     }
 }
 
@@ -157,6 +196,12 @@ impl Lab {
     /// sshd, `ip netns`). An id that another process took meanwhile is retried with the next.
     #[track_caller]
     pub fn up(n: usize) -> Option<Lab> {
+        Lab::up_kind(n, Kind::Regular)
+    }
+
+    /// Brings up `n` hosts of `kind`, as [`Lab::up`] does.
+    #[track_caller]
+    pub fn up_kind(n: usize, kind: Kind) -> Option<Lab> {
         if std::env::var(SKIP).is_ok_and(|v| v == "1") {
             eprintln!("skipped: {SKIP}");
             return None;
@@ -175,6 +220,7 @@ impl Lab {
             let dir = lab_dir(id);
             let out = Command::new(repo().join("scripts/lab"))
                 .args(["up", &n.to_string(), "--id", &id.to_string()])
+                .args(kind.args())
                 .arg("--dir")
                 .arg(&dir)
                 .output()
@@ -198,6 +244,21 @@ impl Lab {
             from = id + 1;
         }
         unreachable!("the loop returns or panics")
+    }
+
+    /// Runs `command` inside `host` (`scripts/lab exec`): in its network namespace, or, on a
+    /// [`Kind::Debian`] host, inside its container (every namespace of its systemd). Whatever
+    /// the command's exit status.
+    pub fn inside(&self, host: &str, command: &[&str]) -> std::process::Output {
+        Command::new(repo().join("scripts/lab"))
+            .arg("exec")
+            .arg(host)
+            .arg("--dir")
+            .arg(&self.dir)
+            .arg("--")
+            .args(command)
+            .output()
+            .expect("run scripts/lab exec")
     }
 
     /// Partitions `host`: its link goes down, packets to and from it are dropped (no reset).
