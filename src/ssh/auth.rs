@@ -20,6 +20,7 @@ use tokio::sync::{Mutex, OnceCell};
 use super::deadline::Deadline;
 use super::error::{CredentialProblem, ErrorSource, SshError, SshErrorKind, Step};
 use super::host_key::ClientHandler;
+use super::sudo_password::BecomePassword;
 
 /// Environment variable holding the passphrase of encrypted key files.
 pub const PASSPHRASE_ENV: &str = "NGFLEET_KEY_PASSPHRASE";
@@ -84,6 +85,8 @@ pub struct Credentials {
     keys: Mutex<HashMap<PathBuf, Arc<OnceCell<KeyResult>>>>,
     /// One terminal prompt at a time.
     prompt: Mutex<()>,
+    /// The sudo password for every host, if one was given.
+    become_password: Option<BecomePassword>,
 }
 
 impl fmt::Debug for Credentials {
@@ -91,6 +94,7 @@ impl fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("agent", &self.agent)
             .field("passphrase", &self.passphrase)
+            .field("become_password", &self.become_password)
             .finish_non_exhaustive()
     }
 }
@@ -102,7 +106,20 @@ impl Credentials {
             passphrase,
             keys: Mutex::new(HashMap::new()),
             prompt: Mutex::new(()),
+            become_password: None,
         }
+    }
+
+    /// Gives sudo `password` on every host (`--ask-become-pass`, `NGFLEET_BECOME_PASSWORD`);
+    /// `None` keeps `sudo -n`.
+    #[must_use]
+    pub fn with_become_password(mut self, password: Option<BecomePassword>) -> Self {
+        self.become_password = password;
+        self
+    }
+
+    pub(crate) fn become_password(&self) -> Option<&BecomePassword> {
+        self.become_password.as_ref()
     }
 
     /// The agent at `SSH_AUTH_SOCK` (if set), the passphrase from

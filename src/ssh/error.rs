@@ -112,6 +112,15 @@ impl fmt::Display for Step {
     }
 }
 
+/// How sudo was asked on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SudoAuth {
+    /// `sudo -n`: no password to give.
+    NoPassword,
+    /// A become password was given (`--ask-become-pass`, `NGFLEET_BECOME_PASSWORD`).
+    Password,
+}
+
 /// Why a key file could not be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CredentialProblem {
@@ -180,8 +189,13 @@ pub enum SshErrorKind {
         path: PathBuf,
         problem: CredentialProblem,
     },
-    /// `sudo -n` refused to run the command; `detail` is sudo's reason.
-    SudoDenied { user: String, detail: String },
+    /// sudo refused to run the command; `detail` is sudo's reason; `auth` says whether a
+    /// become password was given.
+    SudoDenied {
+        user: String,
+        detail: String,
+        auth: SudoAuth,
+    },
     /// A step did not finish before its deadline.
     Timeout { after: Duration },
     /// The connection is gone.
@@ -292,10 +306,20 @@ impl fmt::Display for Message<'_> {
                     }
                 }
             }
-            SshErrorKind::SudoDenied { user, detail } => write!(
+            SshErrorKind::SudoDenied {
+                user,
+                detail,
+                auth: SudoAuth::NoPassword,
+            } => write!(
                 f,
-                "sudo refused for user {user} ({detail}; passwordless sudo is required): {step}"
+                "sudo refused for user {user} ({detail}; passwordless sudo is required, or give \
+                 --ask-become-pass): {step}"
             ),
+            SshErrorKind::SudoDenied {
+                user,
+                detail,
+                auth: SudoAuth::Password,
+            } => write!(f, "sudo refused for user {user} ({detail}): {step}"),
             SshErrorKind::Timeout { after } => match step {
                 Step::Exec(label) => {
                     write!(
@@ -472,6 +496,12 @@ mod tests {
             SshErrorKind::SudoDenied {
                 user: "deploy".into(),
                 detail: "a password is required".into(),
+                auth: SudoAuth::NoPassword,
+            },
+            SshErrorKind::SudoDenied {
+                user: "deploy".into(),
+                detail: "sudo refused the password".into(),
+                auth: SudoAuth::Password,
             },
             SshErrorKind::ChecksumMismatch {
                 expected: "aa".into(),

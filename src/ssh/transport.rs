@@ -222,6 +222,7 @@ impl Transport {
             jump,
             channels: Semaphore::new(MAX_CONCURRENT_COMMANDS),
             verbosity: self.config.verbosity,
+            become_password: self.credentials.become_password().cloned(),
         }))
     }
 

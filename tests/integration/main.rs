@@ -18,6 +18,7 @@ mod rollout;
 mod safety;
 mod slow;
 mod status;
+mod sudo_password;
 mod templates;
 mod trust;
 mod upgrade;
