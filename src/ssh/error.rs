@@ -7,6 +7,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::host_cert::CertRefusal;
 use super::known_hosts::Unrememberable;
 
 /// The underlying cause of an [`SshError`], if there is one.
@@ -135,6 +136,10 @@ pub enum CredentialProblem {
     WrongPassphrase,
     /// Reading the passphrase from the terminal failed.
     PromptFailed,
+    /// A certificate file (`CertificateFile`, `ngfleet_ssh_certificate`) could not be read.
+    CertificateUnreadable,
+    /// A certificate file is not an OpenSSH certificate.
+    CertificateUnparseable,
 }
 
 /// Why an argument of a remote command was refused.
@@ -169,6 +174,12 @@ pub enum SshErrorKind {
     HostKeyChanged { file: PathBuf, line: usize },
     /// The host's key is marked `@revoked` in `known_hosts`.
     HostKeyRevoked { file: PathBuf, line: usize },
+    /// The host presented a certificate that is not trusted (`reason` says why).
+    HostCertificateRefused {
+        endpoint: String,
+        file: PathBuf,
+        reason: CertRefusal,
+    },
     /// The known_hosts file could not be read or appended to.
     KnownHostsFile { file: PathBuf },
     /// An unknown key was not accepted under accept-new: `file` cannot remember it.
@@ -264,6 +275,15 @@ impl fmt::Display for Message<'_> {
             SshErrorKind::HostKeyRevoked { file, line } => {
                 write!(f, "host key is revoked ({}:{line})", file.display())
             }
+            SshErrorKind::HostCertificateRefused {
+                endpoint,
+                file,
+                reason,
+            } => write!(
+                f,
+                "host certificate of {endpoint} refused: {reason} (@cert-authority in {})",
+                file.display()
+            ),
             SshErrorKind::KnownHostsFile { file } => {
                 write!(f, "cannot use known_hosts file {}", file.display())
             }
@@ -303,6 +323,12 @@ impl fmt::Display for Message<'_> {
                     }
                     CredentialProblem::PromptFailed => {
                         write!(f, "cannot read the passphrase for identity file {path}")
+                    }
+                    CredentialProblem::CertificateUnreadable => {
+                        write!(f, "cannot read certificate file {path}")
+                    }
+                    CredentialProblem::CertificateUnparseable => {
+                        write!(f, "cannot parse certificate file {path}")
                     }
                 }
             }

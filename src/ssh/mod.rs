@@ -8,6 +8,7 @@ mod command;
 mod deadline;
 mod error;
 mod hold;
+mod host_cert;
 mod host_key;
 mod known_hosts;
 mod session;
@@ -24,6 +25,7 @@ pub use error::{
     ArgumentProblem, CredentialProblem, ErrorSource, SshError, SshErrorKind, Step, SudoAuth,
 };
 pub use hold::{Heartbeat, Held, HoldOutcome};
+pub use host_cert::CertRefusal;
 pub use host_key::{HostKeyPolicy, RecordedKey, RecordedKeys};
 pub use known_hosts::{Unrememberable, can_remember};
 pub use session::{ExecOutput, ExitStatus, Session};

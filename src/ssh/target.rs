@@ -18,6 +18,8 @@ pub struct Target {
     pub user: String,
     /// Private key files, tried in order after the ssh-agent's keys.
     pub identity_files: Vec<PathBuf>,
+    /// User certificate files (OpenSSH CertificateFile).
+    pub certificate_files: Vec<PathBuf>,
     /// The known_hosts file checked (and, with `AcceptNew`, appended to).
     pub known_hosts: PathBuf,
     /// Bastion to tunnel through.

@@ -9,6 +9,7 @@ mod ansible;
 mod ansible_diff;
 mod ansible_gen;
 mod binary;
+mod certificates;
 mod cli;
 mod gates;
 mod load;
