@@ -526,10 +526,18 @@ sJWR7W+cGvJ/vLsw==
 
     #[test]
     fn passphrase_is_not_debug_printed() {
+        let become_password = BecomePassword::new("sudo-secret").ok();
+        assert!(become_password.is_some());
         let creds = Credentials::new(
             AgentSource::Disabled,
             PassphraseSource::Given("hunter2".into()),
+        )
+        .with_become_password(become_password);
+        let shown = format!("{creds:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("sudo-secret"),
+            "{shown}"
         );
-        assert!(!format!("{creds:?}").contains("hunter2"));
+        assert!(creds.become_password().is_some());
     }
 }

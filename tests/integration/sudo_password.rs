@@ -348,3 +348,44 @@ fn a_passwordless_sudo_host_never_gets_the_password_as_input() {
     assert_eq!(out.result_of("lab-01"), "upgraded", "{}", out.show());
     assert_eq!(sha256(&lab.host("lab-01").binary()), new);
 }
+
+/// The password is checked before anything connects: `-K` without a terminal to ask on, and
+/// an environment variable that is not one line, are input errors (exit 2) that say so. No
+/// lab: the inventory's only host is never contacted.
+#[test]
+fn an_unusable_become_password_is_refused_before_connecting() {
+    let inventory = "all:\n  hosts:\n    web-01:\n      ansible_host: 192.0.2.1\n";
+    // `setsid`: no controlling terminal, as under cron or CI.
+    let dir = tempfile::tempdir().expect("tempdir");
+    fs::write(dir.path().join("inventory.yaml"), inventory).expect("inventory");
+    let out = Command::new("setsid")
+        .arg("-w")
+        .arg(env!("CARGO_BIN_EXE_ngfleet"))
+        .args(["status", "-K", "-i", "inventory.yaml"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("setsid");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("failed to read the become password from the terminal (--ask-become-pass)"),
+        "{stderr}"
+    );
+
+    let out = Test::new()
+        .file("inventory.yaml", inventory)
+        .args(["status", "-i", "inventory.yaml"])
+        .env("NGFLEET_BECOME_PASSWORD", "two\nlines")
+        .code(2)
+        .run();
+    assert!(
+        out.stderr.contains(
+            "failed to use the become password from NGFLEET_BECOME_PASSWORD: the become \
+             password contains a newline"
+        ),
+        "{}",
+        out.show()
+    );
+    assert!(!out.text().contains("two\nlines"));
+}
