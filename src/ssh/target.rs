@@ -46,7 +46,8 @@ pub enum Privilege {
     /// Run as the login user (e.g. the login user is root).
     #[default]
     AsLoginUser,
-    /// Wrap privileged commands in `sudo -n --` (passwordless sudo required).
+    /// Wrap privileged commands in `sudo -n --`: passwordless sudo, or the become password
+    /// when one is given (`sudo_password.rs`).
     Sudo,
 }
 
