@@ -24,7 +24,10 @@ use crate::model::pattern::Pattern;
 use crate::model::spec::Spec;
 use crate::plan::Plan;
 use crate::report;
-use crate::ssh::{Credentials, HostKeyPolicy, RecordedKeys, Transport, TransportConfig, Verbosity};
+use crate::ssh::{
+    BECOME_PASSWORD_ENV, BecomePassword, Credentials, HostKeyPolicy, RecordedKeys, Transport,
+    TransportConfig, Verbosity,
+};
 
 /// Runs one command, writing its normal output to `out`.
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<Exit, Error> {
@@ -145,13 +148,31 @@ fn connect_setup(global: &GlobalArgs, spec: &Spec, hosts: &[&Host]) -> Result<Co
         verbosity: verbosity(global),
         ..TransportConfig::default()
     };
-    let mut transport = Transport::new(config, Credentials::from_env());
+    let credentials = Credentials::from_env().with_become_password(become_password(global)?);
+    let mut transport = Transport::new(config, credentials);
     let keys = transport.recorded_keys();
     Ok(Connecting {
         transport,
         keys,
         env,
     })
+}
+
+/// The sudo password for every host: asked on the terminal with `--ask-become-pass`, else
+/// `NGFLEET_BECOME_PASSWORD` if set, else none (`sudo -n`). Asked before anything connects.
+fn become_password(global: &GlobalArgs) -> Result<Option<BecomePassword>, Error> {
+    let (text, from) = if global.ask_become_pass {
+        let text = rpassword::prompt_password("BECOME password: ").map_err(Error::BecomePrompt)?;
+        (text, "--ask-become-pass")
+    } else {
+        match std::env::var(BECOME_PASSWORD_ENV) {
+            Ok(text) => (text, BECOME_PASSWORD_ENV),
+            Err(_) => return Ok(None),
+        }
+    };
+    BecomePassword::new(text)
+        .map(Some)
+        .map_err(|source| Error::BecomePassword { from, source })
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {

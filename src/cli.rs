@@ -37,6 +37,11 @@ pub struct GlobalArgs {
     /// (/dev/null, a directory, unwritable) is refused before connecting.
     #[arg(long, global = true)]
     pub accept_new: bool,
+    /// Ask once, on the terminal, for the sudo password, and give it to sudo on every host
+    /// (as Ansible's -K). Without it the password comes from NGFLEET_BECOME_PASSWORD if that
+    /// is set, else sudo runs with -n (passwordless sudo required).
+    #[arg(short = 'K', long, global = true)]
+    pub ask_become_pass: bool,
     /// At most this many hosts are contacted at once.
     #[arg(long, global = true, value_name = "N", default_value_t = 20,
           value_parser = clap::value_parser!(u16).range(1..))]

@@ -54,6 +54,14 @@ pub enum Error {
     Output(#[source] std::io::Error),
     #[error("failed to read the answer from the terminal")]
     Prompt(#[source] std::io::Error),
+    #[error("failed to read the become password from the terminal (--ask-become-pass)")]
+    BecomePrompt(#[source] std::io::Error),
+    #[error("failed to use the become password from {from}")]
+    BecomePassword {
+        from: &'static str,
+        #[source]
+        source: crate::ssh::BecomePasswordError,
+    },
 }
 
 impl From<PlanError> for Error {
@@ -71,7 +79,9 @@ impl Error {
             | Error::Limit(_)
             | Error::Invalid(_)
             | Error::Trust(_)
-            | Error::Journal { .. } => Exit::InvalidInput,
+            | Error::Journal { .. }
+            | Error::BecomePrompt(_)
+            | Error::BecomePassword { .. } => Exit::InvalidInput,
             Error::Output(_) | Error::Runtime(_) | Error::Prompt(_) => Exit::Failed,
         }
     }

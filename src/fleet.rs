@@ -105,6 +105,19 @@ impl ControllerEnv {
             Some(path) => vec![self.expand(path)],
             None => self.default_keys(),
         };
+        // OpenSSH's habit: `<identity>-cert.pub` beside each identity file, if it is there.
+        let beside = identity_files.iter().filter_map(|key| {
+            let mut cert = key.clone().into_os_string();
+            cert.push("-cert.pub");
+            let cert = PathBuf::from(cert);
+            cert.is_file().then_some(cert)
+        });
+        let certificate_files = c
+            .certificate_file
+            .iter()
+            .map(|path| self.expand(path))
+            .chain(beside)
+            .collect();
         let trust = self.key_trust(host);
         let host_key_policy = trust.policy();
         let known_hosts = trust.known_hosts;
@@ -124,6 +137,7 @@ impl ControllerEnv {
             }),
             user,
             identity_files,
+            certificate_files,
             known_hosts,
             privilege,
             host_key_policy,

@@ -151,6 +151,9 @@ pub struct Connection {
     pub user: Option<String>,
     /// `ansible_ssh_private_key_file`, as written (`~` is expanded by the transport).
     pub identity_file: Option<String>,
+    /// `ngfleet_ssh_certificate`: a user certificate file, as written (OpenSSH's
+    /// `CertificateFile`; `~` is expanded by the transport).
+    pub certificate_file: Option<String>,
     pub become_: Become,
     /// `ngfleet_known_hosts`, else `UserKnownHostsFile` from `ansible_ssh_common_args`.
     pub known_hosts: Option<KnownHostsFile>,

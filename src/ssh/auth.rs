@@ -1,7 +1,9 @@
 //! Client credentials and public-key authentication: ssh-agent identities
-//! first, then key files. Key files are decrypted at most once per path for
-//! the whole run (shared by every connection), with the passphrase taken from
-//! `NGFLEET_KEY_PASSPHRASE` or, only when stdin is a terminal, a prompt.
+//! first (its certificates too), then key files, each key's certificates
+//! (`CertificateFile`) before the plain key, as OpenSSH offers them. Key files
+//! are decrypted at most once per path for the whole run (shared by every
+//! connection), with the passphrase taken from `NGFLEET_KEY_PASSPHRASE` or,
+//! only when stdin is a terminal, a prompt; certificate files are read once.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -13,13 +15,14 @@ use std::time::Instant;
 use russh::client::{AuthResult, Handle};
 use russh::keys::agent::AgentIdentity;
 use russh::keys::agent::client::AgentClient;
-use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey};
+use russh::keys::{Certificate, HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKey};
 use russh::{MethodKind, MethodSet};
 use tokio::sync::{Mutex, OnceCell};
 
 use super::deadline::Deadline;
 use super::error::{CredentialProblem, ErrorSource, SshError, SshErrorKind, Step};
 use super::host_key::ClientHandler;
+use super::sudo_password::BecomePassword;
 
 /// Environment variable holding the passphrase of encrypted key files.
 pub const PASSPHRASE_ENV: &str = "NGFLEET_KEY_PASSPHRASE";
@@ -76,14 +79,18 @@ impl KeyError {
 }
 
 type KeyResult = Result<Arc<PrivateKey>, Arc<KeyError>>;
+type CertResult = Result<Arc<Certificate>, Arc<KeyError>>;
 
 /// Credentials shared by every connection of a run.
 pub struct Credentials {
     agent: AgentSource,
     passphrase: PassphraseSource,
     keys: Mutex<HashMap<PathBuf, Arc<OnceCell<KeyResult>>>>,
+    certificates: Mutex<HashMap<PathBuf, Arc<OnceCell<CertResult>>>>,
     /// One terminal prompt at a time.
     prompt: Mutex<()>,
+    /// The sudo password for every host, if one was given.
+    become_password: Option<BecomePassword>,
 }
 
 impl fmt::Debug for Credentials {
@@ -91,6 +98,7 @@ impl fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("agent", &self.agent)
             .field("passphrase", &self.passphrase)
+            .field("become_password", &self.become_password)
             .finish_non_exhaustive()
     }
 }
@@ -101,8 +109,22 @@ impl Credentials {
             agent,
             passphrase,
             keys: Mutex::new(HashMap::new()),
+            certificates: Mutex::new(HashMap::new()),
             prompt: Mutex::new(()),
+            become_password: None,
         }
+    }
+
+    /// Gives sudo `password` on every host (`--ask-become-pass`, `NGFLEET_BECOME_PASSWORD`);
+    /// `None` keeps `sudo -n`.
+    #[must_use]
+    pub fn with_become_password(mut self, password: Option<BecomePassword>) -> Self {
+        self.become_password = password;
+        self
+    }
+
+    pub(crate) fn become_password(&self) -> Option<&BecomePassword> {
+        self.become_password.as_ref()
     }
 
     /// The agent at `SSH_AUTH_SOCK` (if set), the passphrase from
@@ -129,6 +151,25 @@ impl Credentials {
         cell.get_or_init(|| async { self.load(path).await.map_err(Arc::new) })
             .await
             .clone()
+    }
+
+    /// The certificate at `path`, read on first use.
+    pub(crate) async fn certificate(&self, path: &Path) -> CertResult {
+        let cell = {
+            let mut certificates = self.certificates.lock().await;
+            Arc::clone(certificates.entry(path.to_path_buf()).or_default())
+        };
+        cell.get_or_init(|| async {
+            let fail = |problem, cause: Cause| Arc::new(KeyError::new(path, problem, Some(cause)));
+            let text = tokio::fs::read_to_string(path)
+                .await
+                .map_err(|e| fail(CredentialProblem::CertificateUnreadable, Arc::new(e)))?;
+            Certificate::from_openssh(text.trim())
+                .map(Arc::new)
+                .map_err(|e| fail(CredentialProblem::CertificateUnparseable, Arc::new(e)))
+        })
+        .await
+        .clone()
     }
 
     async fn load(&self, path: &Path) -> Result<Arc<PrivateKey>, KeyError> {
@@ -184,6 +225,7 @@ pub(crate) struct Login<'a> {
     pub(crate) name: &'a str,
     pub(crate) user: &'a str,
     pub(crate) identity_files: &'a [PathBuf],
+    pub(crate) certificate_files: &'a [PathBuf],
 }
 
 /// Tracks one connection's attempts to build the final error.
@@ -227,6 +269,16 @@ pub(crate) async fn authenticate(
                 continue;
             }
         };
+        for cert in attempts.certificates_of(creds, key.public_key()).await {
+            let result = deadline
+                .run(handle.authenticate_openssh_cert(login.user, Arc::clone(&key), cert))
+                .await
+                .map_err(|_| attempts.timed_out(deadline))?
+                .map_err(|e| attempts.failed(handle, e))?;
+            if attempts.record(result) {
+                return Ok(());
+            }
+        }
         let hash = attempts
             .hash_for(handle, key.public_key(), deadline)
             .await?;
@@ -263,14 +315,28 @@ impl Attempts<'_> {
             return Ok(false);
         };
         for identity in identities {
-            let AgentIdentity::PublicKey { key, .. } = identity else {
-                continue;
-            };
-            let hash = self.hash_for(handle, &key, deadline).await?;
-            let outcome = deadline
-                .run(handle.authenticate_publickey_with(self.login.user, key, hash, &mut agent))
-                .await
-                .map_err(|_| self.timed_out(deadline))?;
+            let user = self.login.user;
+            let outcome = match identity {
+                AgentIdentity::PublicKey { key, .. } => {
+                    let hash = self.hash_for(handle, &key, deadline).await?;
+                    deadline
+                        .run(handle.authenticate_publickey_with(user, key, hash, &mut agent))
+                        .await
+                }
+                AgentIdentity::Certificate { certificate, .. } => {
+                    let key = PublicKey::from(certificate.public_key().clone());
+                    let hash = self.hash_for(handle, &key, deadline).await?;
+                    deadline
+                        .run(handle.authenticate_certificate_with(
+                            user,
+                            certificate,
+                            hash,
+                            &mut agent,
+                        ))
+                        .await
+                }
+            }
+            .map_err(|_| self.timed_out(deadline))?;
             match outcome {
                 Ok(result) => {
                     if self.record(result) {
@@ -283,6 +349,22 @@ impl Attempts<'_> {
             }
         }
         Ok(false)
+    }
+
+    /// The certificates among the login's certificate files that certify `key`; a file that
+    /// cannot be used is noted (reported if nothing is accepted) and skipped.
+    async fn certificates_of(&mut self, creds: &Credentials, key: &PublicKey) -> Vec<Certificate> {
+        let mut found = Vec::new();
+        for path in self.login.certificate_files {
+            match creds.certificate(path).await {
+                Ok(cert) if cert.public_key() == key.key_data() => found.push((*cert).clone()),
+                Ok(_) => {}
+                Err(e) => {
+                    self.key_error.get_or_insert(e);
+                }
+            }
+        }
+        found
     }
 
     /// `None` for non-RSA keys; for RSA the best SHA-2 hash the server takes
@@ -444,10 +526,18 @@ sJWR7W+cGvJ/vLsw==
 
     #[test]
     fn passphrase_is_not_debug_printed() {
+        let become_password = BecomePassword::new("sudo-secret").ok();
+        assert!(become_password.is_some());
         let creds = Credentials::new(
             AgentSource::Disabled,
             PassphraseSource::Given("hunter2".into()),
+        )
+        .with_become_password(become_password);
+        let shown = format!("{creds:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("sudo-secret"),
+            "{shown}"
         );
-        assert!(!format!("{creds:?}").contains("hunter2"));
+        assert!(creds.become_password().is_some());
     }
 }

@@ -8,6 +8,7 @@
 
 use super::error::ArgumentProblem;
 use super::session::ExitStatus;
+use super::sudo_password::{self, BecomePassword};
 use super::target::Privilege;
 
 /// `$0` of every script.
@@ -111,6 +112,23 @@ impl RemoteCommand {
             problem: ArgumentProblem::Nul,
         })
     }
+
+    /// The line sent to a host whose sudo takes `password` (if any), and what goes on the
+    /// command's stdin before anything else: with a password, a sudo command is wrapped so
+    /// that its login shell reads the password line first (`sudo_password.rs`).
+    pub(crate) fn render_for(
+        &self,
+        privilege: &Privilege,
+        password: Option<&BecomePassword>,
+    ) -> Result<(String, Option<Vec<u8>>), ArgumentError> {
+        let line = self.render(privilege)?;
+        match password {
+            Some(password) if self.uses_sudo(privilege) => {
+                Ok((sudo_password::wrap(&line), Some(password.stdin_line())))
+            }
+            _ => Ok((line, None)),
+        }
+    }
 }
 
 fn check(index: usize, value: &str, problem: ArgumentProblem) -> Result<(), ArgumentError> {
@@ -141,6 +159,9 @@ fn default_label(script: &str) -> String {
 ///
 /// sudo exits 1 and prints `sudo: a password is required` (or a sudoers
 /// refusal); a missing sudo makes the shell exit 127.
+///
+/// A command wrapped for a password (`sudo_password.rs`) exits 125 with its marker when
+/// `sudo -S -v` refused: sudo's own reason if it gave one, else that the password was refused.
 pub(crate) fn sudo_refusal(status: &ExitStatus, stderr: &[u8]) -> Option<String> {
     const REFUSALS: &[&str] = &[
         "a password is required",
@@ -152,12 +173,27 @@ pub(crate) fn sudo_refusal(status: &ExitStatus, stderr: &[u8]) -> Option<String>
         "may not run sudo",
     ];
     let stderr = String::from_utf8_lossy(stderr);
-    match status {
-        ExitStatus::Code(1) => stderr
+    let reason = |stderr: &str| {
+        stderr
             .lines()
             .filter_map(|l| l.trim().strip_prefix("sudo: "))
             .find(|l| REFUSALS.iter().any(|r| l.contains(r)))
-            .map(|l| l.trim_end_matches('.').to_owned()),
+            .map(|l| l.trim_end_matches('.').to_owned())
+    };
+    match status {
+        ExitStatus::Code(code) if sudo_password::refused(*code, &stderr) => Some(
+            reason(&stderr)
+                .or_else(|| {
+                    // `Sorry, user X may not run sudo on H.` has no `sudo: ` prefix.
+                    stderr
+                        .lines()
+                        .map(str::trim)
+                        .find(|l| l.contains("may not run sudo"))
+                        .map(|l| l.trim_end_matches('.').to_owned())
+                })
+                .unwrap_or_else(|| "sudo refused the password".to_owned()),
+        ),
+        ExitStatus::Code(1) => reason(&stderr),
         ExitStatus::Code(127) => stderr
             .lines()
             .any(|l| l.contains("sudo: not found") || l.contains("sudo: command not found"))

@@ -7,6 +7,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::host_cert::CertRefusal;
 use super::known_hosts::Unrememberable;
 
 /// The underlying cause of an [`SshError`], if there is one.
@@ -112,6 +113,15 @@ impl fmt::Display for Step {
     }
 }
 
+/// How sudo was asked on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SudoAuth {
+    /// `sudo -n`: no password to give.
+    NoPassword,
+    /// A become password was given (`--ask-become-pass`, `NGFLEET_BECOME_PASSWORD`).
+    Password,
+}
+
 /// Why a key file could not be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CredentialProblem {
@@ -126,6 +136,10 @@ pub enum CredentialProblem {
     WrongPassphrase,
     /// Reading the passphrase from the terminal failed.
     PromptFailed,
+    /// A certificate file (`CertificateFile`, `ngfleet_ssh_certificate`) could not be read.
+    CertificateUnreadable,
+    /// A certificate file is not an OpenSSH certificate.
+    CertificateUnparseable,
 }
 
 /// Why an argument of a remote command was refused.
@@ -160,6 +174,12 @@ pub enum SshErrorKind {
     HostKeyChanged { file: PathBuf, line: usize },
     /// The host's key is marked `@revoked` in `known_hosts`.
     HostKeyRevoked { file: PathBuf, line: usize },
+    /// The host presented a certificate that is not trusted (`reason` says why).
+    HostCertificateRefused {
+        endpoint: String,
+        file: PathBuf,
+        reason: CertRefusal,
+    },
     /// The known_hosts file could not be read or appended to.
     KnownHostsFile { file: PathBuf },
     /// An unknown key was not accepted under accept-new: `file` cannot remember it.
@@ -180,8 +200,13 @@ pub enum SshErrorKind {
         path: PathBuf,
         problem: CredentialProblem,
     },
-    /// `sudo -n` refused to run the command; `detail` is sudo's reason.
-    SudoDenied { user: String, detail: String },
+    /// sudo refused to run the command; `detail` is sudo's reason; `auth` says whether a
+    /// become password was given.
+    SudoDenied {
+        user: String,
+        detail: String,
+        auth: SudoAuth,
+    },
     /// A step did not finish before its deadline.
     Timeout { after: Duration },
     /// The connection is gone.
@@ -250,6 +275,15 @@ impl fmt::Display for Message<'_> {
             SshErrorKind::HostKeyRevoked { file, line } => {
                 write!(f, "host key is revoked ({}:{line})", file.display())
             }
+            SshErrorKind::HostCertificateRefused {
+                endpoint,
+                file,
+                reason,
+            } => write!(
+                f,
+                "host certificate of {endpoint} refused: {reason} (@cert-authority in {})",
+                file.display()
+            ),
             SshErrorKind::KnownHostsFile { file } => {
                 write!(f, "cannot use known_hosts file {}", file.display())
             }
@@ -290,12 +324,28 @@ impl fmt::Display for Message<'_> {
                     CredentialProblem::PromptFailed => {
                         write!(f, "cannot read the passphrase for identity file {path}")
                     }
+                    CredentialProblem::CertificateUnreadable => {
+                        write!(f, "cannot read certificate file {path}")
+                    }
+                    CredentialProblem::CertificateUnparseable => {
+                        write!(f, "cannot parse certificate file {path}")
+                    }
                 }
             }
-            SshErrorKind::SudoDenied { user, detail } => write!(
+            SshErrorKind::SudoDenied {
+                user,
+                detail,
+                auth: SudoAuth::NoPassword,
+            } => write!(
                 f,
-                "sudo refused for user {user} ({detail}; passwordless sudo is required): {step}"
+                "sudo refused for user {user} ({detail}; passwordless sudo is required, or give \
+                 --ask-become-pass): {step}"
             ),
+            SshErrorKind::SudoDenied {
+                user,
+                detail,
+                auth: SudoAuth::Password,
+            } => write!(f, "sudo refused for user {user} ({detail}): {step}"),
             SshErrorKind::Timeout { after } => match step {
                 Step::Exec(label) => {
                     write!(
@@ -472,6 +522,12 @@ mod tests {
             SshErrorKind::SudoDenied {
                 user: "deploy".into(),
                 detail: "a password is required".into(),
+                auth: SudoAuth::NoPassword,
+            },
+            SshErrorKind::SudoDenied {
+                user: "deploy".into(),
+                detail: "sudo refused the password".into(),
+                auth: SudoAuth::Password,
             },
             SshErrorKind::ChecksumMismatch {
                 expected: "aa".into(),

@@ -160,13 +160,7 @@ impl Session {
     ) -> Result<HoldOutcome, SshError> {
         let started = Instant::now();
         let step = Step::Exec(cmd.label().to_owned());
-        let line = cmd.render(&self.privilege()).map_err(|e| {
-            let kind = SshErrorKind::ArgumentRejected {
-                index: e.index,
-                problem: e.problem,
-            };
-            self.error(step.clone(), kind).with_source(e)
-        })?;
+        let (line, password) = self.line_for(cmd, &step)?;
         let timed_out = || self.error(step.clone(), SshErrorKind::Timeout { after: deadline });
         let work = async {
             let channel = self
@@ -179,6 +173,10 @@ impl Session {
                 .exec(true, line.into_bytes())
                 .await
                 .map_err(|e| self.channel_error(&step, e))?;
+            if let Some(password) = &password {
+                // Before the first heartbeat.
+                let _ = writer.data(&password[..]).await;
+            }
             let mut stdout = Vec::new();
             let mut stderr = Vec::new();
             let mut status = ExitStatus::Unknown;
@@ -211,11 +209,15 @@ impl Session {
                     _ => {}
                 }
             }
-            Ok(HoldOutcome::Refused(ExecOutput {
+            let output = ExecOutput {
                 status,
                 stdout,
                 stderr,
-            }))
+            };
+            match self.sudo_denied(cmd, &step, &output) {
+                Some(denied) => Err(denied),
+                None => Ok(HoldOutcome::Refused(output)),
+            }
         };
         tokio::time::timeout(deadline, work)
             .await

@@ -1,7 +1,8 @@
 //! Host key verification during the handshake: the russh client `Handler`
 //! that checks the presented key against the target's known_hosts file and
 //! applies the [`HostKeyPolicy`] (record unknown keys or refuse them; a
-//! changed or revoked key is always refused). A key is recorded only when it
+//! changed or revoked key is always refused), or judges the host certificate
+//! presented against the file's `@cert-authority` lines (`host_cert.rs`). A key is recorded only when it
 //! can be shown: each one goes up as a [`RecordedKey`] to the run's
 //! [`RecordedKeys`], and the caller renders it; this layer prints nothing.
 
@@ -11,9 +12,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use russh::client::Handler;
-use russh::keys::{Algorithm, HashAlg, PublicKey, PublicKeyOrCertificate};
+use russh::keys::{Algorithm, Certificate, HashAlg, PublicKey, PublicKeyOrCertificate};
 use tokio::sync::{Mutex, mpsc};
 
+use super::host_cert::{self, CertRefusal};
 use super::known_hosts::{self, HostKeyStatus, KnownHosts, Unrememberable};
 use super::target::endpoint;
 
@@ -132,6 +134,8 @@ pub(crate) enum Rejection {
     CannotRemember(Unrememberable),
     /// Nothing in this run shows recorded keys: accepting it would trust it unseen.
     Unshown,
+    /// The host presented a certificate that is not trusted.
+    Certificate(CertRefusal),
 }
 
 /// The error type of [`ClientHandler`]: russh's, or our host key verdict.
@@ -160,6 +164,44 @@ impl HostKeyCheck {
             (None, _) => Ok(()),
             (Some(key), Some(shown)) => shown.send(key).map_err(|_| Rejection::Unshown),
             (Some(_), None) => Err(Rejection::Unshown),
+        }
+    }
+
+    /// Judges a host certificate against the `@cert-authority` lines for the host. A
+    /// certificate is never recorded; one whose CA is not trusted for the host is accepted
+    /// only if its plain key is listed for the host (as OpenSSH falls back to the plain key).
+    pub(crate) async fn verify_certificate(&self, cert: Certificate) -> Result<(), Rejection> {
+        let check = self.clone();
+        let verdict =
+            tokio::task::spawn_blocking(move || check.verify_certificate_blocking(&cert)).await;
+        verdict.unwrap_or_else(|join| Err(Rejection::Unreadable(io::Error::other(join))))
+    }
+
+    fn verify_certificate_blocking(&self, cert: &Certificate) -> Result<(), Rejection> {
+        let known = KnownHosts::load(&self.file).map_err(Rejection::Unreadable)?;
+        let plain = PublicKey::from(cert.public_key().clone());
+        let ca = PublicKey::from(cert.signature_key().clone());
+        for key in [&plain, &ca] {
+            if let Some(line) = known.revoked(&self.host, self.port, key) {
+                return Err(Rejection::Revoked { line });
+            }
+        }
+        let authorities = known.authorities_for(&self.host, self.port);
+        let keys: Vec<&PublicKey> = authorities.iter().map(|(_, key)| *key).collect();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        match host_cert::judge(cert, &keys, &self.host.to_ascii_lowercase(), now) {
+            Ok(()) => Ok(()),
+            Err(refusal @ (CertRefusal::NoAuthority | CertRefusal::UntrustedAuthority { .. })) => {
+                match known.check(&self.host, self.port, &plain) {
+                    HostKeyStatus::Known { .. } => Ok(()),
+                    HostKeyStatus::Revoked { line } => Err(Rejection::Revoked { line }),
+                    _ => Err(Rejection::Certificate(refusal)),
+                }
+            }
+            Err(refusal) => Err(Rejection::Certificate(refusal)),
         }
     }
 
@@ -248,17 +290,13 @@ impl Handler for ClientHandler {
         &mut self,
         server_public_key: &PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
-        let key = match server_public_key {
-            PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
-            // We never ask for host certificates; if one comes anyway, judge
-            // the plain key inside it.
-            PublicKeyOrCertificate::Certificate(cert) => PublicKey::from(cert.public_key().clone()),
+        let verdict = match server_public_key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => self.check.verify(key.clone()).await,
+            PublicKeyOrCertificate::Certificate(cert) => {
+                self.check.verify_certificate(cert.clone()).await
+            }
         };
-        self.check
-            .verify(key)
-            .await
-            .map(|()| true)
-            .map_err(HandlerError::HostKey)
+        verdict.map(|()| true).map_err(HandlerError::HostKey)
     }
 }
 

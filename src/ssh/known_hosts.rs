@@ -1,6 +1,8 @@
 //! OpenSSH `known_hosts` files: looking a host's key up (plain, wildcard,
 //! negated and hashed `|1|` host patterns, `[host]:port` names, `@revoked`
-//! markers) with the real line number of a conflicting entry, appending
+//! markers) with the real line number of a conflicting entry, the
+//! `@cert-authority` keys trusted for a host (`host_cert.rs` judges a
+//! certificate with them), appending
 //! newly accepted keys, and telling whether a path can remember a key at all
 //! (`/dev/null`, a directory or an unwritable place cannot).
 //!
@@ -123,6 +125,22 @@ impl KnownHosts {
             }
         }
         algorithms
+    }
+
+    /// The `@cert-authority` lines whose host patterns match `host`:`port`: their line numbers
+    /// and CA keys, in file order.
+    pub(crate) fn authorities_for(&self, host: &str, port: u16) -> Vec<(usize, &PublicKey)> {
+        let name = lookup_name(host, port);
+        self.entries
+            .iter()
+            .filter(|e| e.marker == Marker::CertAuthority && host_field_matches(&e.patterns, &name))
+            .map(|e| (e.line, &e.key))
+            .collect()
+    }
+
+    /// The line marking `key` `@revoked` for `host`:`port`, if any.
+    pub(crate) fn revoked(&self, host: &str, port: u16, key: &PublicKey) -> Option<usize> {
+        self.revocation(&lookup_name(host, port), key)
     }
 
     fn revocation(&self, name: &str, key: &PublicKey) -> Option<usize> {
@@ -487,6 +505,19 @@ mod tests {
             kh.check("web-1.prod.example", 22, &key(KEY_B)),
             HostKeyStatus::Revoked { line: 2 }
         );
+        // The CA line is no plain key of the host, and trusts only its pattern.
+        assert_eq!(
+            kh.algorithms_for("web-1.prod.example", 22),
+            vec![key(KEY_A).algorithm()]
+        );
+        let cas = kh.authorities_for("web-1.prod.example", 22);
+        assert_eq!(cas.len(), 1);
+        assert_eq!(cas[0].0, 3);
+        assert_eq!(cas[0].1.key_data(), key(KEY_B).key_data());
+        assert!(kh.authorities_for("web-1.prod.example", 2222).is_empty());
+        assert!(kh.authorities_for("web-1.dev.example", 22).is_empty());
+        assert_eq!(kh.revoked("x", 22, &key(KEY_B)), Some(2));
+        assert_eq!(kh.revoked("x", 22, &key(KEY_A)), None);
     }
 
     #[test]

@@ -8,9 +8,11 @@ mod command;
 mod deadline;
 mod error;
 mod hold;
+mod host_cert;
 mod host_key;
 mod known_hosts;
 mod session;
+mod sudo_password;
 mod target;
 mod trace;
 mod transport;
@@ -19,11 +21,15 @@ mod upload;
 
 pub use auth::{AgentSource, Credentials, PASSPHRASE_ENV, PassphraseSource};
 pub use command::{ArgumentError, RemoteCommand};
-pub use error::{ArgumentProblem, CredentialProblem, ErrorSource, SshError, SshErrorKind, Step};
+pub use error::{
+    ArgumentProblem, CredentialProblem, ErrorSource, SshError, SshErrorKind, Step, SudoAuth,
+};
 pub use hold::{Heartbeat, Held, HoldOutcome};
+pub use host_cert::CertRefusal;
 pub use host_key::{HostKeyPolicy, RecordedKey, RecordedKeys};
 pub use known_hosts::{Unrememberable, can_remember};
 pub use session::{ExecOutput, ExitStatus, Session};
+pub use sudo_password::{BECOME_PASSWORD_ENV, BecomePassword, BecomePasswordError};
 pub use target::{JumpHost, Privilege, Target};
 pub use trace::Verbosity;
 pub use transport::{BASTION_HANDSHAKES, CIPHER_ORDER, KEX_ORDER, Transport, TransportConfig};

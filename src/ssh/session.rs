@@ -14,8 +14,9 @@ use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Disconnect, Sig};
 use tokio::sync::Semaphore;
 
 use super::command::{RemoteCommand, sudo_refusal};
-use super::error::{SshError, SshErrorKind, Step};
+use super::error::{SshError, SshErrorKind, Step, SudoAuth};
 use super::host_key::ClientHandler;
+use super::sudo_password::BecomePassword;
 use super::target::Privilege;
 use super::trace::{self, Ending, Verbosity};
 
@@ -88,6 +89,8 @@ pub(super) struct Inner {
     pub(super) channels: Semaphore,
     /// What `-v` asked to see of each command.
     pub(super) verbosity: Verbosity,
+    /// Given to sudo before each privileged command, if set (`sudo_password.rs`).
+    pub(super) become_password: Option<BecomePassword>,
 }
 
 /// Concurrent commands per connection; more wait for a free slot (within
@@ -182,6 +185,46 @@ impl Session {
         &self.inner.handle
     }
 
+    /// The line for `cmd` on this host and what its stdin starts with (the become password,
+    /// for a sudo command when one is given); an argument that cannot be sent is an error.
+    pub(super) fn line_for(
+        &self,
+        cmd: &RemoteCommand,
+        step: &Step,
+    ) -> Result<(String, Option<Vec<u8>>), SshError> {
+        let password = self.inner.become_password.as_ref();
+        cmd.render_for(&self.inner.privilege, password)
+            .map_err(|e| {
+                let kind = SshErrorKind::ArgumentRejected {
+                    index: e.index,
+                    problem: e.problem,
+                };
+                self.error(step.clone(), kind).with_source(e)
+            })
+    }
+
+    /// The error for a sudo command that sudo refused, if it did.
+    pub(super) fn sudo_denied(
+        &self,
+        cmd: &RemoteCommand,
+        step: &Step,
+        output: &ExecOutput,
+    ) -> Option<SshError> {
+        if !cmd.uses_sudo(&self.inner.privilege) {
+            return None;
+        }
+        let detail = sudo_refusal(&output.status, &output.stderr)?;
+        let auth = match self.inner.become_password {
+            Some(_) => SudoAuth::Password,
+            None => SudoAuth::NoPassword,
+        };
+        let user = self.inner.user.clone();
+        Some(self.error(
+            step.clone(),
+            SshErrorKind::SudoDenied { user, detail, auth },
+        ))
+    }
+
     pub(super) fn error(&self, step: Step, kind: SshErrorKind) -> SshError {
         SshError::new(self.inner.name.clone(), step, kind)
     }
@@ -248,14 +291,7 @@ impl Session {
         deadline: Duration,
         stdin: S,
     ) -> Result<Ran<S::Output>, SshError> {
-        let privilege = self.inner.privilege;
-        let line = cmd.render(&privilege).map_err(|e| {
-            let kind = SshErrorKind::ArgumentRejected {
-                index: e.index,
-                problem: e.problem,
-            };
-            self.error(step.clone(), kind).with_source(e)
-        })?;
+        let (line, password) = self.line_for(cmd, &step)?;
         let timed_out = || self.error(step.clone(), SshErrorKind::Timeout { after: deadline });
         let started = Instant::now();
         let _slot = tokio::time::timeout(deadline, self.inner.channels.acquire())
@@ -273,6 +309,10 @@ impl Session {
                 .exec(true, line.into_bytes())
                 .await
                 .map_err(|e| self.channel_error(&step, e))?;
+            if let Some(password) = password {
+                // Before any other input; a channel that refuses it fails the command below.
+                let _ = writer.data(&password[..]).await;
+            }
             feed_and_collect(stdin, &writer, &mut reader)
                 .await
                 .map_err(|e| self.error(step.clone(), SshErrorKind::Io).with_source(e))
@@ -293,11 +333,8 @@ impl Session {
             }
         };
         let output = self.finish(&step, collected)?;
-        if cmd.uses_sudo(&privilege)
-            && let Some(detail) = sudo_refusal(&output.status, &output.stderr)
-        {
-            let user = self.inner.user.clone();
-            return Err(self.error(step, SshErrorKind::SudoDenied { user, detail }));
+        if let Some(denied) = self.sudo_denied(cmd, &step, &output) {
+            return Err(denied);
         }
         Ok(Ran { output, fed })
     }

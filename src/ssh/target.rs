@@ -18,6 +18,8 @@ pub struct Target {
     pub user: String,
     /// Private key files, tried in order after the ssh-agent's keys.
     pub identity_files: Vec<PathBuf>,
+    /// User certificate files (OpenSSH CertificateFile).
+    pub certificate_files: Vec<PathBuf>,
     /// The known_hosts file checked (and, with `AcceptNew`, appended to).
     pub known_hosts: PathBuf,
     /// Bastion to tunnel through.
@@ -44,7 +46,8 @@ pub enum Privilege {
     /// Run as the login user (e.g. the login user is root).
     #[default]
     AsLoginUser,
-    /// Wrap privileged commands in `sudo -n --` (passwordless sudo required).
+    /// Wrap privileged commands in `sudo -n --`: passwordless sudo, or the become password
+    /// when one is given (`sudo_password.rs`).
     Sudo,
 }
 

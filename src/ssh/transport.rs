@@ -138,6 +138,7 @@ struct Hop<'a> {
     port: u16,
     user: &'a str,
     identity_files: &'a [PathBuf],
+    certificate_files: &'a [PathBuf],
     known_hosts: &'a Path,
     host_key_policy: HostKeyPolicy,
 }
@@ -187,6 +188,7 @@ impl Transport {
             port: target.port,
             user: &target.user,
             identity_files: &target.identity_files,
+            certificate_files: &target.certificate_files,
             known_hosts: &target.known_hosts,
             host_key_policy: target.host_key_policy,
         };
@@ -222,6 +224,7 @@ impl Transport {
             jump,
             channels: Semaphore::new(MAX_CONCURRENT_COMMANDS),
             verbosity: self.config.verbosity,
+            become_password: self.credentials.become_password().cloned(),
         }))
     }
 
@@ -348,7 +351,7 @@ impl Transport {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let mut deadline = Deadline::after(self.config.connect_timeout);
-        let known = known_algorithms(hop.known_hosts, hop.host, hop.port).await;
+        let known = known_for(hop.known_hosts, hop.host, hop.port).await;
         let config = Arc::new(self.russh_config(&known));
         let handler = ClientHandler::new(HostKeyCheck {
             name: hop.name.to_owned(),
@@ -371,12 +374,20 @@ impl Transport {
             name: hop.name,
             user: hop.user,
             identity_files: hop.identity_files,
+            certificate_files: hop.certificate_files,
         };
         auth::authenticate(&mut handle, &login, &self.credentials, &mut deadline).await?;
         Ok(handle)
     }
 
-    fn russh_config(&self, known_host_key_algorithms: &[Algorithm]) -> client::Config {
+    fn russh_config(&self, known: &KnownForHost) -> client::Config {
+        let key = preferred_host_key_algorithms(&known.algorithms);
+        // Ask for a certificate only where a CA is trusted for the host (as OpenSSH).
+        let certificates = if known.authorities > 0 {
+            key.clone()
+        } else {
+            Vec::new()
+        };
         client::Config {
             client_id: SshId::Standard(Cow::Borrowed(concat!(
                 "SSH-2.0-ngfleet_",
@@ -384,7 +395,8 @@ impl Transport {
             ))),
             preferred: Preferred {
                 kex: Cow::Borrowed(KEX_ORDER),
-                key: Cow::Owned(preferred_host_key_algorithms(known_host_key_algorithms)),
+                key: Cow::Owned(key),
+                host_key_certificates: Cow::Owned(certificates),
                 cipher: Cow::Borrowed(CIPHER_ORDER),
                 ..Preferred::DEFAULT
             },
@@ -396,13 +408,25 @@ impl Transport {
     }
 }
 
-/// Host key types recorded for the host (empty if the file is unreadable:
-/// the host key check reports that).
-async fn known_algorithms(file: &Path, host: &str, port: u16) -> Vec<Algorithm> {
+/// What known_hosts says about a host before the handshake.
+#[derive(Debug, Default)]
+struct KnownForHost {
+    /// Host key types recorded for the host, asked for first.
+    algorithms: Vec<Algorithm>,
+    /// How many `@cert-authority` lines match it (then certificates are asked for).
+    authorities: usize,
+}
+
+/// What known_hosts says about the host (nothing if the file is unreadable: the host key
+/// check reports that).
+async fn known_for(file: &Path, host: &str, port: u16) -> KnownForHost {
     let (file, host) = (file.to_path_buf(), host.to_owned());
     tokio::task::spawn_blocking(move || {
         KnownHosts::load(&file)
-            .map(|k| k.algorithms_for(&host, port))
+            .map(|k| KnownForHost {
+                algorithms: k.algorithms_for(&host, port),
+                authorities: k.authorities_for(&host, port).len(),
+            })
             .unwrap_or_default()
     })
     .await
@@ -443,6 +467,13 @@ fn handshake_error(hop: &Hop<'_>, e: HandlerError) -> SshError {
         HandlerError::HostKey(Rejection::Unshown) => at(SshErrorKind::HostKeyUnshown {
             endpoint: endpoint(hop.host, hop.port),
         }),
+        HandlerError::HostKey(Rejection::Certificate(reason)) => {
+            at(SshErrorKind::HostCertificateRefused {
+                endpoint: endpoint(hop.host, hop.port),
+                file,
+                reason,
+            })
+        }
         HandlerError::Ssh(russh::Error::IO(source)) => at(SshErrorKind::Io).with_source(source),
         HandlerError::Ssh(
             source @ (russh::Error::Disconnect | russh::Error::HUP | russh::Error::SendError),

@@ -169,6 +169,12 @@ pub(super) fn connection(reader: &mut Reader<'_>, vars: &Vars) -> Option<Connect
         "ansible_ssh_private_key_file",
         "a key file path",
     );
+    let certificate_file = plain(
+        reader,
+        vars,
+        "ngfleet_ssh_certificate",
+        "a certificate file path",
+    );
     let become_ = match vars.get("ansible_become") {
         None => Become::Unset,
         Some(var) => match boolean(reader, var) {
@@ -231,6 +237,7 @@ pub(super) fn connection(reader: &mut Reader<'_>, vars: &Vars) -> Option<Connect
         port,
         user,
         identity_file,
+        certificate_file,
         become_,
         known_hosts,
         host_key_checking: args.checking.unwrap_or(HostKeyChecking::Default),
