@@ -106,6 +106,16 @@ fn a_full_rollout_respects_the_order_and_the_wave_barriers() {
         assert!(last_finish < next_start, "wave {w} overlaps wave {}", w + 1);
     }
     assert_eq!(j.last().map(|e| e["event"].clone()), Some("summary".into()));
+    // From a host's turn on, one remote operation per nginx step and per gate check:
+    // install + USR2, the gate with both serving, WINCH, the gate after it, QUIT. The host
+    // waits for itself; the controller never has to poll it on a clean roll.
+    for e in ran.events("host_finished") {
+        assert_eq!(
+            e["round_trips"]["critical"], 5,
+            "{} went back and forth: {e}",
+            e["host"]
+        );
+    }
     // A second run skips every host.
     let again = ngfleet(&lab, &spec, "roll").run();
     assert!(again.stdout.contains("10 skipped"), "{}", again.stdout);

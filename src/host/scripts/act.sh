@@ -78,7 +78,9 @@ cond() {
         # renames since the signal, tells them apart. (A filesystem that keeps ctime on rename
         # makes this wait run to its deadline; the controller still judges the observation.)
         [ -n "${mark+x}" ] || return 0
-        [ "$(stat -c %z -- "$2" 2>/dev/null)" != "$mark" ]
+        t=$(stat -c %z -- "$2" 2>/dev/null) && [ "$t" != "$mark" ] || return 1
+        # The file stat saw may be one renamed or written since the reads above: read again.
+        pidin "$2" && [ "$p" = "$3" ] && ! pidin "$2.oldbin"
         return
       fi
       pidin "$2.oldbin" && [ "$p" = "$3" ] && [ -n "$np" ] && [ "$np" != "$3" ] \
