@@ -5,6 +5,12 @@
 //! once. Hosts with the same membership and the same host-entry layers share one [`Vars`] and
 //! one [`Connection`], validated once (so a bad group variable is reported once, not once per
 //! host). A host itself holds its name and shared pointers.
+//!
+//! The layers of a host, lowest precedence first, as ansible-core 2.19's `VariableManager`
+//! stacks them for `ansible-inventory`: the inventory's `all` and group variables (groups by
+//! depth, `ansible_group_priority`, name), then `group_vars/all`, then `group_vars/` of the
+//! host's other groups (the same order), then the inventory's host variables, then
+//! `host_vars/`. So any `group_vars/` file beats any group variable written in the inventory.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -14,6 +20,7 @@ use super::super::keypath::KeyPath;
 use super::super::reader::{Reader, scalar_text};
 use super::connection::{connection, nginx_paths};
 use super::order;
+use super::vars_files::VarsDirs;
 use super::walk::{ALL, Drafts, GroupDraft, UNGROUPED};
 use super::{Connection, Host, Inventory, Layer, NginxPaths, Vars};
 
@@ -49,9 +56,11 @@ struct GroupFacts {
     priority: Vec<i64>,
     ancestors: Vec<Vec<usize>>,
     layers: Vec<Arc<Layer>>,
+    /// Each group's `group_vars/` layer.
+    file_layers: Vec<Option<Arc<Layer>>>,
 }
 
-pub(super) fn build(mut drafts: Drafts<'_>) -> Result<Inventory, Diagnostics> {
+pub(super) fn build(mut drafts: Drafts<'_>, vars: &VarsDirs) -> Result<Inventory, Diagnostics> {
     if drafts.over_limit {
         return Err(problems(drafts.reader));
     }
@@ -62,9 +71,19 @@ pub(super) fn build(mut drafts: Drafts<'_>) -> Result<Inventory, Diagnostics> {
             drafts.groups[ALL].children.push(g);
         }
     }
-    let facts = group_facts(&mut drafts);
+    let facts = group_facts(&mut drafts, vars);
     let mut own_lists = own_hosts(&drafts);
+    // `host_vars/` comes after the inventory's host entries (the sort below keeps the order).
+    if vars.host_vars.is_some() {
+        for (h, name) in drafts.hosts.iter().enumerate() {
+            if let Some(layer) = vars.host_layer(&mut drafts.reader, name) {
+                drafts.layers.push(layer);
+                drafts.host_layers.push((h, drafts.layers.len() - 1));
+            }
+        }
+    }
     drafts.direct.sort_by_key(|&(host, _)| host);
+    // Stable: each host's layers stay in the order written.
     drafts.host_layers.sort_by_key(|&(host, _)| host);
     let mut added = Vec::new();
     let mut removed = vec![false; drafts.hosts.len()];
@@ -170,8 +189,13 @@ fn problems(reader: Reader<'_>) -> Diagnostics {
 }
 
 /// Depths, priorities, ancestors and variable layers of every group.
-fn group_facts(drafts: &mut Drafts<'_>) -> GroupFacts {
+fn group_facts(drafts: &mut Drafts<'_>, vars: &VarsDirs) -> GroupFacts {
     let depth = depths(drafts);
+    let file_layers = drafts
+        .groups
+        .iter()
+        .map(|g| vars.group_layer(&mut drafts.reader, &g.name, &g.path))
+        .collect();
     // A group defined in several places keeps the last definition of each variable.
     let mut layers: Vec<Layer> = drafts
         .groups
@@ -196,6 +220,7 @@ fn group_facts(drafts: &mut Drafts<'_>) -> GroupFacts {
         priority,
         ancestors: ancestors(&drafts.groups),
         layers,
+        file_layers,
     }
 }
 
@@ -224,7 +249,8 @@ fn groups_of(direct: &[usize], facts: &GroupFacts) -> (Vec<usize>, Ungrouped) {
     (groups, Ungrouped::Unchanged)
 }
 
-/// A membership: its groups in precedence order give the variable layers.
+/// A membership: its groups in precedence order give the variable layers: the inventory's,
+/// then `group_vars/all`, then the other groups' `group_vars/`.
 fn membership(
     groups: &[GroupDraft],
     facts: &GroupFacts,
@@ -242,6 +268,11 @@ fn membership(
             .iter()
             .filter(|&&g| !facts.layers[g].0.is_empty())
             .map(|&g| Arc::clone(&facts.layers[g]))
+            .chain(
+                std::iter::once(ALL)
+                    .chain(order.iter().copied().filter(|&g| g != ALL))
+                    .filter_map(|g| facts.file_layers[g].clone()),
+            )
             .collect(),
     }
 }

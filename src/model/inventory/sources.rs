@@ -9,6 +9,7 @@ use yaml_serde::Value;
 
 use super::super::diagnostic::Diagnostics;
 use super::super::source::Document;
+use super::vars_files::VarsDirs;
 use super::walk::Walker;
 use super::{Inventory, Limits, build, ini};
 
@@ -29,6 +30,7 @@ pub(super) enum Parsed {
 pub(super) fn parse(
     name: &str,
     files: &[SourceFile],
+    vars: &VarsDirs,
     limits: Limits,
 ) -> Result<Inventory, Diagnostics> {
     let mut docs = Vec::new();
@@ -67,7 +69,7 @@ pub(super) fn parse(
         }
     }
     walker.read_in(&whole);
-    build::build(walker.finish())
+    build::build(walker.finish(), vars)
 }
 
 /// A file's document, YAML or INI by content: a YAML mapping is a YAML inventory;
