@@ -541,3 +541,61 @@ fn inventory_command_prints_what_ansible_inventory_prints() {
         }
     }
 }
+
+/// With `group_vars/` and `host_vars/`: `ngfleet inventory` prints what `ansible-inventory`
+/// prints, byte for byte (ansible-inventory run where no other `group_vars/` is).
+#[test]
+fn inventory_command_with_vars_files_prints_what_ansible_inventory_prints() {
+    let files = [
+        (
+            "inv/hosts",
+            "lone\n[web]\nw1:2222 http_port=8080\nw2\n[web:vars]\ngp=8080\n[db:children]\nweb\n",
+        ),
+        ("inv/group_vars/all.yml", "gp: all-file\nq: [1, 2]\n"),
+        ("inv/group_vars/web/a.yml", "gp: web-a\nnested: {k: v}\n"),
+        ("inv/group_vars/web/b.json", "{\"gp\": 9090}"),
+        ("inv/group_vars/ungrouped", "u: true\n"),
+        (
+            "inv/host_vars/w1.yml",
+            "http_port: 8443\nansible_port: 2200\n",
+        ),
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let empty = tempfile::tempdir().expect("tempdir");
+    for (path, text) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+    let views: [&[&str]; 4] = [
+        &["--list"],
+        &["--graph"],
+        &["--host", "w1"],
+        &["--list", "--limit", "web[1],lone"],
+    ];
+    for source in ["inv/hosts", "inv"] {
+        for view in views {
+            let theirs = Command::new("ansible-inventory")
+                .arg("-i")
+                .arg(dir.path().join(source))
+                .args(view)
+                .current_dir(empty.path())
+                .env("ANSIBLE_LOCAL_TEMP", empty.path())
+                .env("ANSIBLE_INVENTORY_UNPARSED_FAILED", "true")
+                .output()
+                .expect("ansible-inventory runs (scripts/test installs it)");
+            assert!(theirs.status.success(), "ansible-inventory {view:?} failed");
+            let ours = files
+                .iter()
+                .fold(Test::new(), |test, (path, text)| test.file(path, text))
+                .args(["inventory", "-i", source])
+                .args(view.iter().copied())
+                .run();
+            assert_eq!(
+                ours.stdout,
+                String::from_utf8_lossy(&theirs.stdout),
+                "{source} {view:?}: ngfleet (left), ansible-inventory (right)"
+            );
+        }
+    }
+}
