@@ -32,12 +32,9 @@ pub fn read(path: &Path, limits: Limits) -> Result<Result<Inventory, Diagnostics
     let is_dir = fs::metadata(path).map(|m| m.is_dir()).unwrap_or(false);
     if !is_dir {
         let text = read_text(path)?;
-        // Ansible's `os.path.dirname`: a bare file name is in the current directory.
-        let base = match path.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent,
-            _ => Path::new("."),
-        };
-        let vars = vars_dirs::read(base)?;
+        // Ansible's `os.path.dirname`; a bare file name's is empty, the current directory
+        // (so its vars files are named `group_vars/…`).
+        let vars = vars_dirs::read(path.parent().unwrap_or(Path::new("")))?;
         return Ok(text.and_then(|text| {
             let file = SourceFile { name, text };
             Inventory::read(Source::File(&file), &vars, limits)
