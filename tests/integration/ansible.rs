@@ -320,6 +320,21 @@ fn names_are_looked_up_as_ansible_does() {
 }
 
 #[test]
+fn a_group_without_hosts_has_its_files_never_read() {
+    agree_on_tree(
+        &[
+            (
+                "hosts.yml",
+                "all:\n  hosts: {h1: }\n  children:\n    empty: {}\n",
+            ),
+            ("group_vars/empty.yml", "x: [unclosed\n"),
+            ("group_vars/all.yml", "x: 1\n"),
+        ],
+        "hosts.yml",
+    );
+}
+
+#[test]
 fn a_directory_inventory_reads_its_own_vars_directories_only() {
     agree_on_tree(
         &[

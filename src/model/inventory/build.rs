@@ -56,8 +56,9 @@ struct GroupFacts {
     priority: Vec<i64>,
     ancestors: Vec<Vec<usize>>,
     layers: Vec<Arc<Layer>>,
-    /// Each group's `group_vars/` layer.
-    file_layers: Vec<Option<Arc<Layer>>>,
+    /// Each group's `group_vars/` layer, read when a host of the group is first built (as
+    /// Ansible reads a group's files only for its hosts: an empty group's are never read).
+    file_layers: Vec<Option<Option<Arc<Layer>>>>,
 }
 
 pub(super) fn build(mut drafts: Drafts<'_>, vars: &VarsDirs) -> Result<Inventory, Diagnostics> {
@@ -71,7 +72,7 @@ pub(super) fn build(mut drafts: Drafts<'_>, vars: &VarsDirs) -> Result<Inventory
             drafts.groups[ALL].children.push(g);
         }
     }
-    let facts = group_facts(&mut drafts, vars);
+    let mut facts = group_facts(&mut drafts);
     let mut own_lists = own_hosts(&drafts);
     // `host_vars/` comes after the inventory's host entries (the sort below keeps the order).
     if vars.host_vars.is_some() {
@@ -121,7 +122,12 @@ pub(super) fn build(mut drafts: Drafts<'_>, vars: &VarsDirs) -> Result<Inventory
                 let m = match membership_index.get(&key) {
                     Some(&m) => m,
                     None => {
-                        memberships.push(membership(&drafts.groups, &facts, found));
+                        let files = GroupFiles {
+                            vars,
+                            reader: &mut drafts.reader,
+                        };
+                        let made = membership(&drafts.groups, &mut facts, files, found);
+                        memberships.push(made);
                         membership_index.insert(key, memberships.len() - 1);
                         memberships.len() - 1
                     }
@@ -189,13 +195,9 @@ fn problems(reader: Reader<'_>) -> Diagnostics {
 }
 
 /// Depths, priorities, ancestors and variable layers of every group.
-fn group_facts(drafts: &mut Drafts<'_>, vars: &VarsDirs) -> GroupFacts {
+fn group_facts(drafts: &mut Drafts<'_>) -> GroupFacts {
     let depth = depths(drafts);
-    let file_layers = drafts
-        .groups
-        .iter()
-        .map(|g| vars.group_layer(&mut drafts.reader, &g.name, &g.path))
-        .collect();
+    let file_layers = vec![None; drafts.groups.len()];
     // A group defined in several places keeps the last definition of each variable.
     let mut layers: Vec<Layer> = drafts
         .groups
@@ -251,9 +253,16 @@ fn groups_of(direct: &[usize], facts: &GroupFacts) -> (Vec<usize>, Ungrouped) {
 
 /// A membership: its groups in precedence order give the variable layers: the inventory's,
 /// then `group_vars/all`, then the other groups' `group_vars/`.
+/// Where the groups' `group_vars/` layers are read from, and their problems recorded.
+struct GroupFiles<'a, 'd> {
+    vars: &'a VarsDirs,
+    reader: &'a mut Reader<'d>,
+}
+
 fn membership(
     groups: &[GroupDraft],
-    facts: &GroupFacts,
+    facts: &mut GroupFacts,
+    files: GroupFiles<'_, '_>,
     (ids, ungrouped): (Vec<usize>, Ungrouped),
 ) -> Membership {
     let rank = |g: usize| (facts.depth[g], facts.priority[g], groups[g].name.as_str());
@@ -261,19 +270,22 @@ fn membership(
     order.sort_by(|&a, &b| rank(a).cmp(&rank(b)));
     let mut names: Vec<String> = ids.iter().map(|&g| groups[g].name.clone()).collect();
     names.sort();
+    let mut layers: Vec<Arc<Layer>> = order
+        .iter()
+        .filter(|&&g| !facts.layers[g].0.is_empty())
+        .map(|&g| Arc::clone(&facts.layers[g]))
+        .collect();
+    // `order` starts with `all` (depth 0): its file, then the other groups' in order.
+    for &g in &order {
+        let GroupDraft { name, path, .. } = &groups[g];
+        let layer = facts.file_layers[g]
+            .get_or_insert_with(|| files.vars.group_layer(files.reader, name, path));
+        layers.extend(layer.clone());
+    }
     Membership {
         ungrouped,
         names: names.into(),
-        layers: order
-            .iter()
-            .filter(|&&g| !facts.layers[g].0.is_empty())
-            .map(|&g| Arc::clone(&facts.layers[g]))
-            .chain(
-                std::iter::once(ALL)
-                    .chain(order.iter().copied().filter(|&g| g != ALL))
-                    .filter_map(|g| facts.file_layers[g].clone()),
-            )
-            .collect(),
+        layers,
     }
 }
 

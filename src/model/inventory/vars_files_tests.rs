@@ -140,13 +140,16 @@ fn empty_and_false_files_are_skipped_and_unused_files_never_read() {
         ("all", &[("all", "# only a comment\n")]),
         ("bad.yml", &[("bad.yml", "x: [unclosed\n")]),
     ]);
-    groups.insert("nobody".to_owned(), VarsEntry::File(unreadable));
+    groups.insert("nobody".to_owned(), VarsEntry::File(unreadable.clone()));
+    // A group without hosts: its files apply to no one and are never read.
+    groups.insert("empty".to_owned(), VarsEntry::File(unreadable));
     let vars = VarsDirs {
         group_vars: Some(groups),
         host_vars: None,
     };
-    let inv = valid(INVENTORY, &vars);
-    assert_eq!(inv, valid(INVENTORY, &VarsDirs::default()));
+    let inventory = format!("{INVENTORY}    empty: {{}}\n");
+    let inv = valid(&inventory, &vars);
+    assert_eq!(inv, valid(&inventory, &VarsDirs::default()));
 }
 
 #[test]
