@@ -359,7 +359,10 @@ fn an_ini_inventory_gets_typed_values_from_its_vars_files() {
                 "inventory.ini",
                 "lone\n[web]\nw1 ansible_port=2201\nw2:2202\n[web:vars]\nport=8080\n[all:vars]\nflag=yes\n",
             ),
-            ("group_vars/web.yml", "port: 8081\nlist: [1, \"2\", 3.5]\n"),
+            (
+                "group_vars/web.yml",
+                "port: 8081\nlist: [1, \"2\", 3.5]\nyes_value: yes\nquoted: 'no'\nb: &b {x: Off}\nc: *b\n",
+            ),
             ("group_vars/all.json", "{\"flag\": false}"),
             ("host_vars/w2.yml", "ansible_port: 2299\n"),
         ],

@@ -454,6 +454,12 @@ fn vars_text(rng: &mut ChaCha8Rng, json: bool) -> String {
             Value::Int(rng.random_range(1..9)),
         ));
     }
+    // The YAML 1.1 booleans PyYAML reads (plain), and one quoted (text).
+    let yaml11 = (!json && rng.random_bool(0.3)).then(|| {
+        *["yes", "No", "OFF", "on", "'yes'"]
+            .choose(rng)
+            .expect("word")
+    });
     if json {
         let inner: Vec<String> = vars
             .iter()
@@ -461,8 +467,13 @@ fn vars_text(rng: &mut ChaCha8Rng, json: bool) -> String {
             .collect();
         format!("{{{}}}\n", inner.join(", "))
     } else {
-        vars.iter()
+        let mut text: String = vars
+            .iter()
             .map(|(k, v)| format!("{k}: {}\n", yaml_value(v)))
-            .collect()
+            .collect();
+        if let Some(word) = yaml11 {
+            text.push_str(&format!("enabled: {word}\n"));
+        }
+        text
     }
 }

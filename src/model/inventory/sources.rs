@@ -8,7 +8,7 @@
 use yaml_serde::Value;
 
 use super::super::diagnostic::Diagnostics;
-use super::super::source::Document;
+use super::super::source::{Document, Scalars};
 use super::vars_files::VarsDirs;
 use super::walk::Walker;
 use super::{Inventory, Limits, build, ini};
@@ -75,7 +75,7 @@ pub(super) fn parse(
 /// A file's document, YAML or INI by content: a YAML mapping is a YAML inventory;
 /// `[section]`s or host lines make an INI one.
 pub(super) fn read(file: &str, text: &str) -> Result<Parsed, Diagnostics> {
-    let yaml = Document::parse(file, text);
+    let yaml = Document::parse_with(file, text, Scalars::PyYaml);
     // A mapping or a list is YAML (a list is refused there); a scalar is host lines folded
     // into one.
     let is_mapping = |doc: &Document| {

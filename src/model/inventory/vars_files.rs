@@ -15,7 +15,7 @@ use yaml_serde::Value;
 use super::super::diagnostic::{Diagnostic, Position};
 use super::super::keypath::KeyPath;
 use super::super::reader::{Reader, describe};
-use super::super::source::Document;
+use super::super::source::{Document, Scalars};
 use super::{Layer, Var};
 
 /// What ansible-core looks for after a group or host name, in this order.
@@ -132,7 +132,7 @@ fn read(reader: &mut Reader<'_>, file: &VarsFile) -> Vec<(String, Var)> {
         ));
         return Vec::new();
     }
-    let doc = match Document::parse(&file.name, text) {
+    let doc = match Document::parse_with(&file.name, text, Scalars::PyYaml) {
         Ok(doc) => doc,
         Err(problems) => {
             for problem in problems.iter() {
