@@ -5,6 +5,7 @@
 mod binary;
 mod file;
 mod inventory;
+mod vars_dirs;
 
 use std::path::{Path, PathBuf};
 
@@ -35,10 +36,6 @@ pub enum InputError {
     },
     #[error("failed to read inventory directory {path}: directories nest deeper than {limit}")]
     TooDeep { path: PathBuf, limit: usize },
-    #[error(
-        "failed to read inventory {inventory}: {dir} is not supported yet, and its variables would be missed: move them into the inventory"
-    )]
-    VarsDir { inventory: PathBuf, dir: PathBuf },
     #[error("no binary to roll out: give --binary FILE or `binary.source` in the spec")]
     NoBinary,
 }

@@ -4,17 +4,18 @@
 //! `vars_plugins` directories, and names ending in one of `INVENTORY_IGNORE_EXTS` (`.pyc`,
 //! `.pyo`, `.swp`, `.bak`, `~`, `.rpm`, `.md`, `.txt`, `.rst`, `.orig`, `.cfg`, `.retry`).
 //! Subdirectories are read the same way, in place. Each file is bounded and decoded on its
-//! own ([`super::file`]); the model reads the (name, text) pairs.
+//! own ([`super::file`]); the model reads the (name, text) pairs, with the `group_vars/` and
+//! `host_vars/` beside the file or inside the directory ([`super::vars_dirs`]).
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::model::diagnostic::Diagnostics;
-use crate::model::inventory::{Inventory, Limits, SourceFile};
+use crate::model::inventory::{Inventory, Limits, Source, SourceFile};
 use crate::model::source::decode;
 
 use super::file::{self, FileError, MAX_INPUT_BYTES};
-use super::{InputError, display};
+use super::{InputError, display, vars_dirs};
 
 /// What ansible-core skips in an inventory directory, by name.
 const IGNORED_NAMES: &[&str] = &["group_vars", "host_vars", "vars_plugins"];
@@ -29,24 +30,17 @@ pub const MAX_DEPTH: usize = 16;
 pub fn read(path: &Path, limits: Limits) -> Result<Result<Inventory, Diagnostics>, InputError> {
     let name = display(path);
     let is_dir = fs::metadata(path).map(|m| m.is_dir()).unwrap_or(false);
-    // Ansible reads `group_vars/` and `host_vars/` beside the inventory; ngfleet does not
-    // yet, and a variable missed (an `ansible_host`, a port) is worse than a refusal.
-    let beside = if is_dir { Some(path) } else { path.parent() };
-    if let Some(base) = beside {
-        for vars in ["group_vars", "host_vars"] {
-            let dir = base.join(vars);
-            if dir.exists() {
-                return Err(InputError::VarsDir {
-                    inventory: path.to_owned(),
-                    dir,
-                });
-            }
-        }
-    }
     if !is_dir {
         let text = read_text(path)?;
-        return Ok(text.and_then(|text| Inventory::parse_within(&name, &text, limits)));
+        // Ansible's `os.path.dirname`; a bare file name's is empty, the current directory
+        // (so its vars files are named `group_vars/…`).
+        let vars = vars_dirs::read(path.parent().unwrap_or(Path::new("")))?;
+        return Ok(text.and_then(|text| {
+            let file = SourceFile { name, text };
+            Inventory::read(Source::File(&file), &vars, limits)
+        }));
     }
+    let vars = vars_dirs::read(path)?;
     let mut paths = Vec::new();
     collect(path, 0, &mut paths)?;
     let mut files = Vec::new();
@@ -67,7 +61,14 @@ pub fn read(path: &Path, limits: Limits) -> Result<Result<Inventory, Diagnostics
     }
     Ok(match failed {
         Some(problems) => Err(problems),
-        None => Inventory::parse_files(&name, &files, limits),
+        None => Inventory::read(
+            Source::Directory {
+                name: &name,
+                files: &files,
+            },
+            &vars,
+            limits,
+        ),
     })
 }
 
@@ -128,21 +129,60 @@ mod tests {
     use super::*;
 
     #[test]
-    fn group_vars_beside_the_inventory_are_refused_not_missed() {
+    fn group_vars_and_host_vars_beside_a_file_or_in_a_directory_are_read() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let inv = dir.path().join("hosts.yml");
-        fs::write(&inv, "all:\n  hosts:\n    web-01:\n").expect("write");
-        let limits = Limits { max_hosts: 100 };
-        assert!(matches!(read(&inv, limits), Ok(Ok(_))));
-        fs::create_dir(dir.path().join("host_vars")).expect("mkdir");
-        assert!(matches!(
-            read(&inv, limits),
-            Err(InputError::VarsDir { .. })
-        ));
-        assert!(matches!(
-            read(dir.path(), limits),
-            Err(InputError::VarsDir { .. })
-        ));
+        let p = dir.path();
+        let inv = p.join("hosts.yml");
+        fs::write(
+            &inv,
+            "all:\n  children:\n    web:\n      hosts:\n        web-01:\n",
+        )
+        .expect("w");
+        fs::create_dir_all(p.join("group_vars/web")).expect("mkdir");
+        fs::create_dir_all(p.join("host_vars")).expect("mkdir");
+        fs::write(
+            p.join("group_vars/all.yml"),
+            "ansible_user: deploy\nx: all\n",
+        )
+        .expect("w");
+        fs::write(
+            p.join("group_vars/web/a.yml"),
+            "ansible_port: 2200\nx: web\n",
+        )
+        .expect("w");
+        fs::write(
+            p.join("host_vars/web-01.json"),
+            "{\"ansible_host\": \"10.0.0.5\"}",
+        )
+        .expect("w");
+        for source in [inv.as_path(), p] {
+            let inv = read(source, Limits::default())
+                .expect("read")
+                .expect("valid");
+            let host = inv.find("web-01").expect("web-01");
+            assert_eq!(host.address(), "10.0.0.5");
+            assert_eq!(host.connection.port.get(), 2200);
+            assert_eq!(host.connection.user.as_deref(), Some("deploy"));
+            assert_eq!(host.vars.text("x").as_deref(), Some("web"));
+        }
+    }
+
+    #[test]
+    fn a_bad_vars_file_is_named_with_its_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path();
+        fs::write(p.join("hosts"), "[web]\nweb-01\n").expect("w");
+        fs::create_dir_all(p.join("group_vars")).expect("mkdir");
+        fs::write(p.join("group_vars/web.yml"), "x: 1\nansible_port: many\n").expect("w");
+        let text = read(&p.join("hosts"), Limits::default())
+            .expect("read")
+            .expect_err("invalid")
+            .to_string();
+        let file = p.join("group_vars/web.yml").display().to_string();
+        assert!(
+            text.contains(&format!("{file}:2:15: ansible_port: ")),
+            "{text}"
+        );
     }
 
     #[test]

@@ -1,9 +1,12 @@
-//! Ansible YAML inventories, read unchanged: groups nested to any depth, host ranges,
+//! Ansible inventories (YAML or INI, a file or a directory, with `group_vars/` and
+//! `host_vars/` beside them), read unchanged: groups nested to any depth, host ranges,
 //! variable precedence, and the connection and nginx variables ngfleet understands.
 //!
-//! Precedence follows Ansible: `all` < groups ordered by depth (parents before children),
-//! then `ansible_group_priority`, then name < host variables. Every other variable is kept
-//! verbatim (gates may use it) and is never an error.
+//! Precedence follows ansible-core 2.19: the inventory's `all` < its groups ordered by depth
+//! (parents before children), then `ansible_group_priority`, then name < `group_vars/all` <
+//! the other groups' `group_vars/` (same order) < the inventory's host variables <
+//! `host_vars/`. Every other variable is kept verbatim (gates may use it) and is never an
+//! error.
 //!
 //! Reading is linear in the number of hosts: the document is walked once into group and host
 //! drafts ([`walk`]), then every host is built from what it shares with others ([`build`]):
@@ -16,6 +19,7 @@ mod connection;
 mod ini;
 mod order;
 mod sources;
+mod vars_files;
 mod walk;
 
 use std::collections::BTreeMap;
@@ -30,6 +34,7 @@ use super::reader::scalar_text;
 use super::values::{JumpHost, Port, RemotePath};
 
 pub use sources::SourceFile;
+pub use vars_files::{VarsDirs, VarsEntry, VarsFile, VarsTree};
 pub use walk::HostError;
 
 /// The nginx binary when the inventory does not name one.
@@ -169,6 +174,19 @@ pub struct NginxPaths {
     pub pid_file: RemotePath,
 }
 
+/// Where an inventory's text comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum Source<'a> {
+    /// One file.
+    File(&'a SourceFile),
+    /// A directory's files in Ansible's order; `name` (the directory) names problems that no
+    /// one file shows.
+    Directory {
+        name: &'a str,
+        files: &'a [SourceFile],
+    },
+}
+
 /// One host with everything ngfleet knows about it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Host {
@@ -234,9 +252,27 @@ impl Inventory {
     /// The format is told by content: a YAML mapping is a YAML inventory; `[section]`s or
     /// host lines make an INI one.
     pub fn parse_within(file: &str, text: &str, limits: Limits) -> Result<Inventory, Diagnostics> {
-        match sources::read(file, text)? {
-            sources::Parsed::Yaml(doc) => build::build(walk::walk(&doc, limits)),
-            sources::Parsed::Ini(doc, lines) => build::build(ini::walk(&doc, lines, limits)),
+        let file = SourceFile {
+            name: file.to_owned(),
+            text: text.to_owned(),
+        };
+        Inventory::read(Source::File(&file), &VarsDirs::default(), limits)
+    }
+
+    /// Reads an inventory with the `group_vars/` and `host_vars/` beside it, within `limits`.
+    pub fn read(
+        source: Source<'_>,
+        vars: &VarsDirs,
+        limits: Limits,
+    ) -> Result<Inventory, Diagnostics> {
+        match source {
+            Source::File(file) => match sources::read(&file.name, &file.text)? {
+                sources::Parsed::Yaml(doc) => build::build(walk::walk(&doc, limits), vars),
+                sources::Parsed::Ini(doc, lines) => {
+                    build::build(ini::walk(&doc, lines, limits), vars)
+                }
+            },
+            Source::Directory { name, files } => sources::parse(name, files, vars, limits),
         }
     }
 
@@ -247,7 +283,11 @@ impl Inventory {
         files: &[SourceFile],
         limits: Limits,
     ) -> Result<Inventory, Diagnostics> {
-        sources::parse(name, files, limits)
+        Inventory::read(
+            Source::Directory { name, files },
+            &VarsDirs::default(),
+            limits,
+        )
     }
 
     pub fn file(&self) -> &str {

@@ -7,6 +7,9 @@ use std::fmt;
 pub enum Segment {
     Key(String),
     Index(usize),
+    /// The root of another document, by its index in the reader's attached documents (a
+    /// `group_vars/` file, say): the path goes on inside that document. Never displayed.
+    File(usize),
 }
 
 /// A path from the document root to a node.
@@ -30,6 +33,19 @@ impl KeyPath {
         KeyPath(segments)
     }
 
+    /// The root of another document: the `index`-th attached to the reader that reads it.
+    pub fn in_file(index: usize) -> KeyPath {
+        KeyPath(vec![Segment::File(index)])
+    }
+
+    /// The attached document a path starts in, and the path inside it.
+    pub fn split_file(&self) -> Option<(usize, KeyPath)> {
+        match self.0.split_first() {
+            Some((Segment::File(index), rest)) => Some((*index, KeyPath(rest.to_vec()))),
+            _ => None,
+        }
+    }
+
     pub fn parent(&self) -> Option<KeyPath> {
         let (_, rest) = self.0.split_last()?;
         Some(KeyPath(rest.to_vec()))
@@ -46,13 +62,16 @@ impl KeyPath {
 
 impl fmt::Display for KeyPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, segment) in self.0.iter().enumerate() {
+        let mut first = true;
+        for segment in &self.0 {
             match segment {
+                Segment::File(_) => continue,
                 Segment::Index(n) => write!(f, "[{n}]")?,
                 Segment::Key(k) if needs_quotes(k) => write!(f, "[{k:?}]")?,
-                Segment::Key(k) if i == 0 => write!(f, "{k}")?,
+                Segment::Key(k) if first => write!(f, "{k}")?,
                 Segment::Key(k) => write!(f, ".{k}")?,
             }
+            first = false;
         }
         Ok(())
     }

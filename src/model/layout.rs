@@ -29,6 +29,9 @@ pub struct Layout {
     aliases: HashMap<KeyPath, KeyPath>,
     /// Mappings whose `<<` key is quoted or tagged (a plain key, not a merge).
     literal_merge_keys: HashSet<KeyPath>,
+    /// Plain, untagged values that YAML 1.1 (PyYAML) reads as booleans and YAML 1.2 as text
+    /// (`yes`, `No`, `ON`, `off`...), and the boolean.
+    yaml11_booleans: HashMap<KeyPath, bool>,
 }
 
 impl Layout {
@@ -52,6 +55,12 @@ impl Layout {
     /// The node `path` stands for: the anchored node when `path` is an alias, else `path`.
     pub fn target(&self, path: &KeyPath) -> KeyPath {
         self.aliases.get(path).unwrap_or(path).clone()
+    }
+
+    /// The boolean PyYAML reads in the plain value written at `path`, where YAML 1.2 reads
+    /// text (`yes`, `off`...).
+    pub fn yaml11_boolean(&self, path: &KeyPath) -> Option<bool> {
+        self.yaml11_booleans.get(path).copied()
     }
 
     /// Whether the `<<` key of the mapping written at `path` is a plain string key.
@@ -130,6 +139,15 @@ fn position(span: &Span) -> Position {
     }
 }
 
+/// The boolean of a word PyYAML's YAML 1.1 resolver reads as one but YAML 1.2 does not.
+fn yaml11_only_boolean(text: &str) -> Option<bool> {
+    match text {
+        "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Some(true),
+        "no" | "No" | "NO" | "off" | "Off" | "OFF" => Some(false),
+        _ => None,
+    }
+}
+
 /// A `<<` key that PyYAML reads as a string, not a merge: quoted, or tagged other than `!!merge`.
 fn literal_merge(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> bool {
     text == "<<"
@@ -190,6 +208,11 @@ impl Scan {
             Node::Alias(id) => {
                 if let Some(anchored) = self.anchors.get(&id) {
                     self.layout.aliases.insert(path, anchored.clone());
+                }
+            }
+            Node::Scalar(text, ScalarStyle::Plain, None) => {
+                if let Some(b) = yaml11_only_boolean(text) {
+                    self.layout.yaml11_booleans.insert(path, b);
                 }
             }
             Node::Scalar(..) => {}

@@ -15,6 +15,9 @@ use super::source::Document;
 
 pub struct Reader<'d> {
     doc: &'d Document,
+    /// Other documents whose values were read in (`group_vars/` files): a path that starts
+    /// with [`KeyPath::in_file`] is placed in one of them.
+    attached: Vec<Document>,
     problems: Vec<Diagnostic>,
 }
 
@@ -23,27 +26,52 @@ impl<'d> Reader<'d> {
     pub fn new(doc: &'d Document) -> Reader<'d> {
         Reader {
             doc,
+            attached: Vec::new(),
             problems: doc.problems().to_vec(),
         }
     }
 
     /// A reader of `doc` carrying problems already found (in `doc` or elsewhere).
     pub fn from_problems(doc: &'d Document, problems: Vec<Diagnostic>) -> Reader<'d> {
-        Reader { doc, problems }
+        Reader {
+            doc,
+            attached: Vec::new(),
+            problems,
+        }
     }
 
     pub fn doc(&self) -> &'d Document {
         self.doc
     }
 
+    /// Attaches another document (its own problems recorded) and returns the root of its
+    /// paths: problems at paths under it are placed in that document.
+    pub fn attach(&mut self, doc: Document) -> KeyPath {
+        self.problems.extend_from_slice(doc.problems());
+        self.attached.push(doc);
+        KeyPath::in_file(self.attached.len() - 1)
+    }
+
+    /// The document a path is in, and the path inside it.
+    fn place(&self, path: &KeyPath) -> (&Document, KeyPath) {
+        match path.split_file() {
+            Some((index, rest)) if index < self.attached.len() => (&self.attached[index], rest),
+            _ => (self.doc, path.clone()),
+        }
+    }
+
     /// Records a problem with the value at `path`.
     pub fn error(&mut self, path: &KeyPath, message: impl Into<String>) {
-        self.problems.push(self.doc.value_error(path, message));
+        let (doc, path) = self.place(path);
+        let problem = doc.value_error(&path, message);
+        self.problems.push(problem);
     }
 
     /// Records a problem with the key at `path`.
     pub fn key_error(&mut self, path: &KeyPath, message: impl Into<String>) {
-        self.problems.push(self.doc.key_error(path, message));
+        let (doc, path) = self.place(path);
+        let problem = doc.key_error(&path, message);
+        self.problems.push(problem);
     }
 
     /// Records a problem already placed.

@@ -17,6 +17,16 @@ use super::keypath::KeyPath;
 use super::layout::{Layout, Placement};
 use super::merge;
 
+/// How plain scalars resolve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scalars {
+    /// YAML 1.2's core schema (`yaml_serde`'s), for ngfleet's own files.
+    Yaml12,
+    /// As Ansible's PyYAML loader reads inventories and vars files: YAML 1.2, plus the YAML
+    /// 1.1 booleans (`yes`, `no`, `on`, `off` in their three cases) when plain and untagged.
+    PyYaml,
+}
+
 /// A parsed YAML document with positions.
 #[derive(Debug)]
 pub struct Document {
@@ -30,13 +40,22 @@ impl Document {
     /// Parses `text`, naming it `file` in diagnostics, and resolves its merge keys. A syntax
     /// error is the one problem; a bad merge key is kept in [`Document::problems`].
     pub fn parse(file: &str, text: &str) -> Result<Document, Diagnostics> {
+        Document::parse_with(file, text, Scalars::Yaml12)
+    }
+
+    /// Like [`Document::parse`], plain scalars resolved as `scalars` says.
+    pub fn parse_with(file: &str, text: &str, scalars: Scalars) -> Result<Document, Diagnostics> {
         let root: Value =
             yaml_serde::from_str(text).map_err(|e| Diagnostics::single(syntax_error(file, &e)))?;
         let mut root = match root {
             Value::Tagged(tagged) => tagged.value,
             other => other,
         };
-        let resolved = merge::resolve(&mut root, &Layout::scan(text));
+        let layout = Layout::scan(text);
+        if scalars == Scalars::PyYaml {
+            yaml11_booleans(&mut root, KeyPath::root(), &layout);
+        }
+        let resolved = merge::resolve(&mut root, &layout);
         let problems = resolved
             .problems
             .into_iter()
@@ -124,6 +143,32 @@ impl Document {
             path: path.clone(),
             message: message.into(),
         }
+    }
+}
+
+/// Turns the plain `yes`/`no`/`on`/`off` values into booleans, following aliases (whose
+/// values `yaml_serde` copied) to where they were written. `written` is the written path
+/// of `value`.
+fn yaml11_booleans(value: &mut Value, written: KeyPath, layout: &Layout) {
+    match value {
+        Value::String(_) => {
+            if let Some(b) = layout.yaml11_boolean(&written) {
+                *value = Value::Bool(b);
+            }
+        }
+        Value::Mapping(map) => {
+            for (key, item) in map.iter_mut() {
+                if let Value::String(key) = key {
+                    yaml11_booleans(item, layout.target(&written.key(key)), layout);
+                }
+            }
+        }
+        Value::Sequence(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                yaml11_booleans(item, layout.target(&written.index(i)), layout);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) | Value::Tagged(_) => {}
     }
 }
 
@@ -287,5 +332,21 @@ windows:
             d.to_string(),
             "prod.yaml:3:11: all.vars.port: expected a port number, found \"ssh\""
         );
+    }
+
+    #[test]
+    fn pyyaml_scalars_add_the_yaml11_booleans_where_plain() {
+        let text = "a: yes\nb: 'yes'\nc: !!str on\nd: [No, OFF, On]\ne: &x {f: yes}\ng: *x\nh: {<<: *x}\ni: yesno\n";
+        let doc = Document::parse_with("v.yaml", text, Scalars::PyYaml).expect("parses");
+        let json = serde_json::to_value(doc.root()).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "a": true, "b": "yes", "c": "on", "d": [false, false, true],
+                "e": {"f": true}, "g": {"f": true}, "h": {"f": true}, "i": "yesno"
+            })
+        );
+        let plain = Document::parse("v.yaml", text).expect("parses");
+        assert_eq!(plain.root()["a"], Value::String("yes".to_owned()));
     }
 }

@@ -1,8 +1,8 @@
-//! The differential test: generated inventories (`ansible_gen.rs`), in YAML and in INI, read
-//! by ngfleet and by ansible-core itself (which `scripts/test` installs). For each inventory
-//! it compares the hosts' order (`all`), every host's variables and groups, and for each
-//! generated pattern the hosts selected and their order. One Python process reads every
-//! inventory. Seeded: `NGFLEET_DIFF_SEED=N` repeats a run; the seed, the number of
+//! The differential test: generated inventories (`ansible_gen.rs`), in YAML and in INI, files
+//! and directories, most with generated `group_vars/` and `host_vars/`, read by ngfleet and by
+//! ansible-core itself (which `scripts/test` installs). For each inventory it compares the
+//! hosts' order (`all`), every host's variables and groups, and for each generated pattern the
+//! hosts selected and their order. One Python process reads every inventory. Seeded: `NGFLEET_DIFF_SEED=N` repeats a run; the seed, the number of
 //! comparisons and of mismatches are printed, and any mismatch fails.
 //!
 //! The one deliberate difference: a pattern term that matches nothing (or a subscript that
@@ -27,6 +27,8 @@ use super::harness::Test;
 const INVENTORIES: usize = 120;
 /// Directory inventories.
 const DIRECTORIES: usize = 40;
+/// The share of inventories that get `group_vars/` and `host_vars/`.
+const WITH_VARS: f64 = 0.6;
 const PATTERNS: usize = 12;
 /// Inventories per format also run through the `ngfleet inventory --list` command.
 const CLI_RUNS: usize = 10;
@@ -126,7 +128,10 @@ fn our_vars(inventory: &Inventory) -> BTreeMap<String, Value> {
 /// One generated case: its file and text, and ngfleet's reading.
 struct Case {
     path: std::path::PathBuf,
+    /// The inventory's text (every file, for a directory).
     text: String,
+    /// The vars files beside it (paths relative to its directory), and their texts.
+    vars: Vec<(String, String)>,
     inventory: Inventory,
     patterns: Vec<(String, Ours)>,
 }
@@ -145,9 +150,36 @@ impl Tally {
             self.mismatches.push(format!(
                 "{} ({what}):\n{}\nngfleet: {ours}\nansible: {theirs}",
                 case.path.display(),
-                case.text
+                shown(case)
             ));
         }
+    }
+}
+
+/// A case's files, for a mismatch.
+fn shown(case: &Case) -> String {
+    let mut out = case.text.clone();
+    for (path, text) in &case.vars {
+        out.push_str(&format!("--- {path}\n{text}"));
+    }
+    out
+}
+
+/// Writes `files` under `dir`.
+fn write_tree(dir: &std::path::Path, files: &[(String, String)]) {
+    for (path, text) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+}
+
+/// Vars files for a share of the cases.
+fn maybe_vars(rng: &mut ChaCha8Rng, model: &ansible_gen::Model) -> Vec<(String, String)> {
+    if rng.random_bool(WITH_VARS) {
+        ansible_gen::vars_files(rng, model)
+    } else {
+        Vec::new()
     }
 }
 
@@ -188,14 +220,20 @@ fn run(format: &str) {
             "yaml" => (ansible_gen::yaml(&model), format!("inv{n}.yaml")),
             _ => (ansible_gen::ini(&model, &mut rng), format!("inv{n}.ini")),
         };
-        let path = dir.path().join(&name);
+        // Each inventory in its own directory, with its vars files.
+        let home = dir.path().join(format!("case{n}"));
+        std::fs::create_dir(&home).expect("mkdir");
+        let vars = maybe_vars(&mut rng, &model);
+        write_tree(&home, &vars);
+        let path = home.join(&name);
         std::fs::write(&path, &text).expect("write");
-        let inventory = Inventory::parse(&name, &text)
-            .unwrap_or_else(|e| panic!("ngfleet refused {name}:\n{text}\n{e}"));
+        let inventory = ngfleet::inputs::load_inventory(&path, Default::default())
+            .unwrap_or_else(|e| panic!("ngfleet refused {name}:\n{text}\n{vars:?}\n{e}"));
         let patterns = patterns_of(&mut rng, &model, &inventory);
         cases.push(Case {
             path,
             text,
+            vars,
             inventory,
             patterns,
         });
@@ -248,15 +286,25 @@ fn run_directories() {
                 std::fs::write(root.join(skipped), "[broken\n: : :\n").expect("write");
             }
         }
+        let mut everyone = ansible_gen::variant(&base, &mut rng);
+        everyone.names = models.iter().flat_map(|m| m.names.clone()).collect();
+        everyone.names.sort();
+        everyone.names.dedup();
+        let vars = maybe_vars(&mut rng, &everyone);
+        write_tree(&root, &vars);
         let inventory = match ngfleet::inputs::load_inventory(&root, Default::default()) {
             Ok(inventory) => inventory,
-            Err(e) => panic!("ngfleet refused {}:\n{shown}\n{e}", root.display()),
+            Err(e) => panic!(
+                "ngfleet refused {}:\n{shown}\n{vars:?}\n{e}",
+                root.display()
+            ),
         };
         let model = models.pop().expect("a file");
         let patterns = patterns_of(&mut rng, &model, &inventory);
         cases.push(Case {
             path: root,
             text: shown,
+            vars,
             inventory,
             patterns,
         });
@@ -294,6 +342,8 @@ fn compare(format: &str, seed: u64, dir: &std::path::Path, cases: &[Case], cli_r
     let output = Command::new("python3")
         .arg(&script)
         .arg(&jobs_file)
+        // Never a working directory with its own `group_vars/`.
+        .current_dir(dir)
         .env("ANSIBLE_LOCAL_TEMP", dir)
         .env("ANSIBLE_INVENTORY_UNPARSED_FAILED", "true")
         .env("ANSIBLE_HOST_PATTERN_MISMATCH", "ignore")
@@ -312,7 +362,7 @@ fn compare(format: &str, seed: u64, dir: &std::path::Path, cases: &[Case], cli_r
             theirs.get("error").is_none(),
             "ansible-core refused {}:\n{}\n{}",
             case.path.display(),
-            case.text,
+            shown(case),
             theirs["error"]
         );
         let names = |hosts: Vec<&str>| json!(hosts);
@@ -397,7 +447,10 @@ fn compare(format: &str, seed: u64, dir: &std::path::Path, cases: &[Case], cli_r
             .file_name()
             .and_then(|n| n.to_str())
             .expect("name");
-        let run = Test::new()
+        let run = case
+            .vars
+            .iter()
+            .fold(Test::new(), |test, (path, text)| test.file(path, text))
             .file(name, &case.text)
             .args(["inventory", "-i", name, "--list"])
             .run();
@@ -410,8 +463,10 @@ fn compare(format: &str, seed: u64, dir: &std::path::Path, cases: &[Case], cli_r
         );
     }
     println!(
-        "ansible differential test ({format}): {} inventories, {} comparisons ({} patterns refused deliberately), {} mismatches",
+        "ansible differential test ({format}): {} inventories ({} with group_vars/ or host_vars/, {} vars files), {} comparisons ({} patterns refused deliberately), {} mismatches",
         cases.len(),
+        cases.iter().filter(|c| !c.vars.is_empty()).count(),
+        cases.iter().map(|c| c.vars.len()).sum::<usize>(),
         tally.comparisons,
         tally.refused,
         tally.mismatches.len()
@@ -484,5 +539,66 @@ fn inventory_command_prints_what_ansible_inventory_prints() {
                 "{name} {view:?}: ngfleet (left), ansible-inventory (right)"
             );
         }
+    }
+}
+
+/// With `group_vars/` and `host_vars/`: `ngfleet inventory` prints what `ansible-inventory`
+/// prints, byte for byte (ansible-inventory run where no other `group_vars/` is).
+#[test]
+fn inventory_command_with_vars_files_prints_what_ansible_inventory_prints() {
+    let files = [
+        (
+            "inv/hosts",
+            "lone\n[web]\nw1:2222 http_port=8080\nw2\n[web:vars]\ngp=8080\n[db:children]\nweb\n",
+        ),
+        ("inv/group_vars/all.yml", "gp: all-file\nq: [1, 2]\n"),
+        ("inv/group_vars/web/a.yml", "gp: web-a\nnested: {k: v}\n"),
+        ("inv/group_vars/web/b.json", "{\"gp\": 9090}"),
+        ("inv/group_vars/ungrouped", "u: true\n"),
+        (
+            "inv/host_vars/w1.yml",
+            "http_port: 8443\nansible_port: 2200\n",
+        ),
+    ];
+    let dir = tempfile::tempdir().expect("tempdir");
+    let empty = tempfile::tempdir().expect("tempdir");
+    for (path, text) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, text).expect("write");
+    }
+    let views: [&[&str]; 4] = [
+        &["--list"],
+        &["--graph"],
+        &["--host", "w1"],
+        &["--list", "--limit", "web[1],lone"],
+    ];
+    // The directory form only for `--list`: the views share the reading.
+    let runs = views
+        .iter()
+        .map(|&view| ("inv/hosts", view))
+        .chain([("inv", views[0])]);
+    for (source, view) in runs {
+        let theirs = Command::new("ansible-inventory")
+            .arg("-i")
+            .arg(dir.path().join(source))
+            .args(view)
+            .current_dir(empty.path())
+            .env("ANSIBLE_LOCAL_TEMP", empty.path())
+            .env("ANSIBLE_INVENTORY_UNPARSED_FAILED", "true")
+            .output()
+            .expect("ansible-inventory runs (scripts/test installs it)");
+        assert!(theirs.status.success(), "ansible-inventory {view:?} failed");
+        let ours = files
+            .iter()
+            .fold(Test::new(), |test, (path, text)| test.file(path, text))
+            .args(["inventory", "-i", source])
+            .args(view.iter().copied())
+            .run();
+        assert_eq!(
+            ours.stdout,
+            String::from_utf8_lossy(&theirs.stdout),
+            "{source} {view:?}: ngfleet (left), ansible-inventory (right)"
+        );
     }
 }

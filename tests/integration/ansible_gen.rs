@@ -382,3 +382,98 @@ pub fn variant(base: &Model, rng: &mut ChaCha8Rng) -> Model {
     names.dedup();
     Model { groups, names }
 }
+
+/// `group_vars/` and `host_vars/` for an inventory of `model` (paths relative to the
+/// inventory's directory, and texts): files with every ending Ansible looks up (and one it
+/// shadows), per-group directories of several files (with files Ansible skips), `all`,
+/// `ungrouped`, files for groups and hosts that do not exist, empty files, JSON and YAML,
+/// the same keys at several levels, and `ansible_group_priority` as a plain variable.
+pub fn vars_files(rng: &mut ChaCha8Rng, model: &Model) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut groups: Vec<&str> = model.groups.iter().map(|g| g.name.as_str()).collect();
+    groups.push("ungrouped");
+    for name in groups {
+        if rng.random_bool(0.5) {
+            vars_entry(rng, &format!("group_vars/{name}"), &mut out);
+        }
+    }
+    for name in &model.names {
+        if rng.random_bool(0.3) {
+            vars_entry(rng, &format!("host_vars/{name}"), &mut out);
+        }
+    }
+    if rng.random_bool(0.3) {
+        // Never read: no such group or host.
+        out.push(("group_vars/nobody.yml".into(), "x: [unclosed\n".into()));
+        out.push(("host_vars/ghost-1".into(), "- a list\n".into()));
+    }
+    out
+}
+
+/// One group's or host's vars: a file (some ending) or a directory of files.
+fn vars_entry(rng: &mut ChaCha8Rng, stem: &str, out: &mut Vec<(String, String)>) {
+    if rng.random_bool(0.35) {
+        let names = [
+            "10-first.yml",
+            "20-second",
+            "05.json",
+            "sub/30.yaml",
+            "a.yml",
+        ];
+        let count = rng.random_range(2..=4);
+        for name in names.choose_multiple(rng, count) {
+            out.push((
+                format!("{stem}/{name}"),
+                vars_text(rng, name.ends_with(".json")),
+            ));
+        }
+        for skipped in [".hidden.yml", "notes.txt", "old~", "x.d/y.yml"] {
+            if rng.random_bool(0.3) {
+                out.push((format!("{stem}/{skipped}"), "x: skipped\n".into()));
+            }
+        }
+        return;
+    }
+    let ending = *["", ".yml", ".yaml", ".json"].choose(rng).expect("ending");
+    out.push((format!("{stem}{ending}"), vars_text(rng, ending == ".json")));
+    // A later ending is shadowed by the one found first.
+    if ending != ".json" && rng.random_bool(0.2) {
+        out.push((format!("{stem}.json"), "{\"x\": \"shadowed\"}".into()));
+    }
+}
+
+/// A vars file's text: YAML or JSON, sometimes empty.
+fn vars_text(rng: &mut ChaCha8Rng, json: bool) -> String {
+    if rng.random_bool(0.08) {
+        return String::new();
+    }
+    let mut vars = vars(rng, 0.8);
+    if rng.random_bool(0.1) {
+        vars.push((
+            "ansible_group_priority".into(),
+            Value::Int(rng.random_range(1..9)),
+        ));
+    }
+    // The YAML 1.1 booleans PyYAML reads (plain), and one quoted (text).
+    let yaml11 = (!json && rng.random_bool(0.3)).then(|| {
+        *["yes", "No", "OFF", "on", "'yes'"]
+            .choose(rng)
+            .expect("word")
+    });
+    if json {
+        let inner: Vec<String> = vars
+            .iter()
+            .map(|(k, v)| format!("\"{k}\": {}", yaml_value(v)))
+            .collect();
+        format!("{{{}}}\n", inner.join(", "))
+    } else {
+        let mut text: String = vars
+            .iter()
+            .map(|(k, v)| format!("{k}: {}\n", yaml_value(v)))
+            .collect();
+        if let Some(word) = yaml11 {
+            text.push_str(&format!("enabled: {word}\n"));
+        }
+        text
+    }
+}

@@ -363,3 +363,73 @@ fn hostile_host_names_are_refused() {
         out.stderr
     );
 }
+
+#[test]
+fn problems_in_group_vars_and_host_vars_are_listed_where_they_are_written() {
+    let out = Test::new()
+        .file("inv/hosts", "[web]\nweb-01\nweb-02\n")
+        .file(
+            "inv/group_vars/web/10.yml",
+            "tier: front\nnginx_pid_file: run/nginx.pid\n",
+        )
+        .file("inv/group_vars/all.yml", "a: [unclosed\n")
+        .file("inv/host_vars/web-02.yml", "ansible_port: ssh\n")
+        .file("inv/host_vars/ghost.yml", "ansible_port: [never read\n")
+        .args(["validate", "-i", "inv/hosts"])
+        .code(2)
+        .run();
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(
+        lines[0], "error: found 3 problems in the input:",
+        "{}",
+        out.stderr
+    );
+    assert!(
+        lines.contains(&"inv/group_vars/web/10.yml:2:17: nginx_pid_file: expected an absolute path, found \"run/nginx.pid\""),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        lines.contains(&"inv/host_vars/web-02.yml:1:15: ansible_port: expected a port number from 1 to 65535, found \"ssh\""),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("inv/group_vars/all.yml:2:1: ")),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn variables_from_vars_files_reach_validate_and_plan() {
+    let test = || {
+        Test::new()
+            .file("inv/a.ini", "[web]\nweb-01\nweb-02\n[db]\ndb-01\n")
+            .file("inv/group_vars/web.yml", "ansible_port: 2222\n")
+            .file(
+                "inv/host_vars/web-02",
+                "ansible_port: 2200\nansible_user: deploy\n",
+            )
+            .file("spec.yaml", "hosts: web\ncanary: {hosts: 1}\n")
+    };
+    let out = test()
+        .args(["validate", "-i", "inv", "-p", "spec.yaml"])
+        .run();
+    assert!(out.stdout.contains(": valid"), "{}", out.stdout);
+    let out = test()
+        .args(["plan", "-i", "inv", "-p", "spec.yaml", "--json"])
+        .run();
+    let plan: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(plan["hosts"], 2);
+    let out = test()
+        .args(["inventory", "-i", "inv", "--host", "web-02"])
+        .run();
+    let vars: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(
+        vars,
+        serde_json::json!({"ansible_port": 2200, "ansible_user": "deploy"})
+    );
+}

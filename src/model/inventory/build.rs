@@ -5,6 +5,12 @@
 //! once. Hosts with the same membership and the same host-entry layers share one [`Vars`] and
 //! one [`Connection`], validated once (so a bad group variable is reported once, not once per
 //! host). A host itself holds its name and shared pointers.
+//!
+//! The layers of a host, lowest precedence first, as ansible-core 2.19's `VariableManager`
+//! stacks them for `ansible-inventory`: the inventory's `all` and group variables (groups by
+//! depth, `ansible_group_priority`, name), then `group_vars/all`, then `group_vars/` of the
+//! host's other groups (the same order), then the inventory's host variables, then
+//! `host_vars/`. So any `group_vars/` file beats any group variable written in the inventory.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -14,6 +20,7 @@ use super::super::keypath::KeyPath;
 use super::super::reader::{Reader, scalar_text};
 use super::connection::{connection, nginx_paths};
 use super::order;
+use super::vars_files::VarsDirs;
 use super::walk::{ALL, Drafts, GroupDraft, UNGROUPED};
 use super::{Connection, Host, Inventory, Layer, NginxPaths, Vars};
 
@@ -49,9 +56,12 @@ struct GroupFacts {
     priority: Vec<i64>,
     ancestors: Vec<Vec<usize>>,
     layers: Vec<Arc<Layer>>,
+    /// Each group's `group_vars/` layer, read when a host of the group is first built (as
+    /// Ansible reads a group's files only for its hosts: an empty group's are never read).
+    file_layers: Vec<Option<Option<Arc<Layer>>>>,
 }
 
-pub(super) fn build(mut drafts: Drafts<'_>) -> Result<Inventory, Diagnostics> {
+pub(super) fn build(mut drafts: Drafts<'_>, vars: &VarsDirs) -> Result<Inventory, Diagnostics> {
     if drafts.over_limit {
         return Err(problems(drafts.reader));
     }
@@ -62,9 +72,19 @@ pub(super) fn build(mut drafts: Drafts<'_>) -> Result<Inventory, Diagnostics> {
             drafts.groups[ALL].children.push(g);
         }
     }
-    let facts = group_facts(&mut drafts);
+    let mut facts = group_facts(&mut drafts);
     let mut own_lists = own_hosts(&drafts);
+    // `host_vars/` comes after the inventory's host entries (the sort below keeps the order).
+    if vars.host_vars.is_some() {
+        for (h, name) in drafts.hosts.iter().enumerate() {
+            if let Some(layer) = vars.host_layer(&mut drafts.reader, name) {
+                drafts.layers.push(layer);
+                drafts.host_layers.push((h, drafts.layers.len() - 1));
+            }
+        }
+    }
     drafts.direct.sort_by_key(|&(host, _)| host);
+    // Stable: each host's layers stay in the order written.
     drafts.host_layers.sort_by_key(|&(host, _)| host);
     let mut added = Vec::new();
     let mut removed = vec![false; drafts.hosts.len()];
@@ -102,7 +122,12 @@ pub(super) fn build(mut drafts: Drafts<'_>) -> Result<Inventory, Diagnostics> {
                 let m = match membership_index.get(&key) {
                     Some(&m) => m,
                     None => {
-                        memberships.push(membership(&drafts.groups, &facts, found));
+                        let files = GroupFiles {
+                            vars,
+                            reader: &mut drafts.reader,
+                        };
+                        let made = membership(&drafts.groups, &mut facts, files, found);
+                        memberships.push(made);
                         membership_index.insert(key, memberships.len() - 1);
                         memberships.len() - 1
                     }
@@ -172,6 +197,7 @@ fn problems(reader: Reader<'_>) -> Diagnostics {
 /// Depths, priorities, ancestors and variable layers of every group.
 fn group_facts(drafts: &mut Drafts<'_>) -> GroupFacts {
     let depth = depths(drafts);
+    let file_layers = vec![None; drafts.groups.len()];
     // A group defined in several places keeps the last definition of each variable.
     let mut layers: Vec<Layer> = drafts
         .groups
@@ -196,6 +222,7 @@ fn group_facts(drafts: &mut Drafts<'_>) -> GroupFacts {
         priority,
         ancestors: ancestors(&drafts.groups),
         layers,
+        file_layers,
     }
 }
 
@@ -224,10 +251,18 @@ fn groups_of(direct: &[usize], facts: &GroupFacts) -> (Vec<usize>, Ungrouped) {
     (groups, Ungrouped::Unchanged)
 }
 
-/// A membership: its groups in precedence order give the variable layers.
+/// A membership: its groups in precedence order give the variable layers: the inventory's,
+/// then `group_vars/all`, then the other groups' `group_vars/`.
+/// Where the groups' `group_vars/` layers are read from, and their problems recorded.
+struct GroupFiles<'a, 'd> {
+    vars: &'a VarsDirs,
+    reader: &'a mut Reader<'d>,
+}
+
 fn membership(
     groups: &[GroupDraft],
-    facts: &GroupFacts,
+    facts: &mut GroupFacts,
+    files: GroupFiles<'_, '_>,
     (ids, ungrouped): (Vec<usize>, Ungrouped),
 ) -> Membership {
     let rank = |g: usize| (facts.depth[g], facts.priority[g], groups[g].name.as_str());
@@ -235,14 +270,22 @@ fn membership(
     order.sort_by(|&a, &b| rank(a).cmp(&rank(b)));
     let mut names: Vec<String> = ids.iter().map(|&g| groups[g].name.clone()).collect();
     names.sort();
+    let mut layers: Vec<Arc<Layer>> = order
+        .iter()
+        .filter(|&&g| !facts.layers[g].0.is_empty())
+        .map(|&g| Arc::clone(&facts.layers[g]))
+        .collect();
+    // `order` starts with `all` (depth 0): its file, then the other groups' in order.
+    for &g in &order {
+        let GroupDraft { name, path, .. } = &groups[g];
+        let layer = facts.file_layers[g]
+            .get_or_insert_with(|| files.vars.group_layer(files.reader, name, path));
+        layers.extend(layer.clone());
+    }
     Membership {
         ungrouped,
         names: names.into(),
-        layers: order
-            .iter()
-            .filter(|&&g| !facts.layers[g].0.is_empty())
-            .map(|&g| Arc::clone(&facts.layers[g]))
-            .collect(),
+        layers,
     }
 }
 

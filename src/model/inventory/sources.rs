@@ -8,7 +8,8 @@
 use yaml_serde::Value;
 
 use super::super::diagnostic::Diagnostics;
-use super::super::source::Document;
+use super::super::source::{Document, Scalars};
+use super::vars_files::VarsDirs;
 use super::walk::Walker;
 use super::{Inventory, Limits, build, ini};
 
@@ -29,6 +30,7 @@ pub(super) enum Parsed {
 pub(super) fn parse(
     name: &str,
     files: &[SourceFile],
+    vars: &VarsDirs,
     limits: Limits,
 ) -> Result<Inventory, Diagnostics> {
     let mut docs = Vec::new();
@@ -67,13 +69,13 @@ pub(super) fn parse(
         }
     }
     walker.read_in(&whole);
-    build::build(walker.finish())
+    build::build(walker.finish(), vars)
 }
 
 /// A file's document, YAML or INI by content: a YAML mapping is a YAML inventory;
 /// `[section]`s or host lines make an INI one.
 pub(super) fn read(file: &str, text: &str) -> Result<Parsed, Diagnostics> {
-    let yaml = Document::parse(file, text);
+    let yaml = Document::parse_with(file, text, Scalars::PyYaml);
     // A mapping or a list is YAML (a list is refused there); a scalar is host lines folded
     // into one.
     let is_mapping = |doc: &Document| {
