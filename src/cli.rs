@@ -37,6 +37,10 @@ pub struct GlobalArgs {
     /// (/dev/null, a directory, unwritable) is refused before connecting.
     #[arg(long, global = true)]
     pub accept_new: bool,
+    /// ssh_config file to read instead of ~/.ssh/config and /etc/ssh/ssh_config (as
+    /// `ssh -F FILE`); overrides the inventory's ngfleet_ssh_config.
+    #[arg(long, global = true, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub ssh_config: Option<PathBuf>,
     /// At most this many hosts are contacted at once.
     #[arg(long, global = true, value_name = "N", default_value_t = 20,
           value_parser = clap::value_parser!(u16).range(1..))]

@@ -62,7 +62,52 @@ pub enum Criterion {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ProxyJump {
     None,
-    Hops(Vec<JumpHost>),
+    Hops(Vec<Hop>),
+}
+
+/// One hop of a `ProxyJump`: `[user@]host[:port]` (IPv6 as `[::1]:22`, `ssh://` allowed);
+/// what it leaves out comes from the hop's own ssh_config block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hop {
+    pub user: Option<String>,
+    pub host: String,
+    pub port: Option<Port>,
+}
+
+impl std::str::FromStr for Hop {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Hop, String> {
+        // The address rules are `JumpHost`'s; only whether a port was written is ours.
+        let parsed = s.parse::<JumpHost>().map_err(|e| e.to_string())?;
+        let text = s.trim();
+        let text = text.strip_prefix("ssh://").unwrap_or(text);
+        let address = text.rsplit_once('@').map_or(text, |(_, a)| a);
+        let written = match address.strip_prefix('[') {
+            Some(inner) => inner
+                .split_once(']')
+                .is_some_and(|(_, after)| !after.is_empty()),
+            None => address.contains(':'),
+        };
+        Ok(Hop {
+            user: parsed.user,
+            host: parsed.host,
+            port: written.then_some(parsed.port),
+        })
+    }
+}
+
+impl fmt::Display for Hop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(user) = &self.user {
+            write!(f, "{user}@")?;
+        }
+        match (self.host.contains(':'), self.port) {
+            (true, Some(port)) => write!(f, "[{}]:{port}", self.host),
+            (false, Some(port)) => write!(f, "{}:{port}", self.host),
+            (_, None) => f.write_str(&self.host),
+        }
+    }
 }
 
 impl std::str::FromStr for ProxyJump {
@@ -74,7 +119,7 @@ impl std::str::FromStr for ProxyJump {
             return Ok(ProxyJump::None);
         }
         s.split(',')
-            .map(|hop| hop.parse::<JumpHost>().map_err(|e| e.to_string()))
+            .map(str::parse::<Hop>)
             .collect::<Result<Vec<_>, _>>()
             .map(ProxyJump::Hops)
     }

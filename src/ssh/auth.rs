@@ -20,6 +20,7 @@ use tokio::sync::{Mutex, OnceCell};
 use super::deadline::Deadline;
 use super::error::{CredentialProblem, ErrorSource, SshError, SshErrorKind, Step};
 use super::host_key::ClientHandler;
+use super::target::Identities;
 
 /// Environment variable holding the passphrase of encrypted key files.
 pub const PASSPHRASE_ENV: &str = "NGFLEET_KEY_PASSPHRASE";
@@ -184,6 +185,8 @@ pub(crate) struct Login<'a> {
     pub(crate) name: &'a str,
     pub(crate) user: &'a str,
     pub(crate) identity_files: &'a [PathBuf],
+    /// Whether the agent is asked (`IdentitiesOnly`).
+    pub(crate) identities: Identities,
 }
 
 /// Tracks one connection's attempts to build the final error.
@@ -211,6 +214,7 @@ pub(crate) async fn authenticate(
         rsa_hash: None,
     };
     if let AgentSource::Socket(sock) = &creds.agent
+        && login.identities == Identities::AgentAndFiles
         && attempts.with_agent(handle, sock, deadline).await?
     {
         return Ok(());

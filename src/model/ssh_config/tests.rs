@@ -138,7 +138,7 @@ fn proxy_jump_chains_and_none() {
     let jump = for_host(&c, "b", &Preset::default())
         .proxy_jump
         .map(|f| f.value.to_string());
-    assert_eq!(jump.as_deref(), Some("u@j1:2200,j2:22"));
+    assert_eq!(jump.as_deref(), Some("u@j1:2200,j2"));
 }
 
 #[test]
