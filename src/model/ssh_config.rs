@@ -43,8 +43,10 @@ pub enum Sense {
 pub enum Criterion {
     /// `all`: always true.
     All,
-    /// `canonical` or `final`: true in the second pass only (and asks for one).
+    /// `final`: true in the second pass only; asks for one (negated too, as OpenSSH 9.2).
     Final(Sense),
+    /// `canonical`: true in the second pass only; does not ask for one.
+    Canonical(Sense),
     /// `host LIST`: the host name as configured so far (`HostName` applied).
     Host(Sense, String),
     /// `originalhost LIST`: the name as given.
@@ -137,6 +139,13 @@ impl fmt::Display for ProxyJump {
     }
 }
 
+/// `ProxyCommand`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProxyCommand {
+    None,
+    Command(String),
+}
+
 /// `StrictHostKeyChecking`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Strictness {
@@ -162,6 +171,8 @@ pub enum Setting {
     IdentitiesOnly(YesNo),
     CertificateFile(String),
     ProxyJump(ProxyJump),
+    /// `ProxyCommand`: `none` (no proxy) or a command, which ngfleet does not run.
+    ProxyCommand(ProxyCommand),
     /// Several files on one line; as written.
     UserKnownHostsFile(Vec<String>),
     StrictHostKeyChecking(Strictness),

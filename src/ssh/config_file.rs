@@ -59,6 +59,13 @@ fn whole_file(path: &Path, message: String) -> Diagnostics {
 }
 
 fn read(path: &Path, scope: Scope, home: Option<&Path>, depth: usize) -> Result<File, Diagnostics> {
+    if path == Path::new("/dev/null") {
+        // `ssh -F /dev/null`: no config at all.
+        return Ok(File {
+            path: "/dev/null".into(),
+            items: Vec::new(),
+        });
+    }
     let bytes = read_bounded(path, MAX_CONFIG_BYTES).map_err(|e: FileError| {
         whole_file(path, format!("failed to read the ssh_config file: {e}"))
     })?;

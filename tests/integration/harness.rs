@@ -201,6 +201,8 @@ impl<'l> Test<'l> {
             .env_remove("SSH_AUTH_SOCK")
             .env_remove("NGFLEET_KEY_PASSPHRASE")
             .env("XDG_STATE_HOME", self.dir.path().join(STATE))
+            // The machine's ~/.ssh/config is none of a test's business.
+            .env("HOME", self.dir.path())
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(if self.stdin.is_some() {
                 Stdio::piped()

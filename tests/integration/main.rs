@@ -17,6 +17,7 @@ mod plan;
 mod rollout;
 mod safety;
 mod slow;
+mod ssh_config_diff;
 mod status;
 mod templates;
 mod trust;

@@ -2,7 +2,9 @@
 //! which it ignores quietly (they cannot change where or how it connects), and which it
 //! warns about when they apply to a host.
 
-use super::{Criterion, Item, Location, ProxyJump, Sense, Setting, Strictness, YesNo};
+use super::{
+    Criterion, Item, Location, ProxyCommand, ProxyJump, Sense, Setting, Strictness, YesNo,
+};
 use crate::model::values::Port;
 
 /// What an option ngfleet does not apply is.
@@ -212,13 +214,9 @@ pub(super) fn item(keyword: &str, args: Vec<String>, at: Location) -> Result<Ite
                 return Err(format!("{keyword}: missing argument"));
             }
             if args.len() == 1 && args[0].eq_ignore_ascii_case("none") {
-                return set(Setting::ProxyJump(ProxyJump::None));
+                return set(Setting::ProxyCommand(ProxyCommand::None));
             }
-            Ok(Item::Other {
-                keyword: keyword.to_owned(),
-                kind: Other::Unsupported,
-                at,
-            })
+            set(Setting::ProxyCommand(ProxyCommand::Command(args.join(" "))))
         }
         "userknownhostsfile" => {
             if args.is_empty() || args.iter().any(String::is_empty) {
@@ -357,13 +355,16 @@ fn criteria(args: &[String]) -> Result<Vec<Criterion>, String> {
         let name = name.to_ascii_lowercase();
         match name.as_str() {
             "all" => {
-                let others = out.iter().any(|c| !matches!(c, Criterion::Final(_)));
+                let others = out
+                    .iter()
+                    .any(|c| !matches!(c, Criterion::Final(_) | Criterion::Canonical(_)));
                 if others || words.len() > 0 || sense == Sense::Not {
                     return Err("Match: 'all' cannot be combined with other criteria".to_owned());
                 }
                 out.push(Criterion::All);
             }
-            "canonical" | "final" => out.push(Criterion::Final(sense)),
+            "final" => out.push(Criterion::Final(sense)),
+            "canonical" => out.push(Criterion::Canonical(sense)),
             "host" | "originalhost" | "user" | "localuser" => {
                 let Some(list) = words.next() else {
                     return Err(format!("Match: {name} needs an argument"));

@@ -8,7 +8,8 @@ use sha1::{Digest, Sha1};
 
 use super::matching::{self, Case, ListMatch};
 use super::{
-    Config, Criterion, Item, Location, Other, ProxyJump, Sense, Setting, Strictness, YesNo,
+    Config, Criterion, Item, Location, Other, ProxyCommand, ProxyJump, Sense, Setting, Strictness,
+    YesNo,
 };
 use crate::model::values::Port;
 
@@ -93,8 +94,10 @@ struct Raw {
     identity_files: Vec<Found<String>>,
     identities_only: Option<Found<YesNo>>,
     certificate_files: Vec<Found<String>>,
-    /// `Err` for a `ProxyCommand`, which takes the slot without being followed.
-    proxy: Option<Result<Found<ProxyJump>, Location>>,
+    /// OpenSSH 9.2's rules: a `ProxyJump` applies while neither is set; a `ProxyCommand`
+    /// while no command is set and the jump is unset or `none`.
+    jump: Option<Found<ProxyJump>>,
+    command: Option<Found<ProxyCommand>>,
     user_known_hosts: Option<Found<Vec<String>>>,
     strict: Option<Found<Strictness>>,
     connect_timeout: Option<Found<u64>>,
@@ -114,34 +117,52 @@ pub fn resolve(config: &Config, query: Query<'_>) -> Resolved {
         raw: Raw::default(),
     };
     for file in &config.files {
-        walk.items(&file.items);
+        walk.items(&file.items, Mode::Live);
     }
     if walk.want_final {
         walk.final_pass = true;
         walk.host = walk.current_host();
         for file in &config.files {
-            walk.items(&file.items);
+            walk.items(&file.items, Mode::Live);
         }
     }
     walk.finish()
 }
 
+/// How a file is walked: for real, or (a file included where no block applies) only for
+/// the second pass its `Match final` lines ask for, as OpenSSH reads such files.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Live,
+    NeverMatch,
+}
+
 impl Walk<'_> {
     /// The items of one file; a file starts active and its blocks end with it.
-    fn items(&mut self, items: &[Item]) {
-        let mut active = true;
+    fn items(&mut self, items: &[Item], mode: Mode) {
+        let mut active = mode == Mode::Live;
         for item in items {
             match item {
                 Item::Host { patterns, .. } => {
-                    active = matching::host_line(&self.host, patterns);
+                    active = mode == Mode::Live && matching::host_line(&self.host, patterns);
                 }
-                Item::Match { criteria, at } => active = self.criteria(criteria, at),
-                Item::Include { files, .. } if active => {
+                Item::Match { criteria, at } => {
+                    let matched = match mode {
+                        Mode::Live => self.criteria(criteria, at),
+                        Mode::NeverMatch => {
+                            self.want_final |=
+                                criteria.iter().any(|c| matches!(c, Criterion::Final(_)));
+                            false
+                        }
+                    };
+                    active = matched;
+                }
+                Item::Include { files, .. } => {
+                    let inner = if active { Mode::Live } else { Mode::NeverMatch };
                     for file in files {
-                        self.items(&file.items);
+                        self.items(&file.items, inner);
                     }
                 }
-                Item::Include { .. } => {}
                 Item::Set { setting, at } if active => self.set(setting, at),
                 Item::Other { keyword, kind, at } if active => self.other(keyword, *kind, at),
                 Item::Set { .. } | Item::Other { .. } => {}
@@ -178,11 +199,10 @@ impl Walk<'_> {
             let outcome = match criterion {
                 Criterion::All => true,
                 Criterion::Final(sense) => {
-                    if *sense == Sense::Is {
-                        self.want_final = true;
-                    }
+                    self.want_final = true;
                     judge(*sense, self.final_pass)
                 }
+                Criterion::Canonical(sense) => judge(*sense, self.final_pass),
                 Criterion::Host(sense, list) => {
                     let host = self.current_host();
                     judge(
@@ -248,18 +268,40 @@ impl Walk<'_> {
         };
         let raw = &mut self.raw;
         match setting {
-            Setting::HostName(v) => first(&mut raw.hostname, v, at),
+            // Before the second pass OpenSSH fixes the host name: a HostName met then is late.
+            Setting::HostName(v) if !self.final_pass => first(&mut raw.hostname, v, at),
+            Setting::HostName(_) => {}
             Setting::Port(v) => first(&mut raw.port, v, at),
             Setting::User(v) => first(&mut raw.user, v, at),
-            Setting::IdentityFile(v) => raw.identity_files.push(found(v)),
-            Setting::CertificateFile(v) => raw.certificate_files.push(found(v)),
+            // OpenSSH keeps each file once (a second pass meets them again).
+            Setting::IdentityFile(v) => {
+                if !raw.identity_files.iter().any(|f| f.value == *v) {
+                    raw.identity_files.push(found(v));
+                }
+            }
+            Setting::CertificateFile(v) => {
+                if !raw.certificate_files.iter().any(|f| f.value == *v) {
+                    raw.certificate_files.push(found(v));
+                }
+            }
             Setting::IdentitiesOnly(v) => first(&mut raw.identities_only, v, at),
             Setting::ProxyJump(v) => {
-                if raw.proxy.is_none() {
-                    raw.proxy = Some(Ok(Found {
-                        value: v.clone(),
-                        at: at.clone(),
-                    }));
+                if raw.jump.is_none() && raw.command.is_none() {
+                    first(&mut raw.jump, v, at);
+                }
+            }
+            Setting::ProxyCommand(v) => {
+                let jump_free = raw.jump.as_ref().is_none_or(|j| j.value == ProxyJump::None);
+                if raw.command.is_none() && jump_free {
+                    first(&mut raw.command, v, at);
+                    if let ProxyCommand::Command(_) = v {
+                        self.warn(
+                            at,
+                            "ProxyCommand is not supported by ngfleet (use ProxyJump); the host \
+                             is connected to directly"
+                                .to_owned(),
+                        );
+                    }
                 }
             }
             Setting::UserKnownHostsFile(v) => first(&mut raw.user_known_hosts, v, at),
@@ -278,17 +320,6 @@ impl Walk<'_> {
     fn other(&mut self, keyword: &str, kind: Other, at: &Location) {
         match kind {
             Other::Quiet => {}
-            Other::Unsupported if keyword.eq_ignore_ascii_case("proxycommand") => {
-                if self.raw.proxy.is_none() {
-                    self.raw.proxy = Some(Err(at.clone()));
-                    self.warn(
-                        at,
-                        "ProxyCommand is not supported by ngfleet (use ProxyJump); the host is \
-                         connected to directly"
-                            .to_owned(),
-                    );
-                }
-            }
             Other::Unsupported => self.warn(
                 at,
                 format!("{keyword} is not supported by ngfleet and is not applied"),
@@ -352,7 +383,10 @@ impl Walk<'_> {
             identity_files: raw.identity_files.iter().map(file).collect(),
             identities_only: raw.identities_only,
             certificate_files: raw.certificate_files.iter().map(file).collect(),
-            proxy_jump: raw.proxy.and_then(Result::ok),
+            proxy_jump: match raw.command.map(|f| f.value) {
+                Some(ProxyCommand::Command(_)) => None,
+                _ => raw.jump,
+            },
             user_known_hosts: raw.user_known_hosts.map(|f| Found {
                 value: f.value.iter().map(|p| tokens.file(p)).collect(),
                 at: f.at,
