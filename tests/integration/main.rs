@@ -18,6 +18,7 @@ mod rollout;
 mod safety;
 mod slow;
 mod ssh_config_diff;
+mod ssh_config_lab;
 mod status;
 mod templates;
 mod trust;
