@@ -342,3 +342,7 @@ fn timing(r: &Resolved) -> Timing {
             .map(|f| usize::try_from(f.value).unwrap_or(usize::MAX)),
     }
 }
+
+#[cfg(test)]
+#[path = "target_tests.rs"]
+mod tests;
