@@ -165,6 +165,40 @@ fn names_only_with_ssh_config_and_two_hops_give_status_and_roll() {
     for h in v["hosts"].as_array().expect("hosts") {
         assert_eq!(h["exe_sha256"], want.as_str(), "{v}");
     }
+
+    // The second hop's key is checked under its own name: without its line, no host behind
+    // it is reached, and the error names that hop.
+    let kh = fs::read_to_string(lab.path("known_hosts")).expect("known_hosts");
+    let without_hop2: String = kh
+        .lines()
+        .filter(|l| !l.starts_with(&format!("{} ", hop2.address)))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(without_hop2, kh);
+    let t = Test::new()
+        .file("kh", &without_hop2)
+        .file("inv.yaml", &inventory)
+        .file("spec.yaml", SPEC);
+    let partial = config.replace(
+        &format!("{lab_dir}/known_hosts"),
+        &t.path("kh").display().to_string(),
+    );
+    let out = t
+        .file("ssh_config", &partial)
+        .args(["--ssh-config", "ssh_config", "status", "--json"])
+        .args(["-p", "spec.yaml", "-i", "inv.yaml"])
+        .code(1)
+        .run();
+    let hosts = out.json()["hosts"].as_array().expect("hosts");
+    assert_eq!(hosts.len(), 2, "{}", out.show());
+    for h in hosts {
+        let error = h["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("unknown host key") && error.contains(&format!("{}:", hop2.address)),
+            "{}",
+            out.show()
+        );
+    }
 }
 
 #[test]
