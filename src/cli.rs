@@ -315,4 +315,15 @@ mod tests {
     fn forks_must_be_positive() {
         assert!(Cli::try_parse_from(["ngfleet", "--forks", "0", "status", "-i", "x"]).is_err());
     }
+
+    #[test]
+    fn ssh_config_is_global() {
+        for args in [
+            ["ngfleet", "--ssh-config", "cfg", "status", "-i", "x"],
+            ["ngfleet", "status", "-i", "x", "--ssh-config", "cfg"],
+        ] {
+            let cli = Cli::try_parse_from(args).expect("parses");
+            assert_eq!(cli.global.ssh_config, Some(PathBuf::from("cfg")));
+        }
+    }
 }
