@@ -184,3 +184,18 @@ fn the_flag_beats_the_inventory_file() {
         ConfigChoice::File(PathBuf::from("/x"))
     );
 }
+
+#[test]
+fn several_hops_from_ansible_ssh_common_args() {
+    let env = env("");
+    let inv = inventory(
+        "    web-1:\n      ansible_user: deploy\n      ansible_ssh_common_args: '-J a,u@b:2200 -o StrictHostKeyChecking=yes'\n",
+    );
+    let t = env.target(&inv.hosts()[0]);
+    let hops: Vec<String> = t
+        .jumps
+        .iter()
+        .map(|j| format!("{}@{}:{}", j.user, j.host, j.port))
+        .collect();
+    assert_eq!(hops, ["deploy@a:22", "u@b:2200"]);
+}
