@@ -109,14 +109,21 @@ fn verbosity(global: &GlobalArgs) -> Verbosity {
     Verbosity::from_count(global.verbose)
 }
 
-/// What the command line and the process environment add to every host.
-fn controller_env(global: &GlobalArgs) -> ControllerEnv {
+/// What the command line, the process environment and ssh_config add to `hosts`: the
+/// ssh_config files they use are read (a bad one is an input error), and what of them
+/// applies to these hosts but is not followed is said on stderr, each line once.
+fn controller_env(global: &GlobalArgs, hosts: &[&Host]) -> Result<ControllerEnv, Error> {
     let policy = if global.accept_new {
         HostKeyPolicy::AcceptNew
     } else {
         HostKeyPolicy::Strict
     };
-    ControllerEnv::from_process(global.known_hosts.clone(), policy)
+    let mut env = ControllerEnv::from_process(global.known_hosts.clone(), policy)
+        .with_ssh_config(global.ssh_config.clone());
+    for warning in env.read_ssh_configs(hosts)? {
+        eprintln!("warning: {}: {}", warning.at, warning.message);
+    }
+    Ok(env)
 }
 
 fn hosts_of<'a>(inputs: &'a Inputs, selected: &[usize]) -> Vec<&'a Host> {
@@ -135,12 +142,19 @@ struct Connecting {
 /// is judged safe (refused before anything connects otherwise). Says once, on stderr, when
 /// `StrictHostKeyChecking=no` is read as accept-new.
 fn connect_setup(global: &GlobalArgs, spec: &Spec, hosts: &[&Host]) -> Result<Connecting, Error> {
-    let env = controller_env(global);
+    let env = controller_env(global, hosts)?;
     let trust = fleet::check_trust(&env, hosts)?;
     if !trust.read_as_accept_new.is_empty() {
         eprintln!(
             "{}",
             report::host_keys::read_as_accept_new(&trust.read_as_accept_new)
+        );
+    }
+    if !trust.ssh_config_no.is_empty() {
+        eprintln!(
+            "note: StrictHostKeyChecking no in ssh_config ({}) is read as accept-new: unknown \
+             host keys are recorded and shown, changed keys are refused",
+            fleet::host_list(&trust.ssh_config_no)
         );
     }
     let config = TransportConfig {

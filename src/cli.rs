@@ -42,6 +42,10 @@ pub struct GlobalArgs {
     /// is set, else sudo runs with -n (passwordless sudo required).
     #[arg(short = 'K', long, global = true)]
     pub ask_become_pass: bool,
+    /// ssh_config file to read instead of ~/.ssh/config and /etc/ssh/ssh_config (as
+    /// `ssh -F FILE`); overrides the inventory's ngfleet_ssh_config.
+    #[arg(long, global = true, value_name = "FILE", value_hint = ValueHint::FilePath)]
+    pub ssh_config: Option<PathBuf>,
     /// At most this many hosts are contacted at once.
     #[arg(long, global = true, value_name = "N", default_value_t = 20,
           value_parser = clap::value_parser!(u16).range(1..))]
@@ -315,5 +319,16 @@ mod tests {
     #[test]
     fn forks_must_be_positive() {
         assert!(Cli::try_parse_from(["ngfleet", "--forks", "0", "status", "-i", "x"]).is_err());
+    }
+
+    #[test]
+    fn ssh_config_is_global() {
+        for args in [
+            ["ngfleet", "--ssh-config", "cfg", "status", "-i", "x"],
+            ["ngfleet", "status", "-i", "x", "--ssh-config", "cfg"],
+        ] {
+            let cli = Cli::try_parse_from(args).expect("parses");
+            assert_eq!(cli.global.ssh_config, Some(PathBuf::from("cfg")));
+        }
     }
 }

@@ -1,18 +1,25 @@
 //! From inventory hosts to SSH targets, and running one async job per host with bounded
 //! concurrency. This is where the controller's environment (the user, `~`, default key
-//! files) meets the pure inventory model, and where host key trust is judged before any
-//! connection: accept-new is refused for a known_hosts that cannot remember a key.
+//! files, ssh_config) meets the pure inventory model (`fleet/target.rs` resolves each host),
+//! and where host key trust is judged before any connection: accept-new is refused for a
+//! known_hosts that cannot remember a key.
+
+mod target;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use futures::StreamExt;
 use futures::stream;
 
-use crate::model::inventory::{Become, Host, HostKeyChecking, KnownHostsVar};
-use crate::ssh::{self, HostKeyPolicy, JumpHost, Privilege, Target, Unrememberable};
+use crate::model::inventory::{Host, KnownHostsVar};
+use crate::model::ssh_config::{Config, Local, Location};
+use crate::ssh::config_file::ConfigChoice;
+use crate::ssh::{self, HostKeyPolicy, Target, Unrememberable};
 
 /// What the controller's command line and environment add to every host.
 #[derive(Clone, Debug)]
@@ -25,10 +32,18 @@ pub struct ControllerEnv {
     pub local_user: String,
     /// `$HOME`, for `~` and the default key files and known_hosts.
     pub home: Option<PathBuf>,
+    /// `--ssh-config`, which beats the inventory's `ngfleet_ssh_config`.
+    pub ssh_config: Option<PathBuf>,
+    /// The ssh_config files read so far ([`ControllerEnv::read_ssh_configs`]).
+    pub configs: HashMap<ConfigChoice, Arc<Config>>,
+    /// What ssh_config's tokens say about the controller.
+    pub local: Local,
 }
 
 impl ControllerEnv {
-    /// Reads `USER`/`LOGNAME` and `HOME` from the process environment.
+    /// Reads `USER`/`LOGNAME` and `HOME` from the process environment, the host name and
+    /// the user id from `/proc`. No ssh_config is read until
+    /// [`ControllerEnv::read_ssh_configs`]; until then hosts are resolved without one.
     pub fn from_process(
         known_hosts: Option<PathBuf>,
         host_key_policy: HostKeyPolicy,
@@ -36,12 +51,34 @@ impl ControllerEnv {
         let local_user = std::env::var("USER")
             .or_else(|_| std::env::var("LOGNAME"))
             .unwrap_or_else(|_| "root".to_owned());
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let local = Local {
+            user: local_user.clone(),
+            home: home
+                .as_ref()
+                .map(|h| h.display().to_string())
+                .unwrap_or_default(),
+            hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_default(),
+            uid: std::fs::metadata("/proc/self").map_or(0, |m| m.uid()),
+        };
         ControllerEnv {
             known_hosts,
             host_key_policy,
             local_user,
-            home: std::env::var_os("HOME").map(PathBuf::from),
+            home,
+            ssh_config: None,
+            configs: HashMap::new(),
+            local,
         }
+    }
+
+    /// With `--ssh-config FILE`.
+    #[must_use]
+    pub fn with_ssh_config(mut self, file: Option<PathBuf>) -> ControllerEnv {
+        self.ssh_config = file;
+        self
     }
 
     fn expand(&self, path: &str) -> PathBuf {
@@ -66,92 +103,25 @@ impl ControllerEnv {
     /// How a host's keys are checked: its known_hosts file and whether unknown keys are
     /// recorded, each with where it comes from.
     pub fn key_trust(&self, host: &Host) -> KeyTrust {
-        let c = &host.connection;
-        let (known_hosts, known_hosts_from) = match (&self.known_hosts, &c.known_hosts) {
-            (Some(path), _) => (path.clone(), KnownHostsSource::Flag),
-            (None, Some(file)) => (
-                self.expand(&file.path),
-                KnownHostsSource::Inventory(file.from),
-            ),
-            (None, None) => match &self.home {
-                Some(home) => (home.join(".ssh/known_hosts"), KnownHostsSource::Home),
-                None => (
-                    Path::new("/etc/ssh/ssh_known_hosts").to_owned(),
-                    KnownHostsSource::System,
-                ),
-            },
-        };
-        let mut accept_new_from = Vec::new();
-        if self.host_key_policy == HostKeyPolicy::AcceptNew {
-            accept_new_from.push(AcceptNewSource::Flag);
-        }
-        match c.host_key_checking {
-            HostKeyChecking::AcceptNew => accept_new_from.push(AcceptNewSource::StrictAcceptNew),
-            HostKeyChecking::No => accept_new_from.push(AcceptNewSource::StrictNo),
-            HostKeyChecking::Default | HostKeyChecking::Strict => {}
-        }
-        KeyTrust {
-            known_hosts,
-            known_hosts_from,
-            accept_new_from,
-        }
+        self.plan(host).trust
     }
 
-    /// The SSH target for an inventory host.
+    /// The SSH target for an inventory host (its ssh_config read by
+    /// [`ControllerEnv::read_ssh_configs`]).
     pub fn target(&self, host: &Host) -> Target {
-        let c = &host.connection;
-        let user = c.user.clone().unwrap_or_else(|| self.local_user.clone());
-        let identity_files = match &c.identity_file {
-            Some(path) => vec![self.expand(path)],
-            None => self.default_keys(),
-        };
-        // OpenSSH's habit: `<identity>-cert.pub` beside each identity file, if it is there.
-        let beside = identity_files.iter().filter_map(|key| {
-            let mut cert = key.clone().into_os_string();
-            cert.push("-cert.pub");
-            let cert = PathBuf::from(cert);
-            cert.is_file().then_some(cert)
-        });
-        let certificate_files = c
-            .certificate_file
-            .iter()
-            .map(|path| self.expand(path))
-            .chain(beside)
-            .collect();
-        let trust = self.key_trust(host);
-        let host_key_policy = trust.policy();
-        let known_hosts = trust.known_hosts;
-        let privilege = if c.become_ == Become::Sudo || user != "root" {
-            Privilege::Sudo
-        } else {
-            Privilege::AsLoginUser
-        };
-        Target {
-            name: host.name.clone(),
-            host: host.address().to_owned(),
-            port: c.port.get(),
-            jump: c.jump.as_ref().map(|j| JumpHost {
-                host: j.host.clone(),
-                port: j.port.get(),
-                user: j.user.clone().unwrap_or_else(|| user.clone()),
-            }),
-            user,
-            identity_files,
-            certificate_files,
-            known_hosts,
-            privilege,
-            host_key_policy,
-        }
+        self.plan(host).target
     }
 }
 
 /// Where a host's known_hosts path comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum KnownHostsSource {
     /// `--known-hosts`.
     Flag,
     /// `ngfleet_known_hosts` or `UserKnownHostsFile` in the inventory.
     Inventory(KnownHostsVar),
+    /// `UserKnownHostsFile` in ssh_config (its first file).
+    SshConfig(Location),
     /// `~/.ssh/known_hosts`.
     Home,
     /// `/etc/ssh/ssh_known_hosts` (no `$HOME`).
@@ -166,6 +136,9 @@ impl fmt::Display for KnownHostsSource {
             KnownHostsSource::Inventory(KnownHostsVar::UserKnownHostsFile) => {
                 "UserKnownHostsFile in ansible_ssh_common_args"
             }
+            KnownHostsSource::SshConfig(at) => {
+                return write!(f, "UserKnownHostsFile in ssh_config at {at}");
+            }
             KnownHostsSource::Home => "the default, ~/.ssh/known_hosts",
             KnownHostsSource::System => "the default without $HOME",
         })
@@ -173,7 +146,7 @@ impl fmt::Display for KnownHostsSource {
 }
 
 /// What makes a host's unknown keys be recorded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum AcceptNewSource {
     /// `--accept-new`.
     Flag,
@@ -181,6 +154,10 @@ pub enum AcceptNewSource {
     StrictAcceptNew,
     /// `StrictHostKeyChecking=no` in `ansible_ssh_common_args`, read as accept-new.
     StrictNo,
+    /// `StrictHostKeyChecking accept-new` in ssh_config.
+    SshConfigAcceptNew(Location),
+    /// `StrictHostKeyChecking no` in ssh_config, read as accept-new.
+    SshConfigNo(Location),
 }
 
 impl fmt::Display for AcceptNewSource {
@@ -192,6 +169,15 @@ impl fmt::Display for AcceptNewSource {
             }
             AcceptNewSource::StrictNo => {
                 "StrictHostKeyChecking=no in ansible_ssh_common_args, read as accept-new"
+            }
+            AcceptNewSource::SshConfigAcceptNew(at) => {
+                return write!(f, "StrictHostKeyChecking accept-new in ssh_config at {at}");
+            }
+            AcceptNewSource::SshConfigNo(at) => {
+                return write!(
+                    f,
+                    "StrictHostKeyChecking no in ssh_config at {at}, read as accept-new"
+                );
             }
         })
     }
@@ -222,6 +208,8 @@ impl KeyTrust {
 pub struct Trust {
     /// Hosts whose inventory says `StrictHostKeyChecking=no` (read as accept-new).
     pub read_as_accept_new: Vec<String>,
+    /// Hosts whose ssh_config says `StrictHostKeyChecking no` (read as accept-new).
+    pub ssh_config_no: Vec<String>,
 }
 
 /// Hosts whose unknown keys would be recorded where they cannot be remembered, grouped by
@@ -303,6 +291,13 @@ pub fn check_trust(env: &ControllerEnv, hosts: &[&Host]) -> Result<Trust, TrustE
         if keys.accept_new_from.contains(&AcceptNewSource::StrictNo) {
             trust.read_as_accept_new.push(host.name.clone());
         }
+        if keys
+            .accept_new_from
+            .iter()
+            .any(|s| matches!(s, AcceptNewSource::SshConfigNo(_)))
+        {
+            trust.ssh_config_no.push(host.name.clone());
+        }
         if keys.policy() == HostKeyPolicy::Strict {
             continue;
         }
@@ -357,6 +352,7 @@ where
 mod tests {
     use super::*;
     use crate::model::inventory::Inventory;
+    use std::path::Path;
 
     fn inventory(vars: &str) -> Inventory {
         let text = format!(
@@ -371,6 +367,14 @@ mod tests {
             host_key_policy: policy,
             local_user: "root".into(),
             home: Some(home.to_owned()),
+            ssh_config: None,
+            configs: HashMap::new(),
+            local: Local {
+                user: "root".into(),
+                home: home.display().to_string(),
+                hostname: "ctl".into(),
+                uid: 0,
+            },
         }
     }
 
@@ -456,7 +460,8 @@ mod tests {
         assert_eq!(
             trust,
             Ok(Trust {
-                read_as_accept_new: vec!["web-01".into()]
+                read_as_accept_new: vec!["web-01".into()],
+                ssh_config_no: Vec::new(),
             })
         );
         let keys = env(None, HostKeyPolicy::Strict, &dir).key_trust(&inv.hosts()[0]);

@@ -3,7 +3,7 @@
 //! file under a size limit, refused before it is read otherwise.
 
 mod binary;
-mod file;
+pub(crate) mod file;
 mod inventory;
 mod vars_dirs;
 

@@ -28,8 +28,13 @@ pub(super) fn validate(
                     .map(|p| format!("{name}: {p}")),
             );
             let hosts = hosts_of(&inputs, &plan.hosts);
-            if let Err(e) = crate::fleet::check_trust(&controller_env(global), &hosts) {
-                problems.push(format!("{}: {e}", inputs.inventory.file()));
+            match controller_env(global, &hosts) {
+                Err(e) => problems.push(e.to_string()),
+                Ok(env) => {
+                    if let Err(e) = crate::fleet::check_trust(&env, &hosts) {
+                        problems.push(format!("{}: {e}", inputs.inventory.file()));
+                    }
+                }
             }
         }
     }

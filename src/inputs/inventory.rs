@@ -161,7 +161,7 @@ mod tests {
                 .expect("valid");
             let host = inv.find("web-01").expect("web-01");
             assert_eq!(host.address(), "10.0.0.5");
-            assert_eq!(host.connection.port.get(), 2200);
+            assert_eq!(host.connection.port.map(|p| p.get()), Some(2200));
             assert_eq!(host.connection.user.as_deref(), Some("deploy"));
             assert_eq!(host.vars.text("x").as_deref(), Some("web"));
         }

@@ -31,7 +31,8 @@ use super::diagnostic::Diagnostics;
 use super::keypath::KeyPath;
 use super::pattern::HostUniverse;
 use super::reader::scalar_text;
-use super::values::{JumpHost, Port, RemotePath};
+use super::ssh_config::ProxyJump;
+use super::values::{Port, RemotePath};
 
 pub use sources::SourceFile;
 pub use vars_files::{VarsDirs, VarsEntry, VarsFile, VarsTree};
@@ -151,7 +152,8 @@ pub enum KnownHostsVar {
 pub struct Connection {
     /// `ansible_host`, checked to be a host name or an IP address.
     pub ansible_host: Option<String>,
-    pub port: Port,
+    /// `ansible_port`; `None` leaves it to ssh_config, then 22.
+    pub port: Option<Port>,
     /// `ansible_user`; `None` means the controller's user.
     pub user: Option<String>,
     /// `ansible_ssh_private_key_file`, as written (`~` is expanded by the transport).
@@ -163,8 +165,12 @@ pub struct Connection {
     /// `ngfleet_known_hosts`, else `UserKnownHostsFile` from `ansible_ssh_common_args`.
     pub known_hosts: Option<KnownHostsFile>,
     pub host_key_checking: HostKeyChecking,
-    /// `ngfleet_jump`, else `ProxyJump`/`-J` from `ansible_ssh_common_args`.
-    pub jump: Option<JumpHost>,
+    /// `ngfleet_jump`, else `ProxyJump`/`-J` from `ansible_ssh_common_args` (hops or
+    /// `none`); `None` leaves it to ssh_config.
+    pub jump: Option<ProxyJump>,
+    /// `ngfleet_ssh_config`, else `-F` from `ansible_ssh_common_args`: the ssh_config file
+    /// read for this host instead of `~/.ssh/config` and `/etc/ssh/ssh_config`.
+    pub ssh_config: Option<String>,
 }
 
 /// Where nginx lives on a host.

@@ -20,6 +20,7 @@ pub mod reader;
 pub mod shellword;
 pub mod source;
 pub mod spec;
+pub mod ssh_config;
 pub mod template;
 pub mod values;
 pub mod window;

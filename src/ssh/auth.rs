@@ -23,6 +23,7 @@ use super::deadline::Deadline;
 use super::error::{CredentialProblem, ErrorSource, SshError, SshErrorKind, Step};
 use super::host_key::ClientHandler;
 use super::sudo_password::BecomePassword;
+use super::target::Identities;
 
 /// Environment variable holding the passphrase of encrypted key files.
 pub const PASSPHRASE_ENV: &str = "NGFLEET_KEY_PASSPHRASE";
@@ -226,6 +227,8 @@ pub(crate) struct Login<'a> {
     pub(crate) user: &'a str,
     pub(crate) identity_files: &'a [PathBuf],
     pub(crate) certificate_files: &'a [PathBuf],
+    /// Whether the agent is asked (`IdentitiesOnly`).
+    pub(crate) identities: Identities,
 }
 
 /// Tracks one connection's attempts to build the final error.
@@ -253,6 +256,7 @@ pub(crate) async fn authenticate(
         rsa_hash: None,
     };
     if let AgentSource::Socket(sock) = &creds.agent
+        && login.identities == Identities::AgentAndFiles
         && attempts.with_agent(handle, sock, deadline).await?
     {
         return Ok(());

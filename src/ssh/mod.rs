@@ -5,6 +5,7 @@
 
 mod auth;
 mod command;
+pub mod config_file;
 mod deadline;
 mod error;
 mod hold;
@@ -30,8 +31,8 @@ pub use host_key::{HostKeyPolicy, RecordedKey, RecordedKeys};
 pub use known_hosts::{Unrememberable, can_remember};
 pub use session::{ExecOutput, ExitStatus, Session};
 pub use sudo_password::{BECOME_PASSWORD_ENV, BecomePassword, BecomePasswordError};
-pub use target::{JumpHost, Privilege, Target};
+pub use target::{Identities, JumpHost, Privilege, Target, Timing};
 pub use trace::Verbosity;
-pub use transport::{BASTION_HANDSHAKES, CIPHER_ORDER, KEX_ORDER, Transport, TransportConfig};
+pub use transport::{CIPHER_ORDER, KEX_ORDER, Transport, TransportConfig};
 pub use tunnel::TcpTunnel;
 pub use upload::Upload;

@@ -83,8 +83,9 @@ pub(super) struct Inner {
     /// Bound for opening auxiliary channels (tunnels).
     pub(super) open_timeout: Duration,
     pub(super) handle: Handle<ClientHandler>,
-    /// The bastion connection the main one runs through, kept alive with it.
-    pub(super) jump: Option<Handle<ClientHandler>>,
+    /// The bastion connections the main one runs through, in hop order, kept alive with
+    /// it (shared with the other hosts behind the same hops).
+    pub(super) jumps: Vec<Arc<Handle<ClientHandler>>>,
     /// Caps concurrent command channels below sshd's `MaxSessions` (10).
     pub(super) channels: Semaphore,
     /// What `-v` asked to see of each command.
@@ -103,7 +104,7 @@ impl fmt::Debug for Session {
             .field("name", &self.inner.name)
             .field("user", &self.inner.user)
             .field("privilege", &self.inner.privilege)
-            .field("via_jump", &self.inner.jump.is_some())
+            .field("jumps", &self.inner.jumps.len())
             .finish_non_exhaustive()
     }
 }
@@ -171,14 +172,16 @@ impl Session {
         Ok(self.run(cmd, step, deadline, NoInput).await?.output)
     }
 
-    /// Disconnects (from the bastion too). Other clones of this session fail
-    /// with `Disconnected` afterwards.
+    /// Disconnects. Other clones of this session fail with `Disconnected` afterwards.
+    /// Bastions stay up for the other hosts behind them; each closes when the transport
+    /// and the last session through it are gone.
     pub async fn close(self) {
-        let handles = std::iter::once(&self.inner.handle).chain(self.inner.jump.as_ref());
-        for handle in handles {
-            // Already gone is fine.
-            let _ = handle.disconnect(Disconnect::ByApplication, "", "en").await;
-        }
+        // Already gone is fine.
+        let _ = self
+            .inner
+            .handle
+            .disconnect(Disconnect::ByApplication, "", "en")
+            .await;
     }
 
     pub(super) fn handle(&self) -> &Handle<ClientHandler> {

@@ -1,6 +1,7 @@
 //! Establishing sessions: the transport-wide settings ([`TransportConfig`],
-//! algorithm preferences), TCP connect with a timeout, optional hop through a
-//! jump host, handshake with host key check, and authentication.
+//! algorithm preferences), TCP connect with a timeout, hops through jump hosts (each
+//! bastion connection shared by the hosts behind it), handshake with host key check,
+//! and authentication.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -16,6 +17,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{Mutex, Semaphore};
 
+mod bastion;
+
 use super::auth::{self, Credentials, Login};
 use super::deadline::Deadline;
 use super::error::{SshError, SshErrorKind, Step};
@@ -25,7 +28,7 @@ use super::host_key::{
 };
 use super::known_hosts::KnownHosts;
 use super::session::{Inner, MAX_CONCURRENT_COMMANDS, Session};
-use super::target::{Target, endpoint};
+use super::target::{Identities, JumpHost, Target, Timing, endpoint};
 use super::trace::{self, Verbosity};
 
 /// Key exchange methods, most preferred first.
@@ -107,11 +110,6 @@ impl Default for TransportConfig {
     }
 }
 
-/// Concurrent handshakes through one jump host. sshd's default
-/// `MaxStartups 10:30:100` randomly drops unauthenticated connections beyond
-/// 10, which a wave of targets behind one bastion would otherwise hit.
-pub const BASTION_HANDSHAKES: usize = 6;
-
 /// Attempts per hop when the server closes the connection before the key
 /// exchange (what sshd does when `MaxStartups` sheds load), and the pause
 /// before the n-th retry (n x this).
@@ -125,13 +123,15 @@ pub struct Transport {
     credentials: Credentials,
     /// Serialises known_hosts read-check-append.
     known_hosts_lock: Arc<Mutex<()>>,
-    /// Per-bastion (`host:port`) handshake slots.
-    bastion_slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Bastion connections by hop chain (every hop up to this one), each shared by all the
+    /// hosts reached through that chain.
+    bastions: Mutex<HashMap<Vec<String>, Arc<bastion::Slot>>>,
     /// Where keys recorded under `AcceptNew` go to be shown.
     shown: Option<KeySender>,
 }
 
 /// One SSH hop: where, as whom, and which known_hosts entry to check.
+#[derive(Clone, Copy)]
 struct Hop<'a> {
     name: &'a str,
     host: &'a str,
@@ -139,8 +139,27 @@ struct Hop<'a> {
     user: &'a str,
     identity_files: &'a [PathBuf],
     certificate_files: &'a [PathBuf],
+    identities: Identities,
     known_hosts: &'a Path,
     host_key_policy: HostKeyPolicy,
+    timing: Timing,
+}
+
+impl<'a> Hop<'a> {
+    fn of_jump(target: &'a Target, jump: &'a JumpHost) -> Hop<'a> {
+        Hop {
+            name: &target.name,
+            host: &jump.host,
+            port: jump.port,
+            user: &jump.user,
+            identity_files: &jump.identity_files,
+            certificate_files: &jump.certificate_files,
+            identities: jump.identities,
+            known_hosts: &jump.known_hosts,
+            host_key_policy: target.host_key_policy,
+            timing: jump.timing,
+        }
+    }
 }
 
 impl Transport {
@@ -149,7 +168,7 @@ impl Transport {
             config,
             credentials,
             known_hosts_lock: Arc::new(Mutex::new(())),
-            bastion_slots: Mutex::new(HashMap::new()),
+            bastions: Mutex::new(HashMap::new()),
             shown: None,
         }
     }
@@ -169,7 +188,7 @@ impl Transport {
         &self.config
     }
 
-    /// Connects and authenticates to `target`, through its jump host if any. Traced at `-v`.
+    /// Connects and authenticates to `target`, through its jump hosts if any. Traced at `-v`.
     pub async fn connect(&self, target: &Target) -> Result<Session, SshError> {
         let started = std::time::Instant::now();
         let result = self.connect_untraced(target).await;
@@ -189,50 +208,76 @@ impl Transport {
             user: &target.user,
             identity_files: &target.identity_files,
             certificate_files: &target.certificate_files,
+            identities: target.identities,
             known_hosts: &target.known_hosts,
             host_key_policy: target.host_key_policy,
+            timing: target.timing,
         };
-        let (handle, jump) = match &target.jump {
-            None => (
-                self.direct(&hop, &endpoint(hop.host, hop.port)).await?,
-                None,
-            ),
-            Some(jump) => {
-                let bastion = Hop {
-                    host: &jump.host,
-                    port: jump.port,
-                    user: &jump.user,
-                    ..hop
-                };
-                let bastion_endpoint = endpoint(bastion.host, bastion.port);
-                let shown = format!("jump {bastion_endpoint}");
-                // Waiting for a slot is not part of the connect timeout.
-                let slots = self.bastion_slots(bastion_endpoint).await;
-                let slot = slots.acquire().await.ok();
-                let bastion_handle = self.direct(&bastion, &shown).await?;
-                drop(slot);
-                let handle = self.via(&hop, &bastion, &bastion_handle).await?;
-                (handle, Some(bastion_handle))
+        let mut jumps: Vec<Arc<Handle<ClientHandler>>> = Vec::with_capacity(target.jumps.len());
+        for (i, jump) in target.jumps.iter().enumerate() {
+            let here = Hop::of_jump(target, jump);
+            let before = i
+                .checked_sub(1)
+                .map(|b| Hop::of_jump(target, &target.jumps[b]));
+            let handle = self
+                .bastion(&target.jumps[..=i], here, before.zip(jumps.last().cloned()))
+                .await?;
+            jumps.push(handle);
+        }
+        let handle = match (target.jumps.last(), jumps.last()) {
+            (Some(last), Some(bastion)) => {
+                self.via(&hop, &Hop::of_jump(target, last), bastion).await?
             }
+            _ => self.direct(&hop, &endpoint(hop.host, hop.port)).await?,
         };
         Ok(Session::new(Inner {
             name: target.name.clone(),
             user: target.user.clone(),
             privilege: target.privilege,
-            open_timeout: self.config.connect_timeout,
+            open_timeout: self.connect_timeout(&hop),
             handle,
-            jump,
+            jumps,
             channels: Semaphore::new(MAX_CONCURRENT_COMMANDS),
             verbosity: self.config.verbosity,
             become_password: self.credentials.become_password().cloned(),
         }))
     }
 
+    /// The shared connection to the last hop of `chain` (reached through `before`, the
+    /// previous hop and its connection, if any): reused while it is open, made once for
+    /// the hosts that wait on it meanwhile (who share a failure too).
+    async fn bastion(
+        &self,
+        chain: &[JumpHost],
+        here: Hop<'_>,
+        before: Option<(Hop<'_>, Arc<Handle<ClientHandler>>)>,
+    ) -> Result<Arc<Handle<ClientHandler>>, SshError> {
+        let slot = {
+            let mut bastions = self.bastions.lock().await;
+            let key = chain.iter().map(bastion::key).collect();
+            Arc::clone(bastions.entry(key).or_default())
+        };
+        let seen = slot.attempts();
+        let mut state = slot.state.lock().await;
+        if let Some(reuse) = state.reuse(here.name, seen) {
+            return reuse;
+        }
+        let attempt = slot.next_attempt();
+        let made = match &before {
+            None => {
+                let shown = format!("jump {}", endpoint(here.host, here.port));
+                self.direct(&here, &shown).await
+            }
+            Some((previous, handle)) => self.via(&here, previous, handle).await,
+        };
+        state.record(attempt, made)
+    }
+
     /// A session over a TCP connection to the hop.
     async fn direct(&self, hop: &Hop<'_>, shown: &str) -> Result<Handle<ClientHandler>, SshError> {
         let mut attempt = 1;
         loop {
-            let tcp = self.tcp(hop.name, hop.host, hop.port, shown).await?;
+            let tcp = self.tcp(hop, shown).await?;
             match self.establish(hop, tcp).await {
                 Err(e) if attempt < CONNECT_ATTEMPTS && shed_before_kex(&e) => {
                     tokio::time::sleep(RETRY_PAUSE * attempt).await;
@@ -263,23 +308,16 @@ impl Transport {
         }
     }
 
-    async fn bastion_slots(&self, bastion: String) -> Arc<Semaphore> {
-        let mut slots = self.bastion_slots.lock().await;
-        let slot = slots
-            .entry(bastion)
-            .or_insert_with(|| Arc::new(Semaphore::new(BASTION_HANDSHAKES)));
-        Arc::clone(slot)
+    fn connect_timeout(&self, hop: &Hop<'_>) -> Duration {
+        hop.timing
+            .connect_timeout
+            .unwrap_or(self.config.connect_timeout)
     }
 
     /// TCP connection to `host:port`, trying each resolved address.
-    async fn tcp(
-        &self,
-        name: &str,
-        host: &str,
-        port: u16,
-        shown: &str,
-    ) -> Result<TcpStream, SshError> {
-        let after = self.config.connect_timeout;
+    async fn tcp(&self, hop: &Hop<'_>, shown: &str) -> Result<TcpStream, SshError> {
+        let (name, host, port) = (hop.name, hop.host, hop.port);
+        let after = self.connect_timeout(hop);
         let fail = |kind| SshError::new(name, Step::Connect, kind).with_endpoint(shown);
         let attempt = async {
             let mut last = io::Error::new(io::ErrorKind::NotFound, "no address found");
@@ -311,7 +349,7 @@ impl Transport {
         bastion: &Hop<'_>,
         bastion_handle: &Handle<ClientHandler>,
     ) -> Result<russh::ChannelStream<client::Msg>, SshError> {
-        let after = self.config.connect_timeout;
+        let after = self.connect_timeout(target);
         let shown = format!(
             "{} via jump {}",
             endpoint(target.host, target.port),
@@ -350,9 +388,9 @@ impl Transport {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let mut deadline = Deadline::after(self.config.connect_timeout);
+        let mut deadline = Deadline::after(self.connect_timeout(hop));
         let known = known_for(hop.known_hosts, hop.host, hop.port).await;
-        let config = Arc::new(self.russh_config(&known));
+        let config = Arc::new(self.russh_config(&known, hop.timing));
         let handler = ClientHandler::new(HostKeyCheck {
             name: hop.name.to_owned(),
             host: hop.host.to_owned(),
@@ -375,12 +413,13 @@ impl Transport {
             user: hop.user,
             identity_files: hop.identity_files,
             certificate_files: hop.certificate_files,
+            identities: hop.identities,
         };
         auth::authenticate(&mut handle, &login, &self.credentials, &mut deadline).await?;
         Ok(handle)
     }
 
-    fn russh_config(&self, known: &KnownForHost) -> client::Config {
+    fn russh_config(&self, known: &KnownForHost, timing: Timing) -> client::Config {
         let key = preferred_host_key_algorithms(&known.algorithms);
         // Ask for a certificate only where a CA is trusted for the host (as OpenSSH).
         let certificates = if known.authorities > 0 {
@@ -400,8 +439,12 @@ impl Transport {
                 cipher: Cow::Borrowed(CIPHER_ORDER),
                 ..Preferred::DEFAULT
             },
-            keepalive_interval: Some(self.config.keepalive_interval),
-            keepalive_max: self.config.keepalive_max,
+            keepalive_interval: Some(
+                timing
+                    .keepalive_interval
+                    .unwrap_or(self.config.keepalive_interval),
+            ),
+            keepalive_max: timing.keepalive_max.unwrap_or(self.config.keepalive_max),
             nodelay: true,
             ..client::Config::default()
         }

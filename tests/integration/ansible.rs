@@ -402,7 +402,7 @@ fn vars_files_set_the_connection_ngfleet_uses() {
         ngfleet::inputs::load_inventory(&p.join("hosts"), Default::default()).expect("valid");
     let host = inventory.find("web-01").expect("web-01");
     assert_eq!(host.address(), "10.0.0.9");
-    assert_eq!(host.connection.port.get(), 2222);
+    assert_eq!(host.connection.port.map(|p| p.get()), Some(2222));
     assert_eq!(host.connection.user.as_deref(), Some("deploy"));
 }
 

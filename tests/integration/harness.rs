@@ -17,8 +17,11 @@
 //! ```
 //!
 //! The scratch directory is also `XDG_STATE_HOME`, so a run without `--journal` writes its
-//! journal there, never under the real `~/.local/state`. `SSH_AUTH_SOCK` and
-//! `NGFLEET_KEY_PASSPHRASE` are removed from the environment unless a test sets them.
+//! journal there, never under the real `~/.local/state`, and `HOME`, so the machine's
+//! `~/.ssh/config` (and default keys and known_hosts) never reach a test (`/etc/ssh/ssh_config`
+//! still does: Debian's stock one changes nothing; tests that need a config pass
+//! `--ssh-config`). `SSH_AUTH_SOCK` and `NGFLEET_KEY_PASSPHRASE` are removed from the
+//! environment unless a test sets them.
 
 use std::ffi::OsString;
 use std::fs;
@@ -201,6 +204,8 @@ impl<'l> Test<'l> {
             .env_remove("SSH_AUTH_SOCK")
             .env_remove("NGFLEET_KEY_PASSPHRASE")
             .env("XDG_STATE_HOME", self.dir.path().join(STATE))
+            // The machine's ~/.ssh/config is none of a test's business.
+            .env("HOME", self.dir.path())
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(if self.stdin.is_some() {
                 Stdio::piped()

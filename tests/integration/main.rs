@@ -18,6 +18,8 @@ mod plan;
 mod rollout;
 mod safety;
 mod slow;
+mod ssh_config_diff;
+mod ssh_config_lab;
 mod status;
 mod sudo_password;
 mod systemd;

@@ -1,12 +1,14 @@
 //! The connection and nginx variables of a host: `ansible_host`, `ansible_port`,
-//! `ansible_user`, keys, `ansible_become`, `ansible_ssh_common_args`, jumps, and where nginx
-//! lives. Every problem is recorded against the variable's own definition.
+//! `ansible_user`, keys, `ansible_become`, `ansible_ssh_common_args`, jumps (several hops, or
+//! `none`), the ssh_config file, and where nginx lives. Every problem is recorded against the
+//! variable's own definition.
 
 use yaml_serde::Value;
 
 use super::super::hostname;
 use super::super::reader::{Reader, describe, scalar_text};
-use super::super::values::{JumpHost, Port, RemotePath};
+use super::super::ssh_config::ProxyJump;
+use super::super::values::{Port, RemotePath};
 use super::{
     Become, Connection, DEFAULT_NGINX_BINARY, DEFAULT_NGINX_PID_FILE, HostKeyChecking,
     KnownHostsFile, KnownHostsVar, NginxPaths, Var, Vars,
@@ -74,6 +76,7 @@ struct CommonArgs {
     known_hosts: Option<String>,
     checking: Option<HostKeyChecking>,
     jump: Option<String>,
+    config: Option<String>,
 }
 
 fn common_args(reader: &mut Reader<'_>, var: &Var, text: &str) -> CommonArgs {
@@ -84,7 +87,8 @@ fn common_args(reader: &mut Reader<'_>, var: &Var, text: &str) -> CommonArgs {
     };
     let mut words = words.into_iter();
     while let Some(word) = words.next() {
-        let (flag, inline) = if word.len() > 2 && (word.starts_with("-o") || word.starts_with("-J"))
+        let (flag, inline) = if word.len() > 2
+            && (word.starts_with("-o") || word.starts_with("-J") || word.starts_with("-F"))
         {
             (word[..2].to_owned(), Some(word[2..].to_owned()))
         } else {
@@ -92,6 +96,7 @@ fn common_args(reader: &mut Reader<'_>, var: &Var, text: &str) -> CommonArgs {
         };
         match flag.as_str() {
             "-J" => out.jump = inline.or_else(|| words.next()),
+            "-F" => out.config = inline.or_else(|| words.next()),
             "-o" => {
                 let Some(option) = inline.or_else(|| words.next()) else {
                     continue;
@@ -153,12 +158,12 @@ pub(super) fn connection(reader: &mut Reader<'_>, vars: &Vars) -> Option<Connect
         },
     };
     let port = match lookup(vars, "ansible_port").map(|(_, var)| var) {
-        None => Port::SSH,
+        None => None,
         Some(var) => match reader.parse::<Port>(&var.origin, &var.value, "a port number") {
-            Some(p) => p,
+            Some(p) => Some(p),
             None => {
                 ok = false;
-                Port::SSH
+                None
             }
         },
     };
@@ -209,18 +214,22 @@ pub(super) fn connection(reader: &mut Reader<'_>, vars: &Vars) -> Option<Connect
     };
     let jump = match jump_text {
         None => None,
-        Some(text) => match text.parse::<JumpHost>() {
+        Some(text) => match text.parse::<ProxyJump>() {
             Ok(j) => Some(j),
             Err(e) => {
                 let origin = jump_var
                     .or_else(|| vars.get("ansible_ssh_common_args"))
                     .map(|v| v.origin.clone())
                     .unwrap_or_default();
-                reader.error(&origin, e.to_string());
+                reader.error(&origin, e);
                 ok = false;
                 None
             }
         },
+    };
+    let ssh_config = match vars.get("ngfleet_ssh_config") {
+        Some(_) => plain(reader, vars, "ngfleet_ssh_config", "an ssh_config path"),
+        None => args.config,
     };
     if let Some(var) = vars.get("ansible_connection") {
         let kind = scalar_text(&var.value).unwrap_or_default();
@@ -242,6 +251,7 @@ pub(super) fn connection(reader: &mut Reader<'_>, vars: &Vars) -> Option<Connect
         known_hosts,
         host_key_checking: args.checking.unwrap_or(HostKeyChecking::Default),
         jump,
+        ssh_config,
     })
 }
 

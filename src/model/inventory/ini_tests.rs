@@ -66,7 +66,8 @@ fn a_file_of_host_names_is_ini() {
     let inv = parse("web-01\nweb-02:2200\n# comment\n; another\n");
     assert_eq!(inv.hosts().len(), 2);
     assert_eq!(
-        inv.find("web-02").map(|h| h.connection.port.get()),
+        inv.find("web-02")
+            .map(|h| h.connection.port.map_or(22, |p| p.get())),
         Some(2200)
     );
 }

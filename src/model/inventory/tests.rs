@@ -118,7 +118,10 @@ all:
         );
     let h1 = inv.find("web-01").expect("web-01");
     let c = &h1.connection;
-    assert_eq!((h1.address(), c.port.get()), ("10.0.0.1", 2222));
+    assert_eq!(
+        (h1.address(), c.port.map_or(22, |p| p.get())),
+        ("10.0.0.1", 2222)
+    );
     assert_eq!(c.user.as_deref(), Some("deploy"));
     assert_eq!(c.identity_file.as_deref(), Some("~/.ssh/id"));
     assert_eq!(c.become_, Become::Sudo);
@@ -139,7 +142,7 @@ all:
 
     let h2 = inv.find("web-02").expect("web-02");
     assert_eq!(h2.address(), "web-02");
-    assert_eq!(h2.connection.port, Port::SSH);
+    assert_eq!(h2.connection.port, None);
     assert_eq!(
         h2.connection.known_hosts,
         Some(KnownHostsFile {
@@ -190,7 +193,7 @@ all:
           nginx_binary: sbin/nginx
         web-[05:01]:
         web-04:
-          ngfleet_jump: 'a,b'
+          ngfleet_jump: 'a,b;c'
           ansible_ssh_common_args: '-o ProxyCommand=nc %h %p'
           ansible_host: '{{ lookup(\"x\") }}'
 ",
@@ -203,7 +206,7 @@ all:
             "inv.yaml:10:25: all.children.web.hosts.web-03.ansible_port: expected a port number from 1 to 65535, found \"ssh\"",
             "inv.yaml:11:25: all.children.web.hosts.web-03.nginx_binary: expected an absolute path, found \"sbin/nginx\"",
             "inv.yaml:12:9: all.children.web.hosts[\"web-[05:01]\"]: range start 05 is after its end 01",
-            "inv.yaml:14:25: all.children.web.hosts.web-04.ngfleet_jump: only one jump host is supported, found \"a,b\"",
+            "inv.yaml:14:25: all.children.web.hosts.web-04.ngfleet_jump: expected a jump host as [user@]host[:port], found \"b;c\"",
             "inv.yaml:15:36: all.children.web.hosts.web-04.ansible_ssh_common_args: ProxyCommand is not supported; use ProxyJump or ngfleet_jump",
             "inv.yaml:16:25: all.children.web.hosts.web-04.ansible_host: templated values are not supported in ansible_host, found \"{{ lookup(\\\"x\\\") }}\"",
         ]
@@ -285,12 +288,12 @@ fn merge_keys_give_hosts_the_merged_values() {
         Some("edge"),
         "earlier wins"
     );
-    assert_eq!(h2.connection.port.get(), 2222);
+    assert_eq!(h2.connection.port.map_or(22, |p| p.get()), 2222);
     assert_eq!(h2.nginx.binary.as_str(), "/opt/nginx/sbin/nginx");
     assert_eq!(h2.address(), "10.0.0.2");
     let h3 = inv.find("lab-03").expect("lab-03");
     assert_eq!(h3.vars.text("team").as_deref(), Some("own"), "own key wins");
-    assert_eq!(h3.connection.port.get(), 2222);
+    assert_eq!(h3.connection.port.map_or(22, |p| p.get()), 2222);
 }
 
 #[test]
@@ -481,7 +484,10 @@ fn host_keys_with_ports_and_string_sections() {
     let inv = parse(
         "all:\n  hosts:\n    \"web1:2222\":\n    \"[2001:db8::3]:2200\":\n    \"db[1:2]:2300\": {ansible_port: 22}\n  children:\n    web:\n      hosts: web9\n    top:\n      children: web\n",
     );
-    let port = |h: &str| inv.find(h).map(|h| h.connection.port.get());
+    let port = |h: &str| {
+        inv.find(h)
+            .map(|h| h.connection.port.map_or(22, |p| p.get()))
+    };
     assert_eq!(port("web1"), Some(2222));
     assert_eq!(port("2001:db8::3"), Some(2200));
     assert_eq!(port("db1"), Some(22));
@@ -496,11 +502,14 @@ fn legacy_ssh_aliases_are_honoured_and_win_as_in_ansible() {
     );
     let a = inv.find("a").expect("a");
     assert_eq!(a.address(), "10.0.0.1");
-    assert_eq!(a.connection.port.get(), 2201);
+    assert_eq!(a.connection.port.map_or(22, |p| p.get()), 2201);
     assert_eq!(a.connection.user.as_deref(), Some("deploy"));
     // The alias wins over `ansible_host` whatever the layer (here, `all`'s vars).
     assert_eq!(inv.find("b").expect("b").address(), "10.0.0.2");
     let c = inv.find("c").expect("c");
-    assert_eq!((c.address(), c.connection.port.get()), ("10.0.0.9", 2203));
+    assert_eq!(
+        (c.address(), c.connection.port.map_or(22, |p| p.get())),
+        ("10.0.0.9", 2203)
+    );
     assert_eq!(c.connection.user.as_deref(), Some("ops"));
 }
