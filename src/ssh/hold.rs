@@ -164,8 +164,7 @@ impl Session {
         let timed_out = || self.error(step.clone(), SshErrorKind::Timeout { after: deadline });
         let work = async {
             let channel = self
-                .handle()
-                .channel_open_session()
+                .open_channel()
                 .await
                 .map_err(|e| self.channel_error(&step, e))?;
             let (mut reader, writer) = channel.split();

@@ -3,6 +3,7 @@
 //! quoted commands with deadlines, uploading files with checksum
 //! verification, and tunnelling TCP through a host.
 
+mod ahead;
 mod auth;
 mod command;
 pub mod config_file;

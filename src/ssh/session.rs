@@ -13,6 +13,7 @@ use russh::client::{Handle, Msg};
 use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf, Disconnect, Sig};
 use tokio::sync::Semaphore;
 
+use super::ahead::Ahead;
 use super::command::{RemoteCommand, sudo_refusal};
 use super::error::{SshError, SshErrorKind, Step, SudoAuth};
 use super::host_key::ClientHandler;
@@ -92,10 +93,13 @@ pub(super) struct Inner {
     pub(super) verbosity: Verbosity,
     /// Given to sudo before each privileged command, if set (`sudo_password.rs`).
     pub(super) become_password: Option<BecomePassword>,
+    /// The channel opened ahead of the next command (`ahead.rs`).
+    pub(super) ahead: Ahead,
 }
 
 /// Concurrent commands per connection; more wait for a free slot (within
-/// their deadline) instead of being refused by sshd's `MaxSessions 10`.
+/// their deadline) instead of being refused by sshd's `MaxSessions 10`: these
+/// eight, the lock's channel and the channel opened ahead make ten.
 pub(super) const MAX_CONCURRENT_COMMANDS: usize = 8;
 
 impl fmt::Debug for Session {
@@ -141,10 +145,13 @@ pub(super) struct Ran<T> {
 }
 
 impl Session {
+    /// A session for a new connection; the first command's channel starts opening at once.
     pub(super) fn new(inner: Inner) -> Self {
-        Self {
+        let session = Self {
             inner: Arc::new(inner),
-        }
+        };
+        session.open_ahead();
+        session
     }
 
     /// The inventory name of the host.
@@ -182,10 +189,6 @@ impl Session {
             .handle
             .disconnect(Disconnect::ByApplication, "", "en")
             .await;
-    }
-
-    pub(super) fn handle(&self) -> &Handle<ClientHandler> {
-        &self.inner.handle
     }
 
     /// The line for `cmd` on this host and what its stdin starts with (the become password,
@@ -302,7 +305,7 @@ impl Session {
             .map_err(|_| timed_out())?
             .map_err(|_| self.error(step.clone(), SshErrorKind::Disconnected))?;
         let remaining = deadline.saturating_sub(started.elapsed());
-        let channel = tokio::time::timeout(remaining, self.inner.handle.channel_open_session())
+        let channel = tokio::time::timeout(remaining, self.open_channel())
             .await
             .map_err(|_| timed_out())?
             .map_err(|e| self.channel_error(&step, e))?;

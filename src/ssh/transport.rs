@@ -19,6 +19,7 @@ use tokio::sync::{Mutex, Semaphore};
 
 mod bastion;
 
+use super::ahead::Ahead;
 use super::auth::{self, Credentials, Login};
 use super::deadline::Deadline;
 use super::error::{SshError, SshErrorKind, Step};
@@ -240,6 +241,7 @@ impl Transport {
             channels: Semaphore::new(MAX_CONCURRENT_COMMANDS),
             verbosity: self.config.verbosity,
             become_password: self.credentials.become_password().cloned(),
+            ahead: Ahead::default(),
         }))
     }
 

@@ -1,0 +1,51 @@
+//! A session channel opened ahead of the next command. Opening a channel costs a round trip
+//! before the command can be sent; each command takes the channel opened while the one before
+//! it ran and starts opening the next, so across a WAN a command costs one round trip, not two.
+
+use std::sync::{Arc, Mutex};
+
+use russh::Channel;
+use russh::client::Msg;
+use tokio::task::JoinHandle;
+
+use super::session::Session;
+
+type Opening = JoinHandle<Result<Channel<Msg>, russh::Error>>;
+
+/// At most one channel being opened, or opened and not yet used.
+#[derive(Default)]
+pub(super) struct Ahead {
+    slot: Mutex<Option<Opening>>,
+}
+
+impl Session {
+    /// A session channel for a command: the one opened ahead if it opened, else a new one;
+    /// then the next is opened ahead.
+    pub(super) async fn open_channel(&self) -> Result<Channel<Msg>, russh::Error> {
+        let opening = self.inner.ahead.slot.lock().expect("ahead").take();
+        let ready = match opening {
+            Some(task) => task.await.ok().and_then(Result::ok),
+            None => None,
+        };
+        let channel = match ready {
+            Some(channel) => channel,
+            None => self.inner.handle.channel_open_session().await?,
+        };
+        self.open_ahead();
+        Ok(channel)
+    }
+
+    /// Starts opening a channel for the next command, unless one is already there. The task
+    /// ends when the server answers (or the connection ends); an unused channel is closed with
+    /// the connection. With sshd's `MaxSessions 10`, this is one of the ten: see
+    /// [`super::session::MAX_CONCURRENT_COMMANDS`].
+    pub(super) fn open_ahead(&self) {
+        let mut slot = self.inner.ahead.slot.lock().expect("ahead");
+        if slot.is_none() {
+            let inner = Arc::clone(&self.inner);
+            *slot = Some(tokio::spawn(async move {
+                inner.handle.channel_open_session().await
+            }));
+        }
+    }
+}
