@@ -4,14 +4,34 @@ pidfile=$1
 binary=$2
 mode=${3:-full}
 say() { printf '%s %s\n' "$1" "$2"; }
-readpid() { [ -f "$1" ] || return 1; p=$(tr -dc '0-9' 2>/dev/null < "$1"); [ -n "$p" ] && printf '%s' "$p"; }
+# Shell built-ins where a command would cost a fork and an exec each time: this runs after
+# every step, and those add up to most of the host's CPU in a roll.
+# readpid FILE: the pid a pid file names, in p.
+readpid() {
+  p=
+  [ -f "$1" ] && { read -r p 2>/dev/null < "$1" || :; }
+  p=${p%"${p##*[0-9]}"}
+  case $p in '' | *[!0-9]*) p=; return 1 ;; esac
+}
+# children PID: its children, in k.
 children() {
-  if [ -r "/proc/$1/task/$1/children" ]; then cat "/proc/$1/task/$1/children"; return; fi
+  k=
+  if [ -r "/proc/$1/task/$1/children" ]; then
+    read -r k 2>/dev/null < "/proc/$1/task/$1/children" || :
+    return
+  fi
   for s in /proc/[0-9]*/stat; do
     read -r line 2>/dev/null < "$s" || continue
     r=${line##*) }; set -- $r
-    [ "$2" = "$pid" ] && { d=${s%/stat}; printf '%s ' "${d#/proc/}"; }
+    [ "$2" = "$pid" ] && { d=${s%/stat}; k="$k ${d#/proc/}"; }
   done
+}
+# title PID: its command line, NULs as spaces, in t. nginx's own titles hold no NUL, so
+# `read` (which drops NULs) gives them without running `tr`.
+title() {
+  t=
+  read -r t 2>/dev/null < "/proc/$1/cmdline" || :
+  case $t in "nginx: "*) ;; *) t=$(tr '\0' ' ' 2>/dev/null < "/proc/$1/cmdline") ;; esac
 }
 proc() {
   tag=$1; pid=$2
@@ -28,15 +48,18 @@ proc() {
   if [ "$mode" = full ]; then
     say "$tag.version" "$(timeout 5 "/proc/$pid/exe" -v 2>&1 | head -n 1)"
   fi
-  for c in $(children "$pid"); do
+  children "$pid"
+  for c in $k; do
     read -r cstat 2>/dev/null < "/proc/$c/stat" || continue
     crest=${cstat##*) }; set -- $crest
-    say "$tag.child" "$c $1 $(tr '\0' ' ' 2>/dev/null < "/proc/$c/cmdline")"
+    title "$c"
+    say "$tag.child" "$c $1 $t"
   done
 }
 say probe 1
 say machine "$(uname -m)"
-if pid=$(readpid "$pidfile"); then
+if readpid "$pidfile"; then
+  pid=$p
   say pidfile "$pid"; proc master "$pid"
   if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
     # The unit is on the cgroup v2 line (0::), or, under the legacy v1 hierarchy (where 0:: is
@@ -52,7 +75,7 @@ if pid=$(readpid "$pidfile"); then
     fi
   fi
 else say pidfile none; fi
-if old=$(readpid "$pidfile.oldbin"); then say oldbin "$old"; proc oldmaster "$old"; else say oldbin none; fi
+if readpid "$pidfile.oldbin"; then old=$p; say oldbin "$old"; proc oldmaster "$old"; else say oldbin none; fi
 # A symlinked binary: the file it points to is what runs and what is replaced.
 file=$binary
 if [ -L "$binary" ]; then file=$(readlink -f -- "$binary") && say bin.file "$file"; fi
@@ -69,9 +92,13 @@ else
 fi
 fdir=${file%/*}; fbase=${file##*/}
 for f in "$fdir/.$fbase.ngfleet-stage."*; do [ -e "$f" ] && say stage "$f"; done
-for f in "$file.ngfleet-backup."*; do [ -f "$f" ] && say backup "$(stat -c %Y "$f") $f"; done
+set --
+for f in "$file.ngfleet-backup."*; do [ -f "$f" ] && set -- "$@" "$f"; done
+[ "$#" -eq 0 ] || stat -c 'backup %Y %n' -- "$@"
 dir=${binary%/*}; base=${binary##*/}
-if [ -f "$dir/.$base.ngfleet-state" ]; then head -c 8192 "$dir/.$base.ngfleet-state" | sed 's/^/record /'; fi
+if [ -f "$dir/.$base.ngfleet-state" ]; then
+  awk '{ n += length($0) + 1; if (n > 8192) exit; print "record " $0 }' "$dir/.$base.ngfleet-state"
+fi
 if [ "$mode" != quick ]; then
   # Workers of this binary whose master is gone (a killed new master's) still accept. One
   # `find` compares every process's exe with the file; only the few that run it are read
@@ -86,5 +113,5 @@ if [ "$mode" != quick ]; then
     case "$title" in "nginx: worker process"*) say orphan "${d#/proc/}";; esac
   done
 fi
-say free_kb "$(df -Pk "$fdir" 2>/dev/null | awk 'NR==2 {print $4}')"
+df -Pk "$fdir" 2>/dev/null | { read -r _; read -r _ _ _ avail _; say free_kb "$avail"; }
 say end ok

@@ -117,7 +117,10 @@ arity() {
 signal() {
   a=
   if ! alive "$1"; then a=gone; return; fi
-  t=$(tr '\0' ' ' 2>/dev/null < "/proc/$1/cmdline")
+  # nginx's titles hold no NUL: `read` (which drops NULs) gives them without running `tr`.
+  t=
+  read -r t 2>/dev/null < "/proc/$1/cmdline" || :
+  case $t in "nginx: "*) ;; *) t=$(tr '\0' ' ' 2>/dev/null < "/proc/$1/cmdline") ;; esac
   case $3 in
     master) case $t in "nginx: master process"*) ;; *) a="refused: $1 is not an nginx master: $t"; return ;; esac ;;
     worker) case $t in "nginx: worker process"*) ;; *) a="refused: $1 is not an nginx worker: $t"; return ;; esac ;;
