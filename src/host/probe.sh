@@ -40,7 +40,10 @@ proc() {
   set -- $rest
   say "$tag.state" "$1"
   say "$tag.ppid" "$2"
-  say "$tag.cmdline" "$(od -An -tx1 -v "/proc/$pid/cmdline" 2>/dev/null | tr -d ' \n')"
+  # The bytes od prints, joined with no separator (no `tr`).
+  # shellcheck disable=SC2046 # split into bytes on purpose
+  set -- $(od -An -tx1 -v "/proc/$pid/cmdline" 2>/dev/null)
+  ifs=$IFS; IFS=; say "$tag.cmdline" "$*"; IFS=$ifs
   say "$tag.exe" "$(readlink "/proc/$pid/exe" 2>/dev/null)"
   if [ "$mode" != quick ]; then
     sum=$(sha256sum < "/proc/$pid/exe" 2>/dev/null) && say "$tag.sha256" "${sum%% *}"
