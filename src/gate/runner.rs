@@ -202,6 +202,8 @@ impl SpecGates {
                         cmd.env(name, text);
                     }
                 }
+                // The become password is for sudo on the hosts, never for a local check.
+                cmd.env_remove(crate::ssh::BECOME_PASSWORD_ENV);
                 cmd.env("inventory_hostname", &host.name)
                     .env("ansible_host", host.address())
                     .env("NGFLEET_HOST", &host.name);

@@ -3,6 +3,7 @@
 //! it ran and starts opening the next, so across a WAN a command costs one round trip, not two.
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use russh::Channel;
 use russh::client::Msg;
@@ -12,10 +13,14 @@ use super::session::Session;
 
 type Opening = JoinHandle<Result<Channel<Msg>, russh::Error>>;
 
-/// At most one channel being opened, or opened and not yet used.
+/// A channel opened ahead and left unused this long is closed and not used: a server may close
+/// idle session channels (OpenSSH's `ChannelTimeout`), and a command must not fail for that.
+const FRESH: Duration = Duration::from_secs(30);
+
+/// At most one channel being opened, or opened and not yet used, and when it was asked for.
 #[derive(Default)]
 pub(super) struct Ahead {
-    slot: Mutex<Option<Opening>>,
+    slot: Mutex<Option<(Instant, Opening)>>,
 }
 
 impl Session {
@@ -24,7 +29,13 @@ impl Session {
     pub(super) async fn open_channel(&self) -> Result<Channel<Msg>, russh::Error> {
         let opening = self.inner.ahead.slot.lock().expect("ahead").take();
         let ready = match opening {
-            Some(task) => task.await.ok().and_then(Result::ok),
+            Some((asked, task)) => match task.await.ok().and_then(Result::ok) {
+                Some(channel) if asked.elapsed() > FRESH => {
+                    let _ = channel.close().await;
+                    None
+                }
+                other => other,
+            },
             None => None,
         };
         let channel = match ready {
@@ -43,9 +54,10 @@ impl Session {
         let mut slot = self.inner.ahead.slot.lock().expect("ahead");
         if slot.is_none() {
             let inner = Arc::clone(&self.inner);
-            *slot = Some(tokio::spawn(async move {
-                inner.handle.channel_open_session().await
-            }));
+            *slot = Some((
+                Instant::now(),
+                tokio::spawn(async move { inner.handle.channel_open_session().await }),
+            ));
         }
     }
 }

@@ -6,9 +6,14 @@
 //! preceded by a few words run by the login user's shell:
 //!
 //! ```text
-//! IFS= read -r p; printf '%s\n' "$p" | sudo -S -v -p '' || { MARKER; exit 125; }; unset p;
+//! set +xv; IFS= read -r p; command -v sudo >/dev/null 2>&1 || { NOT FOUND; exit 127; };
+//! printf '%s\n' "$p" | sudo -S -v -p '' || { MARKER; exit 125; }; unset p;
 //! sudo -n -- sh -c SCRIPT ngfleet ARG…; exit $?
 //! ```
+//!
+//! `set +xv` first: a login shell whose start-up files turn on tracing would otherwise print
+//! the `printf` line, password and all, on stderr. A host without sudo exits 127 with the
+//! shell's own words, recognised as "sudo is not installed", not as a refused password.
 //!
 //! The controller sends the password as the first line of the command's stdin, before any
 //! other input (an upload's bytes, the lock's heartbeats). The shell reads exactly that line
@@ -89,7 +94,9 @@ impl fmt::Debug for BecomePassword {
 /// `sudo_line` (a rendered `sudo -n -- sh -c …` line) preceded by the password check.
 pub(crate) fn wrap(sudo_line: &str) -> String {
     format!(
-        "IFS= read -r p; printf '%s\\n' \"$p\" | sudo -S -v -p '' || \
+        "set +xv; IFS= read -r p; command -v sudo >/dev/null 2>&1 || \
+         {{ echo 'sh: sudo: not found' >&2; exit 127; }}; \
+         printf '%s\\n' \"$p\" | sudo -S -v -p '' || \
          {{ printf '%s\\n' '{REFUSED_MARKER}' >&2; exit {REFUSED_EXIT}; }}; unset p; \
          {sudo_line}; exit $?"
     )

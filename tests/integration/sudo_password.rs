@@ -340,13 +340,25 @@ fn a_passwordless_sudo_host_never_gets_the_password_as_input() {
     sudo_user(NOPW_USER, "unused-password", "NOPASSWD: ALL");
     let lab = lab!(1);
     let new = sha256(&lab.dir.join("versions/nginx-new"));
-    let out = rollout(&lab, "hosts: lab\n", "roll")
+    // A local gate sees the host's variables in its environment, never the sudo password.
+    let seen = lab.dir.join("local-gate-env");
+    let spec = format!(
+        "hosts: lab\ngates:\n  - local: \"env > {}\"\n",
+        seen.display()
+    );
+    let out = rollout(&lab, &spec, "roll")
         .file("inventory.yaml", &inventory_as(&lab, NOPW_USER))
         .args(["-i", "inventory.yaml", "--yes"])
         .env("NGFLEET_BECOME_PASSWORD", "not-needed")
         .run();
     assert_eq!(out.result_of("lab-01"), "upgraded", "{}", out.show());
     assert_eq!(sha256(&lab.host("lab-01").binary()), new);
+    let env = fs::read_to_string(&seen).expect("the local gate ran");
+    assert!(env.contains("inventory_hostname=lab-01"), "{env}");
+    assert!(
+        !env.contains("not-needed"),
+        "the local gate saw the password:\n{env}"
+    );
 }
 
 /// The password is checked before anything connects: `-K` without a terminal to ask on, and
