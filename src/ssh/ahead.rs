@@ -27,15 +27,23 @@ impl Session {
     /// A session channel for a command: the one opened ahead if it opened, else a new one;
     /// then the next is opened ahead.
     pub(super) async fn open_channel(&self) -> Result<Channel<Msg>, russh::Error> {
-        let opening = self.inner.ahead.slot.lock().expect("ahead").take();
-        let ready = match opening {
-            Some((asked, task)) => match task.await.ok().and_then(Result::ok) {
-                Some(channel) if asked.elapsed() > FRESH => {
-                    let _ = channel.close().await;
-                    None
+        let mut taking = Taking {
+            session: self,
+            opening: self.inner.ahead.slot.lock().expect("ahead").take(),
+        };
+        let ready = match taking.opening.as_mut() {
+            Some((asked, task)) => {
+                let asked = *asked;
+                let opened = task.await.ok().and_then(Result::ok);
+                taking.opening = None;
+                match opened {
+                    Some(channel) if asked.elapsed() > FRESH => {
+                        let _ = channel.close().await;
+                        None
+                    }
+                    other => other,
                 }
-                other => other,
-            },
+            }
             None => None,
         };
         let channel = match ready {
@@ -58,6 +66,26 @@ impl Session {
                 Instant::now(),
                 tokio::spawn(async move { inner.handle.channel_open_session().await }),
             ));
+        }
+    }
+}
+
+/// The channel being taken from [`Ahead`]: if the command gives up (its deadline) while the
+/// channel is still opening, it goes back for the next command instead of being dropped
+/// unclosed (russh sends no close for a dropped channel, and sshd would count it among its
+/// `MaxSessions` for the connection's life).
+struct Taking<'s> {
+    session: &'s Session,
+    opening: Option<(Instant, Opening)>,
+}
+
+impl Drop for Taking<'_> {
+    fn drop(&mut self) {
+        if let Some(opening) = self.opening.take() {
+            let mut slot = self.session.inner.ahead.slot.lock().expect("ahead");
+            if slot.is_none() {
+                *slot = Some(opening);
+            }
         }
     }
 }
