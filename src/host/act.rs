@@ -15,8 +15,13 @@ use super::scripts::{Layout, SignalTarget};
 use crate::model::inventory::Host;
 use crate::ssh::{ExecOutput, ExitStatus, RemoteCommand};
 
-/// The step runner followed by the probe: one script, the acts' arguments then the probe's.
-pub const ACT_PROBE: &str = concat!(include_str!("scripts/act.sh"), include_str!("probe.sh"));
+/// The step runner followed by the probe: one script, the acts' arguments then the probe's,
+/// both after the /proc helpers they share.
+pub const ACT_PROBE: &str = concat!(
+    include_str!("scripts/procfs.sh"),
+    include_str!("scripts/act.sh"),
+    include_str!("probe.sh")
+);
 
 /// What a signal that finds nothing (or the wrong process) does to the acts after it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

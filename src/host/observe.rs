@@ -12,7 +12,7 @@ use super::record::Record;
 /// `quick` (quick skips the checksums and `-v` runs: for polling while a step waits).
 /// Output: one `key value` pair per line. `cmdline` is hex of the NUL-separated argv, so
 /// arguments with spaces survive.
-pub const PROBE_SCRIPT: &str = include_str!("probe.sh");
+pub const PROBE_SCRIPT: &str = concat!(include_str!("scripts/procfs.sh"), include_str!("probe.sh"));
 
 /// A process state letter from `/proc/PID/stat`, or gone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

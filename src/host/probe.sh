@@ -1,38 +1,11 @@
 #!/bin/sh
 # shellcheck disable=SC2086 # the fields of /proc/PID/stat are split on purpose
+# pidin, kids and title (which set p, k and t) come from scripts/procfs.sh, put in front.
+# shellcheck disable=SC2154
 pidfile=$1
 binary=$2
 mode=${3:-full}
 say() { printf '%s %s\n' "$1" "$2"; }
-# Shell built-ins where a command would cost a fork and an exec each time: this runs after
-# every step, and those add up to most of the host's CPU in a roll.
-# readpid FILE: the pid a pid file names, in p.
-readpid() {
-  p=
-  [ -f "$1" ] && { read -r p 2>/dev/null < "$1" || :; }
-  p=${p%"${p##*[0-9]}"}
-  case $p in '' | *[!0-9]*) p=; return 1 ;; esac
-}
-# children PID: its children, in k.
-children() {
-  k=
-  if [ -r "/proc/$1/task/$1/children" ]; then
-    read -r k 2>/dev/null < "/proc/$1/task/$1/children" || :
-    return
-  fi
-  for s in /proc/[0-9]*/stat; do
-    read -r line 2>/dev/null < "$s" || continue
-    r=${line##*) }; set -- $r
-    [ "$2" = "$pid" ] && { d=${s%/stat}; k="$k ${d#/proc/}"; }
-  done
-}
-# title PID: its command line, NULs as spaces, in t. nginx's own titles hold no NUL, so
-# `read` (which drops NULs) gives them without running `tr`.
-title() {
-  t=
-  read -r t 2>/dev/null < "/proc/$1/cmdline" || :
-  case $t in "nginx: "*) ;; *) t=$(tr '\0' ' ' 2>/dev/null < "/proc/$1/cmdline") ;; esac
-}
 proc() {
   tag=$1; pid=$2
   if ! read -r stat 2>/dev/null < "/proc/$pid/stat"; then say "$tag.state" gone; return; fi
@@ -58,7 +31,7 @@ proc() {
   if [ "$mode" = full ]; then
     say "$tag.version" "$(timeout 5 "/proc/$pid/exe" -v 2>&1 | head -n 1)"
   fi
-  children "$pid"
+  kids "$pid"
   for c in $k; do
     read -r cstat 2>/dev/null < "/proc/$c/stat" || continue
     crest=${cstat##*) }; set -- $crest
@@ -76,7 +49,7 @@ if [ "$mode" != quick ] && [ -f "$file" ] && command exec 3< "$file" 2>/dev/null
   binsum=$(sha256sum <&3) || binsum=
 fi
 say machine "$(uname -m)"
-if readpid "$pidfile"; then
+if pidin "$pidfile"; then
   pid=$p
   say pidfile "$pid"; proc master "$pid"
   if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
@@ -93,7 +66,7 @@ if readpid "$pidfile"; then
     fi
   fi
 else say pidfile none; fi
-if readpid "$pidfile.oldbin"; then old=$p; say oldbin "$old"; proc oldmaster "$old"; else say oldbin none; fi
+if pidin "$pidfile.oldbin"; then old=$p; say oldbin "$old"; proc oldmaster "$old"; else say oldbin none; fi
 if [ -n "$linked" ]; then say bin.file "$file"; fi
 if [ -f "$file" ]; then
   if [ -n "$binsum" ]; then say bin.sha256 "${binsum%% *}"; fi

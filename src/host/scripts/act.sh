@@ -13,6 +13,8 @@
 #   wait COND MS ARGS...                polls every 10 ms until COND holds or MS pass
 #   takeout PID N WORKER... R SIG MS... the exit ladder, then KILL of the workers it had
 # shellcheck disable=SC2086 # the fields of /proc/PID/stat are split on purpose
+# pidin, kids and title (which set p, k and t) come from scripts/procfs.sh, put in front.
+# shellcheck disable=SC2154
 ok=yes
 umask 022
 # Centiseconds since boot, without a fork.
@@ -29,26 +31,6 @@ alive() {
   set -- $r
   [ "$1" != Z ] || return 1
   ppid=$2
-}
-# pidin FILE: the pid a pid file names, in p.
-pidin() {
-  p=
-  [ -f "$1" ] && read -r p 2>/dev/null < "$1"
-  case $p in '' | *[!0-9]*) p=; return 1 ;; esac
-}
-# kids PID: its children, in k.
-kids() {
-  k=
-  if [ -r "/proc/$1/task/$1/children" ]; then
-    read -r k 2>/dev/null < "/proc/$1/task/$1/children"
-    return 0
-  fi
-  for s in /proc/[0-9]*/stat; do
-    read -r line 2>/dev/null < "$s" || continue
-    r=${line##*) }
-    set -- "$1" $r
-    [ "$3" = "$1" ] && { d=${s%/stat}; k="$k ${d#/proc/}"; }
-  done
 }
 # workers PID: its live workers in wl, nw of them, na accepting.
 workers() {
@@ -78,7 +60,7 @@ cond() {
         # renames since the signal, tells them apart. (A filesystem that keeps ctime on rename
         # makes this wait run to its deadline; the controller still judges the observation.)
         [ -n "${mark+x}" ] || return 0
-        t=$(stat -c %z -- "$2" 2>/dev/null) && [ "$t" != "$mark" ] || return 1
+        ct=$(stat -c %z -- "$2" 2>/dev/null) && [ "$ct" != "$mark" ] || return 1
         # The file stat saw may be one renamed or written since the reads above: read again.
         pidin "$2" && [ "$p" = "$3" ] && ! pidin "$2.oldbin"
         return
@@ -117,10 +99,7 @@ arity() {
 signal() {
   a=
   if ! alive "$1"; then a=gone; return; fi
-  # nginx's titles hold no NUL: `read` (which drops NULs) gives them without running `tr`.
-  t=
-  read -r t 2>/dev/null < "/proc/$1/cmdline" || :
-  case $t in "nginx: "*) ;; *) t=$(tr '\0' ' ' 2>/dev/null < "/proc/$1/cmdline") ;; esac
+  title "$1"
   case $3 in
     master) case $t in "nginx: master process"*) ;; *) a="refused: $1 is not an nginx master: $t"; return ;; esac ;;
     worker) case $t in "nginx: worker process"*) ;; *) a="refused: $1 is not an nginx worker: $t"; return ;; esac ;;
