@@ -10,6 +10,12 @@ use futures::stream::FuturesUnordered;
 
 use super::seams::{Executor, Readiness};
 
+/// How many waves after the one switching are prepared. One is not enough across a WAN: a
+/// preparation (connect, lock, probe, upload, `-t`) takes about as long as a wave's switch, so
+/// the next wave's first hosts would still be preparing when its turn comes. Further ahead,
+/// preparations only hold locks longer (`--forks` bounds them in any case).
+pub(super) const WAVES_AHEAD: usize = 2;
+
 /// Where a host stands in its preparation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Prep {
@@ -24,7 +30,8 @@ pub(super) struct Ahead<'a> {
     /// Every host of the plan, in the order their turns come.
     order: &'a [usize],
     cursor: usize,
-    /// How far in `order` preparation may go: the end of the wave after the one switching.
+    /// How far in `order` preparation may go: the end of the [`WAVES_AHEAD`]th wave after the
+    /// one switching.
     horizon: usize,
     /// Hosts held at once (switching, preparing or prepared); zero: no preparation.
     limit: usize,
@@ -58,9 +65,8 @@ impl<'a> Ahead<'a> {
             .count()
     }
 
-    /// Lets preparation go as far as `end` in turn order (the end of the next wave): further
-    /// ahead, preparations only compete with the switch for the hosts' and the controller's
-    /// time, and hold locks longer.
+    /// Lets preparation go as far as `end` in turn order (the end of the [`WAVES_AHEAD`]th
+    /// wave after the one switching).
     pub(super) fn reach(&mut self, end: usize) {
         self.horizon = self.horizon.max(end);
     }

@@ -13,7 +13,7 @@ use futures::future::LocalBoxFuture;
 use futures::stream::FuturesUnordered;
 use tokio::sync::mpsc;
 
-use super::ahead::{Ahead, Stopping};
+use super::ahead::{Ahead, Stopping, WAVES_AHEAD};
 use super::config::{CanaryPause, RunConfig};
 use super::event::{RolloutEvent, Sink};
 use super::outcome::{self, HostResult, JobKind, Ledger, RunEnd};
@@ -177,11 +177,10 @@ impl<'a> Dispatcher<'a> {
                     match self.window(&run.durations, i > 0) {
                         WindowDecision::Go => {
                             let wave = &self.plan.waves[i];
-                            // Prepared ahead: this wave and the next one, no further.
-                            let end: usize = self.plan.waves[..(i + 2).min(self.plan.waves.len())]
-                                .iter()
-                                .map(|w| w.hosts.len())
-                                .sum();
+                            // Prepared ahead: this wave and the next ones, no further.
+                            let last = (i + 1 + WAVES_AHEAD).min(self.plan.waves.len());
+                            let end: usize =
+                                self.plan.waves[..last].iter().map(|w| w.hosts.len()).sum();
                             ahead.reach(end);
                             self.sink.emit(RolloutEvent::WaveStarted {
                                 wave: wave.index,

@@ -887,10 +887,10 @@ async fn nothing_is_prepared_while_waiting_for_a_window() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn preparation_reaches_the_next_wave_and_no_further() {
+async fn preparation_reaches_two_waves_ahead_and_no_further() {
     let mut c = config(&spec(1), roll(), 0);
     c.forks = std::num::NonZeroUsize::new(10).expect("10");
-    let mut setup = Setup::new(c, plan(&[&[0], &[1], &[2], &[3]], false), &ok);
+    let mut setup = Setup::new(c, plan(&[&[0], &[1], &[2], &[3], &[4]], false), &ok);
     setup.prepare = Some(SEC / 2);
     let ran = setup.run().await;
     let of = |h: usize, k: Kind| {
@@ -899,9 +899,11 @@ async fn preparation_reaches_the_next_wave_and_no_further() {
             .find(|c| c.host == h && c.kind == k)
             .unwrap_or_else(|| panic!("h{h} {k:?}: {:?}", ran.calls))
     };
+    // While the canary switches, the two waves after it are prepared.
     assert!(of(1, Kind::Prepare).start < of(0, Kind::Run).end.expect("end"));
-    // Host 2 waits for wave 1 to start: wave 0 ended first.
-    assert!(of(2, Kind::Prepare).start >= of(0, Kind::Run).end.expect("end"));
-    assert!(of(3, Kind::Prepare).start >= of(1, Kind::Switch).start);
+    assert!(of(2, Kind::Prepare).start < of(0, Kind::Run).end.expect("end"));
+    // Host 3 waits for wave 1 to start: wave 0 ended first.
+    assert!(of(3, Kind::Prepare).start >= of(0, Kind::Run).end.expect("end"));
+    assert!(of(4, Kind::Prepare).start >= of(1, Kind::Switch).start);
     assert_eq!(ran.end.stopped, Stopped::Completed);
 }
