@@ -62,6 +62,7 @@ pub(super) fn check(
         source: &source,
         events: &events,
         prepared: Default::default(),
+        leaving: Default::default(),
     };
     let runtime = runtime()?;
     let verdicts: Vec<(String, Verdict)> = runtime.block_on(async {

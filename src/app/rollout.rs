@@ -269,6 +269,7 @@ fn run_rollout(
         source: &source,
         events: &events,
         prepared: Default::default(),
+        leaving: Default::default(),
     };
     let names = |h: usize| inputs.inventory.host(h).name.clone();
     let operator = TerminalOperator { sink: &reporter };
@@ -283,10 +284,14 @@ fn run_rollout(
     };
     let runtime = runtime()?;
     let end = runtime.block_on(async {
-        keys.show_while(dispatcher.run(signals::listen()), |key| {
-            reporter.emit(RolloutEvent::from(key));
-        })
-        .await
+        let end = keys
+            .show_while(dispatcher.run(signals::listen()), |key| {
+                reporter.emit(RolloutEvent::from(key));
+            })
+            .await;
+        // Locks are released off the critical path; the run ends when they all are.
+        executor.settle().await;
+        end
     });
     // Hosts abandoned by a second interrupt may still hold tasks: do not wait for them.
     runtime.shutdown_background();

@@ -106,6 +106,17 @@ impl Gate for SpecGates {
     fn soak(&self) -> Duration {
         self.soak
     }
+
+    fn checks(&self, phase: Phase) -> bool {
+        match phase {
+            Phase::Pre => !self.pre.is_empty(),
+            Phase::BothServing => self
+                .gates
+                .iter()
+                .any(|g| matches!(g.check, Check::ErrorLog { .. })),
+            Phase::AfterWinch | Phase::Soak | Phase::AfterCommit => !self.gates.is_empty(),
+        }
+    }
 }
 
 impl SpecGates {

@@ -42,6 +42,11 @@ pub enum Cond {
     Start {
         old: u32,
     },
+    /// After USR2, strictly: a new master, child of `old`, named by the pid file, with
+    /// accepting workers (never "the new binary exited"). WINCH may follow it in one command.
+    Ready {
+        old: u32,
+    },
     /// After WINCH: `old` alive without workers.
     Drained {
         old: u32,
@@ -80,6 +85,7 @@ impl Cond {
         let s = |v: &[&dyn ToString]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         match self {
             Cond::Start { old } => s(&[&"start", &pid_file, old]),
+            Cond::Ready { old } => s(&[&"ready", &pid_file, old]),
             Cond::Drained { old } => s(&[&"drained", old]),
             Cond::Committed { old, new } => s(&[&"committed", &pid_file, old, new]),
             Cond::Gone { pid } => s(&[&"gone", pid]),

@@ -1,7 +1,8 @@
 //! The moves that begin an operation: preflight (with the pre gates) and staging (upload or
 //! copy, verify, `-t`), which change nothing live and are all that [`super::prepare`] does
 //! ahead of a host's turn; then install and start as one step command (record, install,
-//! record, USR2, the wait for the new master on the host), judged by [`decide::start`].
+//! record, USR2, the wait for the new master on the host, and WINCH with the wait for the
+//! drain when nothing is checked while both generations serve), judged by [`decide::start`].
 
 use super::act::{Act, Cond, Miss};
 use super::acted::{Proof, next_obs};
@@ -10,11 +11,20 @@ use super::event::Step;
 use super::failure::{Blocker, Fault, Judged};
 use super::observe::{Master, Observation};
 use super::probe::Depth;
-use super::procedure::Procedure;
+use super::procedure::{Procedure, Winched};
 use super::record::{Op, OpKind, OpStep, Record};
 use super::scripts::{self, Layout, SignalTarget};
 use super::step::Stop;
-use super::upgrade::{Gate, Phase, Source, UpgradeError};
+use super::upgrade::{FOLDED_DRAIN, Gate, Phase, Source, UpgradeError};
+
+/// What a host's turn starts from: the serving master, the operation and the record it is
+/// written into, and the staged binary.
+pub(super) struct Turn<'t> {
+    pub(super) master: &'t Master,
+    pub(super) op: &'t Op,
+    pub(super) record: &'t Record,
+    pub(super) staged: &'t str,
+}
 
 impl Procedure<'_> {
     /// A new operation from a steady master: preflight (and the pre gates), stage, then
@@ -26,10 +36,16 @@ impl Procedure<'_> {
         op: &Op,
         record: &Record,
         gate: &dyn Gate,
+        winched: &mut Option<Winched>,
     ) -> Result<Option<Observation>, Stop> {
         let staged = self.get_ready(obs, master, op, gate).await?;
-        self.install_start(obs, master, op, record, &staged, gate)
-            .await
+        let turn = Turn {
+            master,
+            op,
+            record,
+            staged: &staged,
+        };
+        self.install_start(obs, turn, gate, winched).await
     }
 
     /// Preflight (and the pre gates), our leftovers removed, the new binary staged and
@@ -147,16 +163,21 @@ impl Procedure<'_> {
     }
 
     /// The host's turn: the record (install), the staged file renamed over the binary, the
-    /// record (start), USR2, and the wait for the new master, in one command.
+    /// record (start), USR2, the wait for the new master and (see [`Procedure::usr2_acts`])
+    /// WINCH, in one command.
     pub(super) async fn install_start(
         &self,
         obs: &Observation,
-        master: &Master,
-        op: &Op,
-        record: &Record,
-        staged: &str,
+        turn: Turn<'_>,
         gate: &dyn Gate,
+        winched: &mut Option<Winched>,
     ) -> Result<Option<Observation>, Stop> {
+        let Turn {
+            master,
+            op,
+            record,
+            staged,
+        } = turn;
         let layout = self.layout_at(obs);
         let (run, owner) = (&self.job.settings.run_id, &self.job.settings.owner);
         let at = |step| record.with_op(Op { step, ..op.clone() }, run, owner);
@@ -172,7 +193,7 @@ impl Procedure<'_> {
             },
             Act::Record(at(OpStep::Start)),
         ];
-        acts.extend(self.usr2_acts(master));
+        acts.extend(self.usr2_acts(master, gate));
         let acted = self
             .step(Step::Install, async {
                 let acted = self.act(Step::Install, &acts, Depth::Sums).await?;
@@ -182,34 +203,41 @@ impl Procedure<'_> {
                 Ok::<_, UpgradeError>(acted)
             })
             .await?;
-        self.step(Step::Usr2, self.started(master, acted, 3, gate))
+        self.step(Step::Usr2, self.started(master, acted, 3, gate, winched))
             .await
     }
 
     /// USR2 to the master whose binary was replaced on disk (the record says so first),
-    /// and the wait for the new master, in one command.
+    /// and the wait for the new master (and WINCH), in one command.
     pub(super) async fn start(
         &self,
         obs: &Observation,
         old: &Master,
         op: &Op,
         gate: &dyn Gate,
+        winched: &mut Option<Winched>,
     ) -> Result<Option<Observation>, Stop> {
         self.step(Step::Usr2, async {
             let mut acts: Vec<Act> = self.advanced(obs, op, OpStep::Start).into_iter().collect();
             let first = acts.len();
-            acts.extend(self.usr2_acts(old));
+            acts.extend(self.usr2_acts(old, gate));
             let acted = self.act(Step::Usr2, &acts, Depth::Sums).await?;
             if first > 0 {
                 self.wrote(Step::Usr2, acted.said(0), "write the state record")?;
             }
-            self.started(old, acted, first, gate).await
+            self.started(old, acted, first, gate, winched).await
         })
         .await
     }
 
-    fn usr2_acts(&self, old: &Master) -> [Act; 2] {
-        [
+    /// USR2 and the wait for the new master. When nothing is checked while both generations
+    /// serve, the same command goes on, on the host: the new master checked ready (a child
+    /// of the old one, named by the pid file, with accepting workers; never "the new binary
+    /// exited"), WINCH to the old master, and a wait of at most [`FOLDED_DRAIN`] for its
+    /// workers to finish. This saves a round trip and a probe per host; the controller still
+    /// judges the start, then the drain, from what the command returns ([`Winched`]).
+    fn usr2_acts(&self, old: &Master, gate: &dyn Gate) -> Vec<Act> {
+        let mut acts = vec![
             Act::Signal {
                 pid: old.pid,
                 signal: "USR2",
@@ -220,7 +248,23 @@ impl Procedure<'_> {
                 cond: Cond::Start { old: old.pid },
                 limit: self.deadlines().start,
             },
-        ]
+        ];
+        if !gate.checks(Phase::BothServing) {
+            acts.extend([
+                Act::Check(Cond::Ready { old: old.pid }),
+                Act::Signal {
+                    pid: old.pid,
+                    signal: "WINCH",
+                    target: SignalTarget::Master,
+                    miss: Miss::GoneIsFine,
+                },
+                Act::Wait {
+                    cond: Cond::Drained { old: old.pid },
+                    limit: self.deadlines().drain.min(FOLDED_DRAIN),
+                },
+            ]);
+        }
+        acts
     }
 
     /// Judges USR2 (act `i`) and the wait after it: the new master ready, then the gates
@@ -231,7 +275,16 @@ impl Procedure<'_> {
         acted: super::act::Acted,
         i: usize,
         gate: &dyn Gate,
+        winched: &mut Option<Winched>,
     ) -> Result<Option<Observation>, Stop> {
+        // Folded in (see `usr2_acts`): the readiness check is act `i + 2`, WINCH `i + 3`.
+        if !gate.checks(Phase::BothServing) {
+            *winched = Some(Winched {
+                old: old.pid,
+                acted: acted.clone(),
+                at: i + 3,
+            });
+        }
         if !self.sent(Step::Usr2, acted.said(i), "USR2")? {
             let fault = Fault::MasterGone { pid: old.pid };
             return Err(self.remote_error(Step::Usr2, fault).into());

@@ -1,5 +1,6 @@
 //! The moves of the per-host procedure that go forward after the start: winch (one command:
-//! WINCH and the wait for the old workers on the host; then the `on_drain_timeout` policy),
+//! WINCH and the wait for the old workers on the host, unless the start command sent it;
+//! then the `on_drain_timeout` policy),
 //! the gates and the soak over the open connection, and commit (one command: the new master
 //! checked, the record, QUIT, the wait, the running binary checked, the record completed),
 //! then the final gate. Each step runs in [`Procedure::step`]. The moves that begin an
@@ -15,11 +16,11 @@ use super::event::Step;
 use super::failure::{Fault, Judged};
 use super::observe::{Master, Observation};
 use super::probe::Depth;
-use super::procedure::Procedure;
+use super::procedure::{Procedure, Winched};
 use super::record::{Op, OpStep};
 use super::scripts::SignalTarget;
 use super::step::Stop;
-use super::upgrade::{Gate, Phase, SOAK_ROUND};
+use super::upgrade::{FOLDED_DRAIN, Gate, Phase, SOAK_ROUND};
 use crate::model::spec::OnDrainTimeout;
 
 impl Procedure<'_> {
@@ -28,13 +29,13 @@ impl Procedure<'_> {
     pub(super) async fn drain(
         &self,
         obs: &Observation,
-        old: &Master,
-        new: &Master,
+        (old, new): (&Master, &Master),
         op: &Op,
         aim: &Aim,
         gate: &dyn Gate,
+        winched: Option<Winched>,
     ) -> Result<Option<Observation>, Stop> {
-        let before = self.step(Step::Winch, self.winch(old)).await?;
+        let before = self.step(Step::Winch, self.winch(old, winched)).await?;
         let deferred = aim.commit == Commit::Deferred;
         let last = self
             .step(Step::Gate, async {
@@ -55,25 +56,47 @@ impl Procedure<'_> {
     }
 
     /// WINCH, then the wait for the old workers on the host: the deadline ends the wait, not
-    /// the host, unless `on_drain_timeout: fail`. The observation after it.
-    async fn winch(&self, old: &Master) -> Result<Observation, Stop> {
-        let acts = [
-            Act::Signal {
-                pid: old.pid,
-                signal: "WINCH",
-                target: SignalTarget::Master,
-                miss: Miss::GoneIsFine,
-            },
-            Act::Wait {
-                cond: Cond::Drained { old: old.pid },
-                limit: self.deadlines().drain,
-            },
-        ];
-        let acted = self.act(Step::Winch, &acts, Depth::Quick).await?;
-        self.sent(Step::Winch, acted.said(0), "WINCH")?;
+    /// the host, unless `on_drain_timeout: fail`. The observation after it. A WINCH the start
+    /// command sent ([`Winched`]) is judged from that command's result, not sent again; a
+    /// drain longer than that command waited goes on here, for the rest of the deadline.
+    async fn winch(&self, old: &Master, winched: Option<Winched>) -> Result<Observation, Stop> {
         let limit = self.deadlines().drain;
+        let drain = Act::Wait {
+            cond: Cond::Drained { old: old.pid },
+            limit,
+        };
+        let (acted, wait) = match winched {
+            Some(w) if *w.acted.said(w.at) != Said::Skipped => {
+                self.sent(Step::Winch, w.acted.said(w.at), "WINCH")?;
+                let short = *w.acted.said(w.at + 1) == Said::Unmet
+                    && limit > FOLDED_DRAIN
+                    && !decide::drained(&w.acted.obs, old.pid);
+                if short {
+                    let rest = Act::Wait {
+                        cond: Cond::Drained { old: old.pid },
+                        limit: limit - FOLDED_DRAIN,
+                    };
+                    (self.act(Step::Winch, &[rest], Depth::Quick).await?, 0)
+                } else {
+                    (w.acted, w.at + 1)
+                }
+            }
+            _ => {
+                let signal = Act::Signal {
+                    pid: old.pid,
+                    signal: "WINCH",
+                    target: SignalTarget::Master,
+                    miss: Miss::GoneIsFine,
+                };
+                let acted = self
+                    .act(Step::Winch, &[signal, drain], Depth::Quick)
+                    .await?;
+                self.sent(Step::Winch, acted.said(0), "WINCH")?;
+                (acted, 1)
+            }
+        };
         let drained = self
-            .settle(&acted, 1, limit, |obs| {
+            .settle(&acted, wait, limit, |obs| {
                 decide::drained(obs, old.pid).then(|| obs.clone())
             })
             .await?;

@@ -21,6 +21,10 @@ use super::scripts;
 use super::upgrade::{Job, Outcome, UpgradeError};
 use crate::ssh::{Session, SshError, Target, Transport};
 
+/// What is left of a host's run once its result is known: the lock's release and the
+/// connection's close.
+pub type Leftover = BoxFuture<'static, ()>;
+
 /// One open connection to a host.
 pub trait Connection: Remote + Send {
     fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
@@ -150,8 +154,21 @@ impl<'a> Prepared<'a> {
 
     /// Goes on from the prepared state over the same connection, with the staged file: the
     /// observe-decide-act loop until the host arrives. A lost connection is retried on a new
-    /// one (from a new observation); a failed host is judged by a last observation.
+    /// one (from a new observation); a failed host is judged by a last observation. The lock
+    /// is released and the connection closed before this returns.
     pub async fn switch(self, events: &(dyn Fn(Event) + Sync)) -> Result<Outcome, UpgradeError> {
+        let (result, leftover) = self.switch_leaving(events).await;
+        leftover.await;
+        result
+    }
+
+    /// [`Prepared::switch`], leaving the lock's release and the connection's close to the
+    /// caller as a future ([`Leftover`]): the host's result is known one round trip sooner,
+    /// so the next wave need not wait for them.
+    pub async fn switch_leaving(
+        self,
+        events: &(dyn Fn(Event) + Sync),
+    ) -> (Result<Outcome, UpgradeError>, Leftover) {
         let Prepared {
             connector,
             job,
@@ -169,9 +186,21 @@ impl<'a> Prepared<'a> {
             job,
             events,
         };
-        let mut result = procedure.switch(lease, ready).await;
-        session.close().await;
-        while matches!(&result, Err(e) if e.is_disconnect()) && attempts < job.settings.attempts {
+        let (mut result, lease) = procedure.switch(lease, ready).await;
+        let retry = |r: &Result<Outcome, UpgradeError>, attempts: u32| {
+            matches!(r, Err(e) if e.is_disconnect()) && attempts < job.settings.attempts
+        };
+        let mut leftover: Leftover = Box::pin(async {});
+        if retry(&result, attempts) {
+            lease.release().await;
+            session.close().await;
+        } else {
+            leftover = Box::pin(async move {
+                lease.release().await;
+                session.close().await;
+            });
+        }
+        while retry(&result, attempts) {
             attempts += 1;
             let session = match connect(&*connector, &job, events).await {
                 Ok(s) => s,
@@ -192,10 +221,11 @@ impl<'a> Prepared<'a> {
             result = procedure.run().await;
             session.close().await;
         }
-        match result {
+        let result = match result {
             Err(e) if attempts > 1 || e.touched() => Err(judge(&*connector, &job, e).await),
             other => other,
-        }
+        };
+        (result, leftover)
     }
 
     /// Removes the staged file, releases the lock and closes the connection: the host is as

@@ -39,6 +39,17 @@ pub(super) struct Course {
     pub(super) failed_going_back: Option<Judged>,
     /// A move that changes the host was made.
     pub(super) changed: bool,
+    /// WINCH sent by the last move's command (after USR2, on the host), for the drain.
+    pub(super) winched: Option<Winched>,
+}
+
+/// A WINCH that the start command sent itself, once the host saw the new master ready: the
+/// command's result, and where in it the WINCH and the wait for the drain are.
+pub(super) struct Winched {
+    pub(super) old: u32,
+    pub(super) acted: super::act::Acted,
+    /// The index of the WINCH act (the wait for the drain follows it).
+    pub(super) at: usize,
 }
 
 impl Procedure<'_> {
@@ -90,7 +101,9 @@ impl Procedure<'_> {
     /// Takes the lock, runs the procedure, releases the lock.
     pub async fn run(&self) -> Result<Outcome, UpgradeError> {
         let (lease, ready) = self.prepare().await?;
-        self.switch(lease, ready).await
+        let (result, lease) = self.switch(lease, ready).await;
+        lease.release().await;
+        result
     }
 
     /// Takes the lock and gets the host ready: everything up to the first change to the
@@ -112,24 +125,24 @@ impl Procedure<'_> {
         }
     }
 
-    /// Goes on from [`Procedure::prepare`] until the host arrives; releases the lock.
+    /// Goes on from [`Procedure::prepare`] until the host arrives. The lock comes back still
+    /// held: the caller releases it (off the critical path, when the next hosts need not wait
+    /// for that).
     pub async fn switch(
         &self,
         lease: Box<dyn Lease>,
         ready: Ready,
-    ) -> Result<Outcome, UpgradeError> {
+    ) -> (Result<Outcome, UpgradeError>, Box<dyn Lease>) {
         // The lock may have been lost while the host waited for its turn.
         if let Some(lost) = futures::FutureExt::now_or_never(lease.lost()) {
-            lease.release().await;
-            return Err(lost.into());
+            return (Err(lost.into()), lease);
         }
         let result = tokio::select! {
             biased;
             result = self.go(ready) => result,
             lost = lease.lost() => Err(lost.into()),
         };
-        lease.release().await;
-        result
+        (result, lease)
     }
 
     async fn lock(&self) -> Result<Box<dyn Lease>, UpgradeError> {
@@ -286,6 +299,8 @@ impl Procedure<'_> {
             let need_op = || op.clone().ok_or_else(|| self.refused(Blocker::NoOperation));
             // The operation a judged failure turns back from (one begun by this move).
             let mut turning = op.clone();
+            // Only the move right after the start command may use the WINCH it sent.
+            let winched = course.winched.take();
             let done: Result<Option<Observation>, Stop> =
                 match direction::next(&obs, &course.aim, run, owner) {
                     Move::Arrived => return self.arrived(goal, course, origin),
@@ -329,10 +344,19 @@ impl Procedure<'_> {
                         turning = Some(op.clone());
                         let done = match staged.take() {
                             Some(path) => {
-                                self.install_start(&obs, &master, &op, &base, &path, gate)
+                                let turn = super::begin::Turn {
+                                    master: &master,
+                                    op: &op,
+                                    record: &base,
+                                    staged: &path,
+                                };
+                                self.install_start(&obs, turn, gate, &mut course.winched)
                                     .await
                             }
-                            None => self.begin(&obs, &master, &op, &base, gate).await,
+                            None => {
+                                let winched = &mut course.winched;
+                                self.begin(&obs, &master, &op, &base, gate, winched).await
+                            }
                         };
                         course.changed |= !matches!(done, Err(Stop::Error(_)));
                         done
@@ -340,14 +364,17 @@ impl Procedure<'_> {
                     Move::Start { master } => {
                         let op = need_op()?;
                         course.changed = true;
-                        self.start(&obs, &master, &op, self.gate_for(&op, course))
+                        let gate = self.gate_for(&op, course);
+                        self.start(&obs, &master, &op, gate, &mut course.winched)
                             .await
                     }
                     Move::Drain { old, new } => {
                         let op = need_op()?;
                         course.changed = true;
                         let gate = self.gate_for(&op, course);
-                        self.drain(&obs, &old, &new, &op, &course.aim, gate).await
+                        let winched = winched.filter(|w| w.old == old.pid);
+                        self.drain(&obs, (&old, &new), &op, &course.aim, gate, winched)
+                            .await
                     }
                     Move::Commit { old, new } => {
                         let op = need_op()?;

@@ -167,5 +167,6 @@ fn fresh(aim: direction::Aim) -> Course {
         failure: None,
         failed_going_back: None,
         changed: false,
+        winched: None,
     }
 }

@@ -90,6 +90,8 @@ pub struct World {
     pub acts: BTreeMap<usize, usize>,
     /// How long the last step command waited on the host (its unmet waits' deadlines).
     waited: Duration,
+    /// How long every step command waited, in all.
+    waited_in_all: Duration,
 }
 
 impl World {
@@ -108,6 +110,7 @@ impl World {
             commands: 0,
             acts: BTreeMap::new(),
             waited: Duration::ZERO,
+            waited_in_all: Duration::ZERO,
         };
         w.put(BIN, FileData::Binary(sha.to_owned()));
         let m = w.spawn(
@@ -748,6 +751,10 @@ impl World {
         let obs = observe::parse(&self.probe(true)).expect("probe");
         match name {
             "start" => decide::start(&obs, n(1)) != Start::Waiting,
+            "ready" => matches!(
+                decide::start(&obs, n(1)),
+                Start::Ready(m) if decide::accepting(&m) > 0 && obs.pid_file == Some(m.pid)
+            ),
             "drained" => decide::drained(&obs, n(0)),
             "committed" => decide::committed(&obs, n(1), n(2)),
             "gone" => !self.procs.contains_key(&n(0)),
@@ -796,6 +803,11 @@ impl World {
     }
 
     // --- facts for assertions ----------------------------------------------------------
+
+    /// How long the host's waits ran to their deadlines, in all.
+    pub fn waited_in_all(&self) -> Duration {
+        self.waited_in_all
+    }
 
     /// The sha256 the master named by the pid file runs.
     pub fn running(&self) -> Option<String> {
@@ -862,7 +874,7 @@ impl World {
 fn cond_arity(name: &str) -> usize {
     match name {
         "drained" | "gone" | "serving" => 1,
-        "start" | "runs" => 2,
+        "start" | "ready" | "runs" => 2,
         _ => 3,
     }
 }
@@ -994,7 +1006,9 @@ impl Remote for SimSession {
                         let mut w = self.world();
                         w.waited = Duration::ZERO;
                         let (code, out) = w.run(cmd, None);
-                        (code, out, std::mem::take(&mut w.waited))
+                        let waited = std::mem::take(&mut w.waited);
+                        w.waited_in_all += waited;
+                        (code, out, waited)
                     };
                     // The host's waits take their time (a hung binary is waited for).
                     if !waited.is_zero() {

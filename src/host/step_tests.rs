@@ -9,8 +9,10 @@ use super::event::{Event, Status, Step};
 use super::failure::Judged;
 use super::sim::{Behaviour, Cut, World};
 use super::step::INTERRUPTED;
-use super::upgrade::{Back, Intent, Outcome, ProcessChecksOnly, Settings, UpgradeError};
-use super::walk_tests::{run, run_observed, settings, sha, snapshot, world_at};
+use super::upgrade::{
+    Back, FOLDED_DRAIN, Gate, Intent, Outcome, ProcessChecksOnly, Settings, UpgradeError,
+};
+use super::walk_tests::{CheckedBothServing, run, run_observed, settings, sha, snapshot, world_at};
 use crate::model::spec::OnDrainTimeout;
 
 /// One run, with the events it emitted.
@@ -21,18 +23,21 @@ async fn recorded(
     cut: Cut,
     settings: &Settings,
 ) -> (Result<Outcome, UpgradeError>, Vec<Event>) {
+    recorded_gated(world, intent, sha256, cut, settings, &ProcessChecksOnly).await
+}
+
+/// [`recorded`] with `gate` as the spec's gates.
+async fn recorded_gated(
+    world: &Arc<Mutex<World>>,
+    intent: Intent,
+    sha256: &str,
+    cut: Cut,
+    settings: &Settings,
+    gate: &dyn Gate,
+) -> (Result<Outcome, UpgradeError>, Vec<Event>) {
     let events = Mutex::new(Vec::new());
     let sink = |e: Event| events.lock().expect("events").push(e);
-    let out = run_observed(
-        world,
-        intent,
-        sha256,
-        cut,
-        settings,
-        &ProcessChecksOnly,
-        &sink,
-    )
-    .await;
+    let out = run_observed(world, intent, sha256, cut, settings, gate, &sink).await;
     (out, events.into_inner().expect("events"))
 }
 
@@ -70,9 +75,15 @@ async fn every_step_ends_once_wherever_the_connection_drops() {
     let out = run(&deferred, Intent::UpgradeDeferCommit, &b, Cut::Never).await;
     assert!(matches!(out, Ok(Outcome::AwaitingCommit { .. })), "{out:?}");
     let mut dropped_in = Vec::new();
-    for (start, intent) in [
-        (world_at(&a), Intent::Upgrade),
-        (deferred, Intent::Rollback),
+    let both: &dyn Gate = &CheckedBothServing;
+    for (start, intent, gate) in [
+        (
+            world_at(&a),
+            Intent::Upgrade,
+            &ProcessChecksOnly as &dyn Gate,
+        ),
+        (world_at(&a), Intent::Upgrade, both),
+        (deferred, Intent::Rollback, &ProcessChecksOnly),
     ] {
         let base = snapshot(&start).commands;
         for k in 1..200 {
@@ -80,7 +91,7 @@ async fn every_step_ends_once_wherever_the_connection_drops() {
                 let w = Arc::new(Mutex::new(snapshot(&start)));
                 let context = format!("{intent:?} cut at {cut:?}");
                 let s = settings(OnDrainTimeout::Proceed);
-                let (out, events) = recorded(&w, intent, &b, cut.from(base), &s).await;
+                let (out, events) = recorded_gated(&w, intent, &b, cut.from(base), &s, gate).await;
                 let failed = closed_in_turn(&events, &context);
                 let Err(e) = out else {
                     continue;
@@ -105,8 +116,8 @@ async fn every_step_ends_once_wherever_the_connection_drops() {
         }
     }
     // The `?`s that used to skip the event: the upload (stage) and WINCH among them. (USR2
-    // goes in the install's command: a cut there is inside the install step; with only the
-    // process checks, the gate step makes no command of its own.)
+    // goes in the install's command: a cut there is inside the install step, and so is WINCH
+    // with only the process checks; the gate step then makes no command of its own.)
     for step in [
         Step::Lock,
         Step::Stage,
@@ -150,6 +161,28 @@ async fn a_binary_that_exits_fails_usr2_and_the_run_reverts() {
         steps,
         ["lock", "preflight", "stage", "install", "restore", "record"]
     );
+}
+
+/// A drain longer than the start command waits for (a slow client) goes on in the winch
+/// step's own command for the rest of the deadline: the host is shown draining, and the
+/// deadline is not waited twice.
+#[tokio::test(start_paused = true)]
+async fn a_long_drain_goes_on_in_the_winch_step() {
+    let (a, b) = (sha('a'), sha('b'));
+    let w = world_at(&a);
+    w.lock().expect("w").slow_clients = true;
+    let mut s = settings(OnDrainTimeout::Proceed);
+    s.deadlines.drain = FOLDED_DRAIN * 3;
+    let before = snapshot(&w).waited_in_all();
+    let (out, events) = recorded(&w, Intent::Upgrade, &b, Cut::Never, &s).await;
+    assert!(matches!(out, Ok(Outcome::Upgraded { .. })), "{out:?}");
+    closed_in_turn(&events, "long drain");
+    assert!(
+        events.iter().any(|e| e.step == Step::Winch
+            && matches!(&e.status, Status::Note(n) if n.contains("still finishing connections after 3s"))),
+        "{events:#?}"
+    );
+    assert_eq!(snapshot(&w).waited_in_all() - before, s.deadlines.drain);
 }
 
 /// A run stopped in the middle of a step (its future dropped: the lock was lost) still ends

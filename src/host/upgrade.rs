@@ -90,6 +90,13 @@ pub trait Gate: Sync {
     fn soak(&self) -> Duration {
         Duration::ZERO
     }
+
+    /// Whether anything is checked at `phase` (a phase with nothing to check lets the steps
+    /// around it share one command: WINCH follows USR2 on the host when nothing is checked
+    /// with both generations serving).
+    fn checks(&self, _phase: Phase) -> bool {
+        true
+    }
 }
 
 /// No gates but the built-in process checks.
@@ -104,6 +111,10 @@ impl Gate for ProcessChecksOnly {
         _: Option<u32>,
     ) -> GateFuture<'a> {
         Box::pin(async { Ok(()) })
+    }
+
+    fn checks(&self, _phase: Phase) -> bool {
+        false
     }
 }
 
@@ -149,6 +160,12 @@ pub const UPLOAD_FLOOR: Duration = Duration::from_secs(60);
 
 /// How often a waiting step observes the host again.
 pub const POLL: Duration = Duration::from_millis(25);
+
+/// How long the start command, when it sends WINCH itself, waits for the old workers: most
+/// drains end within it. A longer one (slow clients) goes on in the winch step's own command
+/// for the rest of the drain deadline, so the progress shows the host draining, not
+/// installing.
+pub const FOLDED_DRAIN: Duration = Duration::from_secs(1);
 
 /// A run that has not arrived after this many moves is stuck: it stops with an error.
 pub const MAX_MOVES: usize = 24;

@@ -176,14 +176,47 @@ pub(super) fn assert_settled(world: &Arc<Mutex<World>>, want: &str, context: &st
     }
 }
 
+/// Passing gates that check something while both generations serve (as an `error_log`
+/// gate does): WINCH then has a command of its own instead of following USR2 on the host.
+pub(super) struct CheckedBothServing;
+
+impl super::upgrade::Gate for CheckedBothServing {
+    fn check<'a>(
+        &'a self,
+        _: &'a dyn super::remote::Remote,
+        _: &'a Host,
+        _: super::upgrade::Phase,
+        _: Option<u32>,
+    ) -> super::upgrade::GateFuture<'a> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
 /// Every interruption point of an uninterrupted run from `world`: before and after each
 /// command, and inside each step command after each of its acts but the last.
 pub(super) async fn cuts(world: &Arc<Mutex<World>>, intent: Intent, sha256: &str) -> Vec<Cut> {
+    cuts_gated(world, intent, sha256, &ProcessChecksOnly).await
+}
+
+/// [`cuts`] with `gate` as the spec's gates.
+async fn cuts_gated(
+    world: &Arc<Mutex<World>>,
+    intent: Intent,
+    sha256: &str,
+    gate: &dyn super::upgrade::Gate,
+) -> Vec<Cut> {
     let w = fork(world);
     let before = snapshot(&w).commands;
-    run(&w, intent, sha256, Cut::Never)
-        .await
-        .expect("clean run");
+    run_gated(
+        &w,
+        intent,
+        sha256,
+        Cut::Never,
+        OnDrainTimeout::Proceed,
+        gate,
+    )
+    .await
+    .expect("clean run");
     let after = snapshot(&w);
     let mut cuts = Vec::new();
     for k in 1..=after.commands - before {
@@ -201,10 +234,10 @@ async fn walk(
     start: &Arc<Mutex<World>>,
     intent: Intent,
     sha256: &str,
-    origin: &str,
-    target: &str,
+    (origin, target): (&str, &str),
+    gate: &dyn super::upgrade::Gate,
 ) -> usize {
-    let all = cuts(start, intent, sha256).await;
+    let all = cuts_gated(start, intent, sha256, gate).await;
     assert!(
         all.len() > 10,
         "a run has several interruption points ({all:?})"
@@ -215,7 +248,8 @@ async fn walk(
             let cut_world = fork(start);
             let base = snapshot(&cut_world).commands;
             let at = cut.from(base);
-            let first = run(&cut_world, intent, sha256, at).await;
+            let drain = OnDrainTimeout::Proceed;
+            let first = run_gated(&cut_world, intent, sha256, at, drain, gate).await;
             assert!(
                 first.is_err(),
                 "{intent:?} cut at {cut:?} should have lost its connection: {first:?}"
@@ -223,7 +257,7 @@ async fn walk(
             points += 1;
 
             let again = fork(&cut_world);
-            let out = run(&again, Intent::Upgrade, target, Cut::Never).await;
+            let out = run_gated(&again, Intent::Upgrade, target, Cut::Never, drain, gate).await;
             let context = format!("{intent:?} cut at {cut:?}, then roll");
             assert!(out.is_ok(), "{context}: {out:?}");
             assert_settled(&again, target, &context);
@@ -249,22 +283,38 @@ async fn every_interruption_point_converges() {
     let (a, b) = (sha('a'), sha('b'));
     let mut points = 0;
 
-    // An upgrade A -> B.
+    // An upgrade A -> B: WINCH in the start command (nothing is checked with both
+    // generations serving), and in a command of its own.
     let fresh = world_at(&a);
-    points += walk(&fresh, Intent::Upgrade, &b, &a, &b).await;
+    points += walk(&fresh, Intent::Upgrade, &b, (&a, &b), &ProcessChecksOnly).await;
+    points += walk(&fresh, Intent::Upgrade, &b, (&a, &b), &CheckedBothServing).await;
 
     // A rollback while two masters live (the upgrade waits for its commit).
     let deferred = world_at(&a);
     let out = run(&deferred, Intent::UpgradeDeferCommit, &b, Cut::Never).await;
     assert!(matches!(out, Ok(Outcome::AwaitingCommit { .. })), "{out:?}");
     assert_eq!(snapshot(&deferred).masters(), 2);
-    points += walk(&deferred, Intent::Rollback, &b, &a, &b).await;
+    points += walk(
+        &deferred,
+        Intent::Rollback,
+        &b,
+        (&a, &b),
+        &ProcessChecksOnly,
+    )
+    .await;
 
     // A rollback after commit (a reverse upgrade to the version before).
     let committed = world_at(&a);
     let out = run(&committed, Intent::Upgrade, &b, Cut::Never).await;
     assert!(matches!(out, Ok(Outcome::Upgraded { .. })), "{out:?}");
-    points += walk(&committed, Intent::Rollback, &b, &a, &b).await;
+    points += walk(
+        &committed,
+        Intent::Rollback,
+        &b,
+        (&a, &b),
+        &ProcessChecksOnly,
+    )
+    .await;
 
     println!("walked {points} interruption points, each followed by roll and by rollback");
     assert!(points > 60, "walked only {points} points");

@@ -15,10 +15,10 @@ use super::outcome::{HostResult, JobKind};
 use super::seams::{Executor, HostRun, Readiness};
 use crate::fleet::ControllerEnv;
 use crate::host::event::{Event, Status};
-use crate::host::prepare::{Prepared, prepare};
+use crate::host::prepare::{Leftover, Prepared, prepare};
 use crate::host::ready::Verdict as Ready;
 use crate::host::round_trips::RoundTrips;
-use crate::host::upgrade::{Gate, Intent, Job as HostJob, Outcome, Source, UpgradeError, converge};
+use crate::host::upgrade::{Gate, Intent, Job as HostJob, Outcome, Source, UpgradeError};
 use crate::model::inventory::Inventory;
 use crate::ssh::Target;
 use crate::ssh::Transport;
@@ -75,6 +75,10 @@ pub struct SshExecutor<'a> {
     pub events: &'a (dyn Fn(Event) + Sync),
     /// Hosts prepared ahead of their turn.
     pub prepared: Mutex<HashMap<usize, Prepared<'a>>>,
+    /// Hosts whose result is known and whose lock is still being released (with the
+    /// connection closed after it), in tasks of their own so that the next wave need not
+    /// wait: a host's next run waits for its own, and [`SshExecutor::settle`] for all.
+    pub leaving: Mutex<HashMap<usize, tokio::task::JoinHandle<()>>>,
 }
 
 impl<'a> SshExecutor<'a> {
@@ -109,6 +113,38 @@ impl<'a> SshExecutor<'a> {
             error,
             elapsed: started.elapsed(),
             round_trips,
+        }
+    }
+
+    /// Lets `h`'s lock release and connection close go on in a task of their own.
+    fn leave(&self, h: usize, leftover: Leftover) {
+        let task = tokio::spawn(leftover);
+        match self.leaving.lock() {
+            Ok(mut map) => {
+                map.insert(h, task);
+            }
+            // Never poisoned (no code panics while holding it); the task runs regardless.
+            Err(_) => drop(task),
+        }
+    }
+
+    /// Waits until `h`'s last lock is released (before `h` is locked again).
+    async fn settled(&self, h: usize) {
+        let task = self.leaving.lock().ok().and_then(|mut m| m.remove(&h));
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+    }
+
+    /// Waits until every host's lock is released and its connection closed: before the run
+    /// reports its end.
+    pub async fn settle(&self) {
+        let tasks: Vec<_> = match self.leaving.lock() {
+            Ok(mut map) => map.drain().map(|(_, t)| t).collect(),
+            Err(_) => Vec::new(),
+        };
+        for task in tasks {
+            let _ = task.await;
         }
     }
 
@@ -150,7 +186,15 @@ impl Executor for SshExecutor<'_> {
                     round_trips: Default::default(),
                 };
             };
-            let outcome = converge(self.transport, target, &job, self.events).await;
+            self.settled(h).await;
+            let outcome = match prepare(self.transport, target, job, self.events).await {
+                Ok(prepared) => {
+                    let (outcome, leftover) = prepared.switch_leaving(self.events).await;
+                    self.leave(h, leftover);
+                    outcome
+                }
+                Err(e) => Err(e),
+            };
             self.finish(h, started, outcome)
         })
     }
@@ -160,6 +204,7 @@ impl Executor for SshExecutor<'_> {
             let Some((job, target)) = self.job(h, self.config.wave_intent()) else {
                 return Readiness::NotReady;
             };
+            self.settled(h).await;
             match prepare(self.transport, target, job, self.events).await {
                 // Only a host with its binary staged is worth holding; any other verdict is
                 // found again, and reported, at its turn.
@@ -186,7 +231,8 @@ impl Executor for SshExecutor<'_> {
             let prepared = self.prepared.lock().ok().and_then(|mut m| m.remove(&h));
             match prepared {
                 Some(p) => {
-                    let outcome = p.switch(self.events).await;
+                    let (outcome, leftover) = p.switch_leaving(self.events).await;
+                    self.leave(h, leftover);
                     self.finish(h, started, outcome)
                 }
                 None => self.run(h, intent).await,
