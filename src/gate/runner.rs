@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use super::failure::{GateFailure, Saw};
 use super::http;
 use crate::host::remote::Remote;
+use crate::host::tunnel_ahead::Tunnel;
 use crate::host::upgrade::{Gate, GateFuture, Phase};
 use crate::model::gate::{BodyMatch, Check, GateDef, HttpCheck, Via, render_problem};
 use crate::model::inventory::Host;
@@ -105,6 +106,28 @@ impl Gate for SpecGates {
 
     fn soak(&self) -> Duration {
         self.soak
+    }
+
+    /// An HTTP check through the host, first after commit: its connection reaches only the
+    /// new workers (the old ones stopped accepting at WINCH), so it may open while the
+    /// commit command runs; the request waits for the command's end.
+    fn first_tunnel(&self, host: &Host, phase: Phase) -> Option<Tunnel> {
+        if phase != Phase::AfterCommit {
+            return None;
+        }
+        let Check::Http(check) = &self.gates.first()?.check else {
+            return None;
+        };
+        if check.via != Via::Ssh {
+            return None;
+        }
+        let url = render(&check.url, host).ok()?;
+        let uri: ::http::Uri = url.parse().ok()?;
+        let ep = http::endpoint(&uri).ok()?;
+        Some(Tunnel {
+            host: ep.host,
+            port: ep.port,
+        })
     }
 
     fn checks(&self, phase: Phase) -> bool {

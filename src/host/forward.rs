@@ -20,6 +20,7 @@ use super::procedure::{Procedure, Winched};
 use super::record::{Op, OpStep};
 use super::scripts::SignalTarget;
 use super::step::Stop;
+use super::tunnel_ahead::TunnelAhead;
 use super::upgrade::{FOLDED_DRAIN, Gate, Phase, SOAK_ROUND};
 use crate::model::spec::OnDrainTimeout;
 
@@ -230,21 +231,27 @@ impl Procedure<'_> {
             }),
             Act::Record(committing.completed()),
         ]);
-        let acted = self
-            .step(
-                Step::Commit,
-                self.committed(&acts, quit, old, new, op, last),
-            )
-            .await?;
+        let commit = self.step(
+            Step::Commit,
+            self.committed(&acts, quit, old, new, op, last),
+        );
+        // The final gate's connection opens while the commit runs; its request waits.
+        let ahead = TunnelAhead::new(self.remote);
+        let acted = match gate.first_tunnel(self.job.host, Phase::AfterCommit) {
+            Some(tunnel) => {
+                let open = self.remote.open_tcp(&tunnel.host, tunnel.port);
+                let (acted, opened) = tokio::join!(commit, open);
+                if let (Ok(_), Ok(stream)) = (&acted, opened) {
+                    ahead.keep(tunnel, stream);
+                }
+                acted?
+            }
+            None => commit.await?,
+        };
         self.step(Step::Gate, async {
-            gate.check(
-                self.remote,
-                self.job.host,
-                Phase::AfterCommit,
-                Some(new.pid),
-            )
-            .await
-            .map_err(|f| Judged::AfterCommit(f).into())
+            gate.check(&ahead, self.job.host, Phase::AfterCommit, Some(new.pid))
+                .await
+                .map_err(|f| Judged::AfterCommit(f).into())
         })
         .await
         .map(|()| acted)

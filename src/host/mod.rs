@@ -30,6 +30,7 @@ pub mod sim;
 mod step;
 #[cfg(test)]
 mod step_tests;
+pub mod tunnel_ahead;
 pub mod upgrade;
 #[cfg(test)]
 mod walk_tests;

@@ -91,6 +91,12 @@ pub trait Gate: Sync {
         Duration::ZERO
     }
 
+    /// Where the first check at `phase` connects through the host, when that connection
+    /// may be opened ahead of its request (see [`super::tunnel_ahead`]).
+    fn first_tunnel(&self, _host: &Host, _phase: Phase) -> Option<super::tunnel_ahead::Tunnel> {
+        None
+    }
+
     /// Whether anything is checked at `phase` (a phase with nothing to check lets the steps
     /// around it share one command: WINCH follows USR2 on the host when nothing is checked
     /// with both generations serving).

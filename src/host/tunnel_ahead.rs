@@ -1,0 +1,156 @@
+//! A TCP stream through the host opened while another command runs, handed to the first gate
+//! check that asks for that endpoint: the gate after commit has its connection opened during
+//! the commit command and sends its request once the command has returned, one round trip
+//! sooner. (The gate after WINCH cannot: a connection opened before the old workers stopped
+//! accepting could reach one of them.)
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::remote::{BoxFuture, Claim, Duplex, Remote};
+use crate::ssh::{ExecOutput, RemoteCommand, SshError};
+
+/// Where a gate's first check connects through the host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tunnel {
+    pub host: String,
+    pub port: u16,
+}
+
+/// `inner`, with one stream to `tunnel` already open.
+pub struct TunnelAhead<'a> {
+    inner: &'a dyn Remote,
+    opened: Mutex<Option<(Tunnel, Box<dyn Duplex>)>>,
+}
+
+impl<'a> TunnelAhead<'a> {
+    /// Nothing opened yet: every call goes to `inner`.
+    pub fn new(inner: &'a dyn Remote) -> TunnelAhead<'a> {
+        TunnelAhead {
+            inner,
+            opened: Mutex::new(None),
+        }
+    }
+
+    /// Keeps `stream` for the first [`Remote::open_tcp`] to `tunnel`.
+    pub fn keep(&self, tunnel: Tunnel, stream: Box<dyn Duplex>) {
+        if let Ok(mut opened) = self.opened.lock() {
+            *opened = Some((tunnel, stream));
+        }
+    }
+
+    fn take(&self, host: &str, port: u16) -> Option<Box<dyn Duplex>> {
+        let mut opened = self.opened.lock().ok()?;
+        match opened.as_ref() {
+            Some((t, _)) if t.host == host && t.port == port => opened.take().map(|(_, s)| s),
+            _ => None,
+        }
+    }
+}
+
+impl Remote for TunnelAhead<'_> {
+    fn exec<'b>(
+        &'b self,
+        cmd: &'b RemoteCommand,
+        deadline: Duration,
+    ) -> BoxFuture<'b, Result<ExecOutput, SshError>> {
+        self.inner.exec(cmd, deadline)
+    }
+
+    fn upload<'b>(
+        &'b self,
+        local: &'b Path,
+        remote: &'b str,
+        deadline: Duration,
+    ) -> BoxFuture<'b, Result<String, SshError>> {
+        self.inner.upload(local, remote, deadline)
+    }
+
+    fn hold<'b>(
+        &'b self,
+        cmd: &'b RemoteCommand,
+        ready: &'b str,
+        deadline: Duration,
+    ) -> BoxFuture<'b, Result<Claim, SshError>> {
+        self.inner.hold(cmd, ready, deadline)
+    }
+
+    fn open_tcp<'b>(
+        &'b self,
+        host: &'b str,
+        port: u16,
+    ) -> BoxFuture<'b, Result<Box<dyn Duplex>, SshError>> {
+        match self.take(host, port) {
+            Some(stream) => Box::pin(async move { Ok(stream) }),
+            None => self.inner.open_tcp(host, port),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A host whose every `open_tcp` is refused: only the kept stream can be had.
+    struct NoTcp;
+
+    impl Remote for NoTcp {
+        fn exec<'b>(
+            &'b self,
+            _: &'b RemoteCommand,
+            _: Duration,
+        ) -> BoxFuture<'b, Result<ExecOutput, SshError>> {
+            unreachable!("not used")
+        }
+        fn upload<'b>(
+            &'b self,
+            _: &'b Path,
+            _: &'b str,
+            _: Duration,
+        ) -> BoxFuture<'b, Result<String, SshError>> {
+            unreachable!("not used")
+        }
+        fn hold<'b>(
+            &'b self,
+            _: &'b RemoteCommand,
+            _: &'b str,
+            _: Duration,
+        ) -> BoxFuture<'b, Result<Claim, SshError>> {
+            unreachable!("not used")
+        }
+        fn open_tcp<'b>(
+            &'b self,
+            host: &'b str,
+            port: u16,
+        ) -> BoxFuture<'b, Result<Box<dyn Duplex>, SshError>> {
+            let e = SshError::new(
+                "sim",
+                crate::ssh::Step::Tunnel(format!("{host}:{port}")),
+                crate::ssh::SshErrorKind::Disconnected,
+            );
+            Box::pin(async move { Err(e) })
+        }
+    }
+
+    #[tokio::test]
+    async fn the_kept_stream_goes_to_the_first_open_of_its_endpoint_only() {
+        let (mine, mut theirs) = tokio::io::duplex(64);
+        let ahead = TunnelAhead::new(&NoTcp);
+        let tunnel = Tunnel {
+            host: "127.0.0.1".into(),
+            port: 80,
+        };
+        ahead.keep(tunnel, Box::new(mine));
+        // Another endpoint is opened afresh (here: refused).
+        assert!(ahead.open_tcp("127.0.0.1", 81).await.is_err());
+        let mut got = ahead.open_tcp("127.0.0.1", 80).await.expect("kept");
+        got.write_all(b"ping").await.expect("write");
+        let mut buf = [0u8; 4];
+        theirs.read_exact(&mut buf).await.expect("read");
+        assert_eq!(&buf, b"ping");
+        // Once only: a retry opens a fresh stream.
+        assert!(ahead.open_tcp("127.0.0.1", 80).await.is_err());
+    }
+}
