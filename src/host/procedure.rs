@@ -164,7 +164,8 @@ impl Procedure<'_> {
         .await
     }
 
-    /// An observation for a decision: checksums, orphans and the record (no `-v` runs).
+    /// An observation for a decision: checksums, orphans, the record and what preflight
+    /// reads (no `-v` runs).
     pub(super) async fn observe(&self) -> Result<Observation, UpgradeError> {
         self.observe_at(Depth::Sums).await
     }
@@ -309,12 +310,20 @@ impl Procedure<'_> {
                         }
                         let write = async {
                             let acted = self
-                                .act(Step::Record, &[Act::Record(record)], Depth::Sums)
+                                .act(Step::Record, &[Act::Record(record)], Depth::Step)
                                 .await?;
                             self.wrote(Step::Record, acted.said(0), "write the state record")?;
                             Ok::<_, Stop>(Some(acted.obs))
                         };
                         self.step(Step::Record, write).await
+                    }
+                    // The probe that ends a step leaves out what only preflight reads (the
+                    // binary's size, free space): a new operation starts from a new look.
+                    Move::Begin { .. }
+                        if staged.is_none()
+                            && !obs.depth.is_some_and(Depth::has_preflight_facts) =>
+                    {
+                        Ok(None)
                     }
                     Move::Begin {
                         master,
