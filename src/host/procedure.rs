@@ -308,9 +308,11 @@ impl Procedure<'_> {
                         if let Some(note) = note {
                             self.note(Step::Record, note);
                         }
+                        // A new operation often follows a record written alone: its probe
+                        // sees what preflight reads too.
                         let write = async {
                             let acted = self
-                                .act(Step::Record, &[Act::Record(record)], Depth::Step)
+                                .act(Step::Record, &[Act::Record(record)], Depth::Sums)
                                 .await?;
                             self.wrote(Step::Record, acted.said(0), "write the state record")?;
                             Ok::<_, Stop>(Some(acted.obs))

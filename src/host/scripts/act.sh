@@ -151,7 +151,10 @@ while [ "$#" -gt 0 ]; do
       while [ "$i" -lt "$n" ]; do keep="$keep $bin.ngfleet-backup.$1"; shift; i=$((i + 1)); done
       if [ "$ok" != yes ]; then echo "step install skipped"; continue; fi
       rc=0
-      { chown --reference="$bin" "$tmp" && chmod --reference="$bin" "$tmp"; } || rc=71
+      # Both owned by our own user and group already (the usual case): chown would change
+      # nothing. (A shell without -O/-G fails the test and runs chown.)
+      { { [ -O "$bin" ] && [ -G "$bin" ] && [ -O "$tmp" ] && [ -G "$tmp" ]; } 2>/dev/null \
+        || chown --reference="$bin" "$tmp"; } && chmod --reference="$bin" "$tmp" || rc=71
       if [ "$rc" = 0 ] && [ ! -e "$backup" ]; then
         # A copy (across filesystems) goes to a temp name first: a cut copy is never a backup.
         ln -- "$bin" "$backup" 2>/dev/null || { cp -p -- "$bin" "$backup.tmp" && mv -f -- "$backup.tmp" "$backup"; } || rc=72
