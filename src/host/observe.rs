@@ -162,6 +162,9 @@ pub struct Backup {
 pub struct Observation {
     /// How much the probe looked at (`None`: a probe output without the line).
     pub depth: Option<Depth>,
+    /// The kernel's machine name, as `uname -m` says it (read from `/proc/sys/kernel/arch` on
+    /// Linux 6.1 and later; the two differ only under a `setarch` personality, which the
+    /// probe's shell does not run under).
     pub machine: String,
     /// The pid named by the pid file, if it names one.
     pub pid_file: Option<u32>,
