@@ -196,7 +196,7 @@ impl Procedure<'_> {
         acts.extend(self.usr2_acts(master, gate));
         let acted = self
             .step(Step::Install, async {
-                let acted = self.act(Step::Install, &acts, Depth::Sums).await?;
+                let acted = self.act(Step::Install, &acts, Depth::Step).await?;
                 self.wrote(Step::Install, acted.said(0), "write the state record")?;
                 self.wrote(Step::Install, acted.said(1), "install the new binary")?;
                 self.wrote(Step::Install, acted.said(2), "write the state record")?;
@@ -221,7 +221,7 @@ impl Procedure<'_> {
             let mut acts: Vec<Act> = self.advanced(obs, op, OpStep::Start).into_iter().collect();
             let first = acts.len();
             acts.extend(self.usr2_acts(old, gate));
-            let acted = self.act(Step::Usr2, &acts, Depth::Sums).await?;
+            let acted = self.act(Step::Usr2, &acts, Depth::Step).await?;
             if first > 0 {
                 self.wrote(Step::Usr2, acted.said(0), "write the state record")?;
             }

@@ -45,7 +45,7 @@ impl Procedure<'_> {
                     return Ok::<_, Stop>(last);
                 }
                 let acts: Vec<Act> = self.advanced(obs, op, OpStep::Passed).into_iter().collect();
-                let acted = self.act(Step::Gate, &acts, Depth::Sums).await?;
+                let acted = self.act(Step::Gate, &acts, Depth::Step).await?;
                 self.wrote(Step::Gate, acted.said(0), "write the state record")?;
                 Ok(acted.obs)
             })
@@ -267,7 +267,7 @@ impl Procedure<'_> {
         op: &Op,
         last: &Observation,
     ) -> Result<Option<Observation>, Stop> {
-        let acted: Acted = self.act(Step::Commit, acts, Depth::Sums).await?;
+        let acted: Acted = self.act(Step::Commit, acts, Depth::Step).await?;
         if quit > 0 && *acted.said(0) == Said::Unmet {
             decide::process_gate(last, &acted.obs, new.pid).map_err(Judged::Process)?;
             return Err(Stop::Judged(Judged::NotServing { pid: new.pid }));

@@ -8,11 +8,50 @@ use std::fmt;
 
 use super::record::Record;
 
-/// The probe script. Arguments: `$1` pid file, `$2` nginx binary on disk, `$3` `full` or
-/// `quick` (quick skips the checksums and `-v` runs: for polling while a step waits).
-/// Output: one `key value` pair per line. `cmdline` is hex of the NUL-separated argv, so
-/// arguments with spaces survive.
+/// The probe script. Arguments: `$1` pid file, `$2` nginx binary on disk, `$3` the
+/// [`Depth`]'s word. Output: one `key value` pair per line. A master's argv is `title` (nginx's
+/// own process title, as text) or `cmdline` (hex of the NUL-separated argv, so arguments with
+/// spaces survive).
 pub const PROBE_SCRIPT: &str = concat!(include_str!("scripts/procfs.sh"), include_str!("probe.sh"));
+
+/// How much the probe looks at. What a depth leaves out is absent from the observation (not
+/// a default value): `None`, or no line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Depth {
+    /// Everything, checksums and versions included (`status`, the last look at a failed host).
+    Full,
+    /// Checksums, orphaned workers and what preflight reads (the binary's size, free space);
+    /// no `-v` runs: an observation the upgrade decides from.
+    Sums,
+    /// As [`Depth::Sums`] less what only preflight reads: the probe that ends a step command.
+    Step,
+    /// Pid files, processes and files only: for polling while a step waits.
+    Quick,
+}
+
+impl Depth {
+    /// The probe's `$3`, and its `depth` line.
+    pub fn word(self) -> &'static str {
+        match self {
+            Depth::Full => "full",
+            Depth::Sums => "sums",
+            Depth::Step => "step",
+            Depth::Quick => "quick",
+        }
+    }
+
+    fn from_word(word: &str) -> Option<Depth> {
+        [Depth::Full, Depth::Sums, Depth::Step, Depth::Quick]
+            .into_iter()
+            .find(|d| d.word() == word)
+    }
+
+    /// Whether the probe at this depth reports what preflight reads (the binary's size and
+    /// the free space beside it).
+    pub fn has_preflight_facts(self) -> bool {
+        matches!(self, Depth::Full | Depth::Sums)
+    }
+}
 
 /// A process state letter from `/proc/PID/stat`, or gone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +105,9 @@ pub struct Master {
     /// Whether the process calls itself an nginx master (`nginx: master process …`).
     pub nginx_master: bool,
     /// `/proc/PID/exe` as read by readlink; ends in ` (deleted)` after the file was replaced.
+    /// A master whose executable is the binary's file (the same inode) gets that file's path
+    /// without a readlink: the two differ only for a master started through another hard
+    /// link, and this path only helps split argv[0] out of the title.
     pub exe: String,
     pub exe_sha256: Option<String>,
     /// `nginx/1.22.1`, from running the master's own executable with `-v`.
@@ -109,17 +151,20 @@ pub struct Unit {
     pub our_pid_file: String,
 }
 
-/// A backup of an earlier binary.
+/// A backup of an earlier binary (found by name; nothing reads its times).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Backup {
-    /// Modification time, seconds since the epoch (set when the backup was made).
-    pub mtime: i64,
     pub path: String,
 }
 
 /// Everything one probe saw.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Observation {
+    /// How much the probe looked at (`None`: a probe output without the line).
+    pub depth: Option<Depth>,
+    /// The kernel's machine name, as `uname -m` says it (read from `/proc/sys/kernel/arch` on
+    /// Linux 6.1 and later; the two differ only under a `setarch` personality, which the
+    /// probe's shell does not run under).
     pub machine: String,
     /// The pid named by the pid file, if it names one.
     pub pid_file: Option<u32>,
@@ -131,9 +176,9 @@ pub struct Observation {
     pub binary: Option<DiskBinary>,
     /// Temp files a controller staged beside the binary (`.nginx.ngfleet-stage.*`).
     pub staged: Vec<String>,
-    /// Backups of earlier binaries (`nginx.ngfleet-backup.<sha256 prefix>`), newest first.
+    /// Backups of earlier binaries (`nginx.ngfleet-backup.<sha256 prefix>`), by name.
     pub backups: Vec<Backup>,
-    /// Free space in the binary's directory, in KiB.
+    /// Free space in the binary's directory, in KiB (full and sums probes only).
     pub free_kb: Option<u64>,
     /// The systemd unit of the master named by the pid file.
     pub unit: Option<Unit>,
@@ -197,6 +242,7 @@ pub fn parse(stdout: &str) -> Result<Observation, ObserveError> {
         };
         match key {
             "probe" => versioned = value == "1",
+            "depth" => obs.depth = Some(Depth::from_word(value).ok_or_else(malformed)?),
             "machine" => obs.machine = value.to_owned(),
             "pidfile" => {
                 obs.pid_file = pid_or_none(value).map_err(|_| malformed())?;
@@ -211,13 +257,9 @@ pub fn parse(stdout: &str) -> Result<Observation, ObserveError> {
             "bin.missing" => disk_present = false,
             "bin.size" => disk.size = value.parse().ok(),
             "stage" => obs.staged.push(value.to_owned()),
-            "backup" => {
-                let (mtime, path) = value.split_once(' ').ok_or_else(malformed)?;
-                obs.backups.push(Backup {
-                    mtime: mtime.parse().map_err(|_| malformed())?,
-                    path: path.to_owned(),
-                });
-            }
+            "backup" => obs.backups.push(Backup {
+                path: non_empty(value).ok_or_else(malformed)?,
+            }),
             "free_kb" => obs.free_kb = value.parse().ok(),
             "record" => record_lines.push(value),
             "bin.file" => obs.binary_file = Some(value.to_owned()),
@@ -262,7 +304,6 @@ pub fn parse(stdout: &str) -> Result<Observation, ObserveError> {
             Err(e) => RecordSeen::Unreadable(e.to_string()),
         };
     }
-    obs.backups.sort_by_key(|b| std::cmp::Reverse(b.mtime));
     Ok(obs)
 }
 
@@ -320,6 +361,9 @@ fn master_field(m: &mut Master, field: &str, value: &str) -> Option<()> {
         "state" => m.state = state(value)?,
         "ppid" => m.ppid = Some(value.parse().ok()?),
         "cmdline" => m.argv = decode_argv(value)?,
+        // nginx's title, read as text by the probe (it holds no NUL): one argument, split back
+        // once the executable's path is known.
+        "title" => m.argv = vec![value.to_owned()],
         "exe" if !m.argv.is_empty() => {
             m.exe = value.to_owned();
             m.nginx_master = m
@@ -531,14 +575,75 @@ master.exe /usr/sbin/nginx\noldbin none\nbin.missing yes\nend ok\n",
 
     #[test]
     fn staged_files_and_backups() {
-        let out = "probe 1\nmachine x86_64\npidfile none\noldbin none\nbin.missing yes\n\
-stage /s/.nginx.ngfleet-stage.1\nbackup 100 /s/nginx.ngfleet-backup.aa\nbackup 200 /s/nginx.ngfleet-backup.bb\n\
+        let out = "probe 1\ndepth sums\nmachine x86_64\npidfile none\noldbin none\nbin.missing yes\n\
+stage /s/.nginx.ngfleet-stage.1\nbackup /s/nginx.ngfleet-backup.aa\nbackup /s/my dir/nginx.ngfleet-backup.bb\n\
 free_kb 1234\nend ok\n";
         let obs = parse(out).expect("parses");
+        assert_eq!(obs.depth, Some(Depth::Sums));
         assert_eq!(obs.staged, ["/s/.nginx.ngfleet-stage.1"]);
-        assert_eq!(obs.backups[0].path, "/s/nginx.ngfleet-backup.bb");
-        assert_eq!(obs.backups[1].mtime, 100);
+        let paths: Vec<&str> = obs.backups.iter().map(|b| b.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/s/nginx.ngfleet-backup.aa",
+                "/s/my dir/nginx.ngfleet-backup.bb"
+            ]
+        );
         assert_eq!(obs.free_kb, Some(1234));
+        assert!(matches!(
+            parse("probe 1\nbackup \nend ok\n"),
+            Err(ObserveError::Malformed { line: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn a_step_probe_leaves_out_what_only_preflight_reads() {
+        let out = "probe 1\ndepth step\nmachine x86_64\npidfile none\noldbin none\nbin.sha256 aaaa\nend ok\n";
+        let obs = parse(out).expect("parses");
+        assert_eq!(obs.depth, Some(Depth::Step));
+        assert!(!Depth::Step.has_preflight_facts());
+        assert!(Depth::Sums.has_preflight_facts() && Depth::Full.has_preflight_facts());
+        assert!(!Depth::Quick.has_preflight_facts());
+        // Not observed, not zero.
+        assert_eq!(obs.free_kb, None);
+        assert_eq!(obs.binary.expect("binary").size, None);
+        for depth in [Depth::Full, Depth::Sums, Depth::Step, Depth::Quick] {
+            assert_eq!(Depth::from_word(depth.word()), Some(depth));
+        }
+        assert!(matches!(
+            parse("probe 1\ndepth deep\nend ok\n"),
+            Err(ObserveError::Malformed { line: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn a_title_sent_as_text_is_split_as_the_hex_one() {
+        let title = "nginx: master process /opt/my nginx/sbin/nginx -g daemon on; master_process on; -p /srv/p";
+        let as_text = format!(
+            "probe 1\nmachine x86_64\npidfile 10\nmaster.state S\nmaster.title {title}\n\
+master.exe /opt/my nginx/sbin/nginx\noldbin none\nbin.missing yes\nend ok\n"
+        );
+        let as_hex = as_text.replace(
+            &format!("master.title {title}"),
+            &format!("master.cmdline {}", hex(&[title])),
+        );
+        let m = parse(&as_text).expect("parses").master.expect("master");
+        assert_eq!(
+            Some(m.clone()),
+            parse(&as_hex).expect("parses").master,
+            "text and hex give the same master"
+        );
+        assert!(m.nginx_master);
+        assert_eq!(
+            m.argv,
+            [
+                "/opt/my nginx/sbin/nginx",
+                "-g",
+                "daemon on; master_process on;",
+                "-p",
+                "/srv/p"
+            ]
+        );
     }
 
     #[test]

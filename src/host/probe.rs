@@ -3,35 +3,20 @@
 
 use std::time::Duration;
 
+pub use super::observe::Depth;
 use super::observe::{self, Observation, PROBE_SCRIPT};
 use super::remote::Remote;
 use crate::model::inventory::Host;
 use crate::ssh::{ExecOutput, RemoteCommand, SshError};
 
-/// How much the probe looks at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Depth {
-    /// Everything, checksums and versions included.
-    Full,
-    /// Checksums and orphaned workers, no `-v` runs: what the upgrade's decisions need.
-    Sums,
-    /// Pid files, processes and files only: for polling while a step waits.
-    Quick,
-}
-
 /// The probe as a remote command for a host.
 pub fn command(host: &Host, depth: Depth) -> RemoteCommand {
-    let mode = match depth {
-        Depth::Full => "full",
-        Depth::Sums => "sums",
-        Depth::Quick => "quick",
-    };
     RemoteCommand::script(
         PROBE_SCRIPT,
         [
             host.nginx.pid_file.as_str().to_owned(),
             host.nginx.binary.as_str().to_owned(),
-            mode.to_owned(),
+            depth.word().to_owned(),
         ],
     )
     .privileged()

@@ -5,7 +5,12 @@
 pidfile=$1
 binary=$2
 mode=${3:-full}
+# full: everything; sums: no `-v` runs; step (the probe that ends a step command): sums less
+# what only preflight reads (the binary's size, free space); quick: no checksums, no orphans.
+case $mode in full | sums) facts=yes ;; *) facts= ;; esac
 say() { printf '%s %s\n' "$1" "$2"; }
+# held (scripts/procfs.sh), if set, is the sha256 of the file open on fd 4: the install or
+# the `runs` check of the step before hashed it (scripts/act.sh), and it is not hashed again.
 proc() {
   tag=$1; pid=$2
   if ! read -r stat 2>/dev/null < "/proc/$pid/stat"; then say "$tag.state" gone; return; fi
@@ -13,17 +18,35 @@ proc() {
   set -- $rest
   say "$tag.state" "$1"
   say "$tag.ppid" "$2"
-  # The bytes od prints, joined with no separator (no `tr`).
-  # shellcheck disable=SC2046 # split into bytes on purpose
-  set -- $(od -An -tx1 -v "/proc/$pid/cmdline" 2>/dev/null)
-  ifs=$IFS; IFS=; say "$tag.cmdline" "$*"; IFS=$ifs
-  say "$tag.exe" "$(readlink "/proc/$pid/exe" 2>/dev/null)"
+  # nginx's title (one line, no NUL but the last) is read by the shell and sent as text;
+  # anything else goes as hex of the NUL-separated argv, so arguments with spaces survive.
+  # `read` fails at the end of the file: a title with a newline (read succeeds) goes as hex.
+  t=
+  if ! IFS= read -r t 2>/dev/null < "/proc/$pid/cmdline" && [ "${t#nginx: }" != "$t" ]; then
+    say "$tag.title" "$t"
+  else
+    # The bytes od prints, joined with no separator (no `tr`).
+    # shellcheck disable=SC2046 # split into bytes on purpose
+    set -- $(od -An -tx1 -v "/proc/$pid/cmdline" 2>/dev/null)
+    ifs=$IFS; IFS=; say "$tag.cmdline" "$*"; IFS=$ifs
+  fi
+  # A master that runs the binary's file (the same inode) was started from that path (or
+  # another link to the same inode): its path is the file's, with no readlink.
+  # shellcheck disable=SC3013 # -ef: dash, bash, busybox and ksh all have it
+  if [ -e "$file" ] && [ "/proc/$pid/exe" -ef "$file" ]; then
+    say "$tag.exe" "$file"
+  else
+    say "$tag.exe" "$(readlink "/proc/$pid/exe" 2>/dev/null)"
+  fi
   if [ "$mode" != quick ]; then
     # A master that runs the binary's own file (the same inode, held open on fd 3 since it
-    # was hashed) has its checksum already: one sha256 fewer per probe.
-    # shellcheck disable=SC3013 # -ef: dash, bash, busybox and ksh all have it
+    # was hashed), or the file the step hashed (fd 4), has its checksum already: the file
+    # cannot be written while it runs, so its content is the content hashed.
+    # shellcheck disable=SC3013
     if [ -n "$binsum" ] && [ "/proc/$pid/exe" -ef "/proc/$$/fd/3" ]; then
       sum=$binsum
+    elif [ -n "$held" ] && [ "/proc/$pid/exe" -ef "/proc/$$/fd/4" ]; then
+      sum=$held
     else
       sum=$(sha256sum < "/proc/$pid/exe" 2>/dev/null)
     fi && say "$tag.sha256" "${sum%% *}"
@@ -45,10 +68,19 @@ say probe 1
 file=$binary linked=
 if [ -L "$binary" ]; then file=$(readlink -f -- "$binary") && linked=yes; fi
 binsum=
-if [ "$mode" != quick ] && [ -f "$file" ] && command exec 3< "$file" 2>/dev/null; then
+# shellcheck disable=SC3013
+if [ "$mode" = quick ] || [ ! -f "$file" ]; then :
+elif [ -n "$held" ] && [ "$file" -ef "/proc/$$/fd/4" ] && command exec 3<&4; then
+  binsum=$held
+elif command exec 3< "$file" 2>/dev/null; then
   binsum=$(sha256sum <&3) || binsum=
 fi
-say machine "$(uname -m)"
+say depth "$mode"
+# Linux 6.1 and later say it in /proc (no fork); older kernels through uname.
+arch=
+{ read -r arch < /proc/sys/kernel/arch; } 2>/dev/null || :
+[ -n "$arch" ] || arch=$(uname -m)
+say machine "$arch"
 if pidin "$pidfile"; then
   pid=$p
   say pidfile "$pid"; proc master "$pid"
@@ -73,18 +105,23 @@ if [ -f "$file" ]; then
   if [ "$mode" = full ]; then
     say bin.version "$(timeout 5 "$file" -v 2>&1 | head -n 1)"
   fi
-  say bin.size "$(stat -c %s "$file")"
+  if [ -n "$facts" ]; then say bin.size "$(stat -c %s "$file")"; fi
 else
   say bin.missing yes
 fi
 fdir=${file%/*}; fbase=${file##*/}
 for f in "$fdir/.$fbase.ngfleet-stage."*; do [ -e "$f" ] && say stage "$f"; done
-set --
-for f in "$file.ngfleet-backup."*; do [ -f "$f" ] && set -- "$@" "$f"; done
-[ "$#" -eq 0 ] || stat -c 'backup %Y %n' -- "$@"
+for f in "$file.ngfleet-backup."*; do [ -f "$f" ] && say backup "$f"; done
 dir=${binary%/*}; base=${binary##*/}
+# The record, up to 8 KiB, line by line (a small file: the shell's byte-wise read is cheaper
+# than a program); a last line without a newline counts too.
 if [ -f "$dir/.$base.ngfleet-state" ]; then
-  awk '{ n += length($0) + 1; if (n > 8192) exit; print "record " $0 }' "$dir/.$base.ngfleet-state"
+  rn=0
+  while IFS= read -r line || [ -n "$line" ]; do
+    rn=$((rn + ${#line} + 1))
+    [ "$rn" -le 8192 ] || break
+    say record "$line"
+  done < "$dir/.$base.ngfleet-state"
 fi
 if [ "$mode" != quick ]; then
   # Workers of this binary whose master is gone (a killed new master's) still accept. One
@@ -100,5 +137,7 @@ if [ "$mode" != quick ]; then
     case "$title" in "nginx: worker process"*) say orphan "${d#/proc/}";; esac
   done
 fi
-df -Pk "$fdir" 2>/dev/null | { read -r _; read -r _ _ _ avail _; say free_kb "$avail"; }
+if [ -n "$facts" ]; then
+  df -Pk "$fdir" 2>/dev/null | { read -r _; read -r _ _ _ avail _; say free_kb "$avail"; }
+fi
 say end ok

@@ -177,7 +177,8 @@ impl Procedure<'_> {
         .await
     }
 
-    /// An observation for a decision: checksums, orphans and the record (no `-v` runs).
+    /// An observation for a decision: checksums, orphans, the record and what preflight
+    /// reads (no `-v` runs).
     pub(super) async fn observe(&self) -> Result<Observation, UpgradeError> {
         self.observe_at(Depth::Sums).await
     }
@@ -322,6 +323,8 @@ impl Procedure<'_> {
                         if let Some(note) = note {
                             self.note(Step::Record, note);
                         }
+                        // A new operation often follows a record written alone: its probe
+                        // sees what preflight reads too.
                         let write = async {
                             let acted = self
                                 .act(Step::Record, &[Act::Record(record)], Depth::Sums)
@@ -330,6 +333,14 @@ impl Procedure<'_> {
                             Ok::<_, Stop>(Some(acted.obs))
                         };
                         self.step(Step::Record, write).await
+                    }
+                    // The probe that ends a step leaves out what only preflight reads (the
+                    // binary's size, free space): a new operation starts from a new look.
+                    Move::Begin { .. }
+                        if staged.is_none()
+                            && !obs.depth.is_some_and(Depth::has_preflight_facts) =>
+                    {
+                        Ok(None)
                     }
                     Move::Begin {
                         master,

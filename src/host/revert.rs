@@ -68,7 +68,7 @@ impl Procedure<'_> {
                     limit: self.deadlines().quit,
                 },
             ]);
-            let acted = self.act(Step::Revert, &acts, Depth::Sums).await?;
+            let acted = self.act(Step::Revert, &acts, Depth::Step).await?;
             if serving > 0 {
                 self.sent(Step::Revert, acted.said(0), "HUP")?;
             }
@@ -118,7 +118,7 @@ impl Procedure<'_> {
                 },
                 limit: self.deadlines().quit,
             });
-            let acted = self.act(Step::Revert, &acts, Depth::Sums).await?;
+            let acted = self.act(Step::Revert, &acts, Depth::Step).await?;
             for i in 0..children.len() {
                 self.sent(Step::Revert, acted.said(i), "KILL")?;
             }
@@ -139,7 +139,7 @@ impl Procedure<'_> {
                     miss: Miss::GoneIsFine,
                 })
                 .collect();
-            let acted = self.act(Step::Revert, &acts, Depth::Sums).await?;
+            let acted = self.act(Step::Revert, &acts, Depth::Step).await?;
             for i in 0..pids.len() {
                 self.sent(Step::Revert, acted.said(i), "KILL")?;
             }
@@ -201,7 +201,7 @@ impl Procedure<'_> {
                 cond: Cond::Gone { pid: old.pid },
                 limit,
             }];
-            let acted = self.act(Step::Commit, &acts, Depth::Sums).await?;
+            let acted = self.act(Step::Commit, &acts, Depth::Step).await?;
             let gone = self
                 .settle(&acted, 0, limit, |obs| {
                     decide::find(obs, old.pid).is_none().then_some(())

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::act::ACT_PROBE;
 use super::decide::{self, Start};
-use super::observe::{self, PROBE_SCRIPT};
+use super::observe::{self, Depth, PROBE_SCRIPT};
 use super::remote::{BoxFuture, Claim, Duplex, Lease, Remote};
 use crate::ssh::{ExecOutput, ExitStatus, RemoteCommand, SshError, SshErrorKind, Step};
 
@@ -74,10 +74,8 @@ struct Proc {
 #[derive(Clone, Debug)]
 pub struct World {
     files: BTreeMap<String, FileData>,
-    mtimes: BTreeMap<String, i64>,
     procs: BTreeMap<u32, Proc>,
     next_pid: u32,
-    clock: i64,
     behaviours: BTreeMap<String, Behaviour>,
     /// Local files the controller can upload: path -> sha256.
     locals: BTreeMap<String, String>,
@@ -99,10 +97,8 @@ impl World {
     pub fn steady(sha: &str) -> World {
         let mut w = World {
             files: BTreeMap::new(),
-            mtimes: BTreeMap::new(),
             procs: BTreeMap::new(),
             next_pid: 100,
-            clock: 1_000,
             behaviours: BTreeMap::new(),
             locals: BTreeMap::new(),
             slow_clients: false,
@@ -166,9 +162,7 @@ impl World {
     }
 
     fn put(&mut self, path: &str, data: FileData) {
-        self.clock += 1;
         self.files.insert(path.to_owned(), data);
-        self.mtimes.insert(path.to_owned(), self.clock);
     }
 
     fn spawn(&mut self, ppid: u32, kind: Kind) -> u32 {
@@ -451,8 +445,11 @@ impl World {
 
     // --- what the host looks like ------------------------------------------------------
 
-    fn probe(&self, full: bool) -> String {
-        let mut out = String::from("probe 1\nmachine x86_64\n");
+    /// What the probe prints at `depth`: what a depth leaves out has no line.
+    fn probe(&self, depth: Depth) -> String {
+        let sums = depth != Depth::Quick;
+        let facts = depth.has_preflight_facts();
+        let mut out = format!("probe 1\ndepth {}\nmachine x86_64\n", depth.word());
         let proc_lines = |out: &mut String, tag: &str, pid: u32| {
             let Some(p) = self.procs.get(&pid) else {
                 let _ = writeln!(out, "{tag}.state gone");
@@ -460,15 +457,20 @@ impl World {
             };
             let _ = writeln!(out, "{tag}.state S");
             let _ = writeln!(out, "{tag}.ppid {}", p.ppid);
-            let title: String = self
-                .title(pid)
-                .bytes()
-                .chain([0])
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            let _ = writeln!(out, "{tag}.cmdline {title}");
+            // nginx's titles as text, anything else as hex (as the probe does).
+            let title = self.title(pid);
+            if title.starts_with("nginx: ") {
+                let _ = writeln!(out, "{tag}.title {title}");
+            } else {
+                let hex: String = title
+                    .bytes()
+                    .chain([0])
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                let _ = writeln!(out, "{tag}.cmdline {hex}");
+            }
             let _ = writeln!(out, "{tag}.exe {BIN}");
-            if full && let Kind::Master { sha, .. } = &p.kind {
+            if sums && let Kind::Master { sha, .. } = &p.kind {
                 let _ = writeln!(out, "{tag}.sha256 {sha}");
             }
             for c in self.children_of(pid) {
@@ -491,10 +493,12 @@ impl World {
         }
         match self.sha_of(BIN) {
             Some(sha) => {
-                if full {
+                if sums {
                     let _ = writeln!(out, "bin.sha256 {sha}");
                 }
-                out.push_str("bin.size 1000\n");
+                if facts {
+                    out.push_str("bin.size 1000\n");
+                }
             }
             None => out.push_str("bin.missing yes\n"),
         }
@@ -503,7 +507,7 @@ impl World {
                 let _ = writeln!(out, "stage {path}");
             }
             if path.starts_with("/srv/sbin/nginx.ngfleet-backup.") {
-                let _ = writeln!(out, "backup {} {path}", self.mtimes[path]);
+                let _ = writeln!(out, "backup {path}");
             }
         }
         if let Some(text) = self.text("/srv/sbin/.nginx.ngfleet-state") {
@@ -511,14 +515,17 @@ impl World {
                 let _ = writeln!(out, "record {line}");
             }
         }
-        if full {
+        if sums {
             for (pid, p) in &self.procs {
                 if p.ppid == 1 && matches!(p.kind, Kind::Worker { .. }) {
                     let _ = writeln!(out, "orphan {pid}");
                 }
             }
         }
-        out.push_str("free_kb 1000000\nend ok\n");
+        if facts {
+            out.push_str("free_kb 1000000\n");
+        }
+        out.push_str("end ok\n");
         out
     }
 
@@ -530,7 +537,7 @@ impl World {
         let arg = |i: usize| a.get(i).cloned().unwrap_or_default();
         let script = cmd.source();
         if script == PROBE_SCRIPT {
-            return (0, self.probe(arg(2) != "quick"));
+            return (0, self.probe(depth(&arg(2))));
         }
         if script == ACT_PROBE {
             return (0, self.acts(a, budget));
@@ -741,14 +748,14 @@ impl World {
             return String::new();
         }
         let mode = a.get(i + 2).map(String::as_str).unwrap_or("full");
-        out.push_str(&self.probe(mode != "quick"));
+        out.push_str(&self.probe(depth(mode)));
         out
     }
 
     /// A condition of `scripts/act.sh`, judged as the controller would from a probe.
     fn cond(&self, name: &str, a: &[String]) -> bool {
         let n = |i: usize| a[i].parse::<u32>().unwrap_or(0);
-        let obs = observe::parse(&self.probe(true)).expect("probe");
+        let obs = observe::parse(&self.probe(Depth::Full)).expect("probe");
         match name {
             "start" => decide::start(&obs, n(1)) != Start::Waiting,
             "ready" => matches!(
@@ -869,6 +876,14 @@ impl World {
             })
         })
     }
+}
+
+/// The probe's depth from its `$3`.
+fn depth(word: &str) -> Depth {
+    [Depth::Full, Depth::Sums, Depth::Step, Depth::Quick]
+        .into_iter()
+        .find(|d| d.word() == word)
+        .unwrap_or_else(|| panic!("the simulated host does not know the probe depth {word:?}"))
 }
 
 fn cond_arity(name: &str) -> usize {

@@ -15,6 +15,7 @@ mod gates;
 mod load;
 mod lock;
 mod plan;
+mod probe;
 mod rollout;
 mod safety;
 mod slow;

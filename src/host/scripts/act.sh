@@ -84,9 +84,19 @@ cond() {
     serves) # PIDFILE NEW WORKERS: NEW named by the pid file, these workers, all accepting
       pidin "$2" && [ "$p" = "$3" ] && alive "$3" && workers "$3" || return 1
       [ "$na" -gt 0 ] && [ "$na" -eq "$nw" ] || return 1
-      [ "$(printf '%s\n' $wl | sort -n | tr '\n' ' ')" = "$4" ] ;;
-    runs) # PID SHA
-      sum=$(sha256sum < "/proc/$2/exe" 2>/dev/null) && [ "${sum%% *}" = "$3" ] ;;
+      # WORKERS, ascending with no repeats, as many as wl and each in it: the same set.
+      sl=$4; set -- $sl
+      [ "$#" -eq "$nw" ] || return 1
+      last=0
+      for s in "$@"; do
+        [ "$s" -gt "$last" ] 2>/dev/null || return 1
+        case " $wl " in *" $s "*) last=$s ;; *) return 1 ;; esac
+      done ;;
+    runs) # PID SHA: hashed through fd 4, which stays open for the probe (held)
+      held=
+      { command exec 4< "/proc/$2/exe" && sum=$(sha256sum <&4); } 2>/dev/null || return 1
+      held=${sum%% *}
+      [ "$held" = "$3" ] ;;
     *) return 1 ;;
   esac
 }
@@ -144,18 +154,25 @@ while [ "$#" -gt 0 ]; do
       while [ "$i" -lt "$n" ]; do keep="$keep $bin.ngfleet-backup.$1"; shift; i=$((i + 1)); done
       if [ "$ok" != yes ]; then echo "step install skipped"; continue; fi
       rc=0
-      { chown --reference="$bin" "$tmp" && chmod --reference="$bin" "$tmp"; } || rc=71
+      # Both owned by our own user and group already (the usual case): chown would change
+      # nothing. (A shell without -O/-G fails the test and runs chown.)
+      { { [ -O "$bin" ] && [ -G "$bin" ] && [ -O "$tmp" ] && [ -G "$tmp" ]; } 2>/dev/null \
+        || chown --reference="$bin" "$tmp"; } && chmod --reference="$bin" "$tmp" || rc=71
       if [ "$rc" = 0 ] && [ ! -e "$backup" ]; then
         # A copy (across filesystems) goes to a temp name first: a cut copy is never a backup.
         ln -- "$bin" "$backup" 2>/dev/null || { cp -p -- "$bin" "$backup.tmp" && mv -f -- "$backup.tmp" "$backup"; } || rc=72
       fi
       if [ "$rc" = 0 ]; then
-        touch -- "$backup"
         for old in "$bin".ngfleet-backup.*; do
           { [ -e "$old" ] && [ "$old" != "$backup" ]; } || continue
           case " $keep " in *" $old "*) ;; *) rm -f -- "$old" ;; esac
         done
-        got=$(sha256sum < "$tmp"); [ "${got%% *}" = "$want" ] || rc=73
+        # Hashed through fd 4, which stays open: the probe reuses the sum for the file renamed
+        # over the binary, and for a master that runs it (held).
+        held='' got=''
+        { command exec 4< "$tmp" && got=$(sha256sum <&4); } 2>/dev/null
+        [ -n "$got" ] && held=${got%% *}
+        [ "$held" = "$want" ] || rc=73
       fi
       [ "$rc" = 0 ] && { mv -f -- "$tmp" "$bin" || rc=74; }
       if [ "$rc" = 0 ]; then echo "step install installed"; else echo "step install failed $rc"; ok=no; fi ;;

@@ -5,6 +5,9 @@
 # shellcheck disable=SC2034 # p, k and t are read by the scripts that follow
 # shellcheck disable=SC2086 # the fields of /proc/PID/stat are split on purpose
 
+# held: the sha256 of the file a step opened on fd 4 (scripts/act.sh), for the probe; none yet.
+held=
+
 # pidin FILE: the pid a pid file names, in p (trailing non-digits dropped).
 pidin() {
   p=
