@@ -1,20 +1,20 @@
 //! The moves that begin an operation: preflight (with the pre gates) and staging (upload or
-//! copy, verify, `-t`), which change nothing live and are all that [`super::prepare`] does
+//! copy, verify, `-t`, in one command), which change nothing live and are all that [`super::prepare`] does
 //! ahead of a host's turn; then install and start as one step command (record, install,
 //! record, USR2, the wait for the new master on the host), judged by [`decide::start`].
 
 use super::act::{Act, Cond, Miss};
 use super::acted::{Proof, next_obs};
-use super::decide::{self, Problem, Start};
+use super::decide::{self, ElfRead, Problem, Start};
 use super::event::Step;
 use super::failure::{Blocker, Fault, Judged};
 use super::observe::{Master, Observation};
 use super::probe::Depth;
 use super::procedure::Procedure;
 use super::record::{Op, OpKind, OpStep, Record};
-use super::scripts::{self, Layout, SignalTarget};
+use super::scripts::{self, HeaderAt, Layout, SignalTarget};
 use super::step::Stop;
-use super::upgrade::{Gate, Phase, Source, UpgradeError};
+use super::upgrade::{CONFIG_TEST_LIMIT, Gate, Phase, Source, UpgradeError};
 
 impl Procedure<'_> {
     /// A new operation from a steady master: preflight (and the pre gates), stage, then
@@ -54,7 +54,7 @@ impl Procedure<'_> {
         })
         .await?;
         self.cleanup(obs).await?;
-        self.stage(&layout, &source, master).await
+        self.stage(obs, &layout, &source, master).await
     }
 
     /// Every preflight problem: the master and host ([`decide::preflight`]), the binary's
@@ -106,10 +106,12 @@ impl Procedure<'_> {
     }
 
     /// Puts the new binary in a temp file beside the old one (uploaded and verified, or
-    /// copied from a backup) and checks it there (ELF, machine, `-t` with the master's own
-    /// arguments); returns its path. A binary that fails its check is removed and refused.
+    /// copied from a backup) and checks it there (`-t` with the master's own arguments, and
+    /// the ELF header unless the controller read it from the uploaded file itself), in one
+    /// command; returns its path. A binary that fails its check is removed and refused.
     async fn stage(
         &self,
+        obs: &Observation,
         layout: &Layout,
         source: &Source,
         master: &Master,
@@ -117,26 +119,45 @@ impl Procedure<'_> {
         self.step(Step::Stage, async {
             let tag = format!("{:08x}", rand::random::<u32>());
             let staged = layout.stage(&tag);
-            match source {
-                Source::Local { path, sha256, .. } => {
-                    let deadline = self.deadlines().command.max(self.job.settings.upload_floor);
-                    let got = self.remote.upload(path, &staged, deadline).await?;
-                    if got != *sha256 {
+            let args = &master.argv[1..];
+            let (out, header) = match source {
+                Source::Local {
+                    path,
+                    sha256,
+                    machine,
+                    ..
+                } => {
+                    // The staged file IS the controller's binary once its sha256 matches:
+                    // the header the controller read (and preflight judged) is its header.
+                    let header = match machine {
+                        Some(_) => HeaderAt::Controller,
+                        None => HeaderAt::Host,
+                    };
+                    let cmd = scripts::upload_checked(&staged, sha256, header, args);
+                    let deadline = self.deadlines().command.max(self.job.settings.upload_floor)
+                        + CONFIG_TEST_LIMIT;
+                    let up = self.remote.upload(path, &staged, &cmd, deadline).await?;
+                    if up.sha256 != *sha256 {
                         let fault = Fault::UploadMismatch {
-                            got,
+                            got: up.sha256,
                             expected: sha256.clone(),
                         };
                         return Err(self.remote_error(Step::Stage, fault));
                     }
+                    (up.after, header)
                 }
                 Source::Remote { path, .. } => {
-                    self.exec(Step::Stage, &scripts::stage_copy(path, &staged))
-                        .await?;
+                    let cmd = scripts::stage_checked(path, &staged, args);
+                    (self.exec(Step::Stage, &cmd).await?, HeaderAt::Host)
                 }
-            }
-            let check = scripts::check_new(&staged, &master.argv[1..]);
-            let out = self.exec(Step::Stage, &check).await?;
-            if let Err(bad) = decide::check_new(&out) {
+            };
+            let read = match header {
+                HeaderAt::Controller => ElfRead::Controller,
+                HeaderAt::Host => ElfRead::Host {
+                    uname: &obs.machine,
+                },
+            };
+            if let Err(bad) = decide::check_new(&out, read) {
                 let remove = scripts::cleanup(std::slice::from_ref(&staged));
                 self.exec(Step::Cleanup, &remove).await?;
                 return Err(self.refused(Blocker::NewBinary(bad)));

@@ -21,21 +21,23 @@ pub enum Depth {
 
 /// The probe as a remote command for a host.
 pub fn command(host: &Host, depth: Depth) -> RemoteCommand {
+    RemoteCommand::script(PROBE_SCRIPT, args(host, depth))
+        .privileged()
+        .labelled("probe")
+}
+
+/// The probe's arguments for a host: pid file, binary, depth.
+pub fn args(host: &Host, depth: Depth) -> [String; 3] {
     let mode = match depth {
         Depth::Full => "full",
         Depth::Sums => "sums",
         Depth::Quick => "quick",
     };
-    RemoteCommand::script(
-        PROBE_SCRIPT,
-        [
-            host.nginx.pid_file.as_str().to_owned(),
-            host.nginx.binary.as_str().to_owned(),
-            mode.to_owned(),
-        ],
-    )
-    .privileged()
-    .labelled("probe")
+    [
+        host.nginx.pid_file.as_str().to_owned(),
+        host.nginx.binary.as_str().to_owned(),
+        mode.to_owned(),
+    ]
 }
 
 /// Why a probe gave no observation.
