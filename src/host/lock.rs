@@ -63,7 +63,7 @@ pub fn lock_observing(
         .chain(probe_args);
     RemoteCommand::script(LOCK_OBSERVING.as_str(), args.collect::<Vec<_>>())
         .privileged()
-        .labelled("lock and observe")
+        .labelled("lock")
 }
 
 /// Whether `script` is the lock's (alone or with the probe): for the simulated host.

@@ -303,7 +303,11 @@ impl Lease {
         writer: &ChannelWriteHalf<Msg>,
         mut stop: oneshot::Receiver<()>,
     ) -> Option<String> {
-        let mut tick = tokio::time::interval(self.beat.interval);
+        // The first heartbeat one interval after the ready line, not at once: the holder
+        // waits `silence` for it either way, and a lease released within the interval (a
+        // prepared host switched at once) costs the holder no second `timeout head`.
+        let mut tick =
+            tokio::time::interval_at(Instant::now() + self.beat.interval, self.beat.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut sent: VecDeque<(u64, Instant)> = VecDeque::new();
         let mut seq = 0u64;
