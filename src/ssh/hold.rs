@@ -152,7 +152,7 @@ impl Session {
         let started = Instant::now();
         let result = self.hold_untraced(cmd, ready, deadline, beat).await;
         let ending = match &result {
-            Ok(HoldOutcome::Held(_)) => Ending::Holding,
+            Ok(HoldOutcome::Held(held)) => Ending::Holding(&held.said),
             Ok(HoldOutcome::Refused(out)) => Ending::Ran(out),
             Err(e) => Ending::Failed(e),
         };
