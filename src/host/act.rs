@@ -42,6 +42,11 @@ pub enum Cond {
     Start {
         old: u32,
     },
+    /// Before anything changes: the pid file names `pid`, no `.oldbin`, `pid` alive with
+    /// accepting workers (the master an observation saw still serves).
+    Steady {
+        pid: u32,
+    },
     /// After USR2, strictly: a new master, child of `old`, named by the pid file, with
     /// accepting workers (never "the new binary exited"). WINCH may follow it in one command.
     Ready {
@@ -85,6 +90,7 @@ impl Cond {
         let s = |v: &[&dyn ToString]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         match self {
             Cond::Start { old } => s(&[&"start", &pid_file, old]),
+            Cond::Steady { pid } => s(&[&"steady", &pid_file, pid]),
             Cond::Ready { old } => s(&[&"ready", &pid_file, old]),
             Cond::Drained { old } => s(&[&"drained", old]),
             Cond::Committed { old, new } => s(&[&"committed", &pid_file, old, new]),

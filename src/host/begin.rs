@@ -1,21 +1,21 @@
 //! The moves that begin an operation: preflight (with the pre gates) and staging (upload or
-//! copy, verify, `-t`), which change nothing live and are all that [`super::prepare`] does
+//! copy, verify, `-t`, in one command), which change nothing live and are all that [`super::prepare`] does
 //! ahead of a host's turn; then install and start as one step command (record, install,
 //! record, USR2, the wait for the new master on the host, and WINCH with the wait for the
 //! drain when nothing is checked while both generations serve), judged by [`decide::start`].
 
-use super::act::{Act, Cond, Miss};
+use super::act::{Act, Cond, Miss, Said};
 use super::acted::{Proof, next_obs};
-use super::decide::{self, Problem, Start};
+use super::decide::{self, ElfRead, Problem, Start};
 use super::event::Step;
 use super::failure::{Blocker, Fault, Judged};
 use super::observe::{Master, Observation};
 use super::probe::Depth;
 use super::procedure::{Procedure, Winched};
 use super::record::{Op, OpKind, OpStep, Record};
-use super::scripts::{self, Layout, SignalTarget};
+use super::scripts::{self, HeaderAt, Layout, SignalTarget};
 use super::step::Stop;
-use super::upgrade::{FOLDED_DRAIN, Gate, Phase, Source, UpgradeError};
+use super::upgrade::{CONFIG_TEST_LIMIT, FOLDED_DRAIN, Gate, Phase, Source, UpgradeError};
 
 /// What a host's turn starts from: the serving master, the operation and the record it is
 /// written into, and the staged binary.
@@ -70,7 +70,7 @@ impl Procedure<'_> {
         })
         .await?;
         self.cleanup(obs).await?;
-        self.stage(&layout, &source, master).await
+        self.stage(obs, &layout, &source, master).await
     }
 
     /// Every preflight problem: the master and host ([`decide::preflight`]), the binary's
@@ -122,10 +122,12 @@ impl Procedure<'_> {
     }
 
     /// Puts the new binary in a temp file beside the old one (uploaded and verified, or
-    /// copied from a backup) and checks it there (ELF, machine, `-t` with the master's own
-    /// arguments); returns its path. A binary that fails its check is removed and refused.
+    /// copied from a backup) and checks it there (`-t` with the master's own arguments, and
+    /// the ELF header unless the controller read it from the uploaded file itself), in one
+    /// command; returns its path. A binary that fails its check is removed and refused.
     async fn stage(
         &self,
+        obs: &Observation,
         layout: &Layout,
         source: &Source,
         master: &Master,
@@ -133,26 +135,45 @@ impl Procedure<'_> {
         self.step(Step::Stage, async {
             let tag = format!("{:08x}", rand::random::<u32>());
             let staged = layout.stage(&tag);
-            match source {
-                Source::Local { path, sha256, .. } => {
-                    let deadline = self.deadlines().command.max(self.job.settings.upload_floor);
-                    let got = self.remote.upload(path, &staged, deadline).await?;
-                    if got != *sha256 {
+            let args = &master.argv[1..];
+            let (out, header) = match source {
+                Source::Local {
+                    path,
+                    sha256,
+                    machine,
+                    ..
+                } => {
+                    // The staged file IS the controller's binary once its sha256 matches:
+                    // the header the controller read (and preflight judged) is its header.
+                    let header = match machine {
+                        Some(_) => HeaderAt::Controller,
+                        None => HeaderAt::Host,
+                    };
+                    let cmd = scripts::upload_checked(&staged, sha256, header, args);
+                    let deadline = self.deadlines().command.max(self.job.settings.upload_floor)
+                        + CONFIG_TEST_LIMIT;
+                    let up = self.remote.upload(path, &staged, &cmd, deadline).await?;
+                    if up.sha256 != *sha256 {
                         let fault = Fault::UploadMismatch {
-                            got,
+                            got: up.sha256,
                             expected: sha256.clone(),
                         };
                         return Err(self.remote_error(Step::Stage, fault));
                     }
+                    (up.after, header)
                 }
                 Source::Remote { path, .. } => {
-                    self.exec(Step::Stage, &scripts::stage_copy(path, &staged))
-                        .await?;
+                    let cmd = scripts::stage_checked(path, &staged, args);
+                    (self.exec(Step::Stage, &cmd).await?, HeaderAt::Host)
                 }
-            }
-            let check = scripts::check_new(&staged, &master.argv[1..]);
-            let out = self.exec(Step::Stage, &check).await?;
-            if let Err(bad) = decide::check_new(&out) {
+            };
+            let read = match header {
+                HeaderAt::Controller => ElfRead::Controller,
+                HeaderAt::Host => ElfRead::Host {
+                    uname: &obs.machine,
+                },
+            };
+            if let Err(bad) = decide::check_new(&out, read) {
                 let remove = scripts::cleanup(std::slice::from_ref(&staged));
                 self.exec(Step::Cleanup, &remove).await?;
                 return Err(self.refused(Blocker::NewBinary(bad)));
@@ -183,6 +204,8 @@ impl Procedure<'_> {
         let at = |step| record.with_op(Op { step, ..op.clone() }, run, owner);
         let keep = decide::backups_to_keep(&record.history, self.job.settings.keep_backups);
         let mut acts = vec![
+            // A host prepared ahead was observed then: the master must still serve as seen.
+            Act::Check(Cond::Steady { pid: master.pid }),
             Act::Record(at(OpStep::Install)),
             Act::Install {
                 staged: staged.to_owned(),
@@ -197,13 +220,18 @@ impl Procedure<'_> {
         let acted = self
             .step(Step::Install, async {
                 let acted = self.act(Step::Install, &acts, Depth::Step).await?;
-                self.wrote(Step::Install, acted.said(0), "write the state record")?;
-                self.wrote(Step::Install, acted.said(1), "install the new binary")?;
-                self.wrote(Step::Install, acted.said(2), "write the state record")?;
+                if *acted.said(0) != Said::Done {
+                    let remove = scripts::cleanup(&[staged.to_owned()]);
+                    self.exec(Step::Cleanup, &remove).await?;
+                    return Err(self.refused(Blocker::Moved { pid: master.pid }));
+                }
+                self.wrote(Step::Install, acted.said(1), "write the state record")?;
+                self.wrote(Step::Install, acted.said(2), "install the new binary")?;
+                self.wrote(Step::Install, acted.said(3), "write the state record")?;
                 Ok::<_, UpgradeError>(acted)
             })
             .await?;
-        self.step(Step::Usr2, self.started(master, acted, 3, gate, winched))
+        self.step(Step::Usr2, self.started(master, acted, 4, gate, winched))
             .await
     }
 

@@ -191,11 +191,20 @@ pub fn machine_fits(obs: &Observation, machine: u16) -> Option<Problem> {
     })
 }
 
+/// Who read the new binary's ELF header, for [`check_new`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ElfRead<'a> {
+    /// The controller, from the very file: magic and machine were judged before the upload
+    /// ([`machine_fits`]); the output has `-t` only.
+    Controller,
+    /// The host, whose machine (`uname -m`, as the probe saw it) is `uname`.
+    Host { uname: &'a str },
+}
+
 /// Judges the output of the check-new script: an ELF for this machine that passes `-t`.
-pub fn check_new(output: &str) -> Result<(), BadBinary> {
+pub fn check_new(output: &str, read: ElfRead<'_>) -> Result<(), BadBinary> {
     let mut magic = "";
     let mut emachine = None;
-    let mut host = "";
     let mut test_rc = None;
     let mut test_out = Vec::new();
     for line in output.lines() {
@@ -203,25 +212,26 @@ pub fn check_new(output: &str) -> Result<(), BadBinary> {
         match k {
             "magic" => magic = v,
             "emachine" => emachine = v.parse::<u16>().ok(),
-            "hostmachine" => host = v,
             "test_rc" => test_rc = v.parse::<i32>().ok(),
             "test_out" => test_out.push(v),
             _ => {}
         }
     }
-    if magic != "7f454c46" {
-        return Err(BadBinary::NotElf);
-    }
-    match (emachine, elf_machine(host)) {
-        (Some(got), Some(want)) if got != want => {
-            return Err(BadBinary::WrongMachine {
-                got,
-                uname: host.to_owned(),
-                want,
-            });
+    if let ElfRead::Host { uname } = read {
+        if magic != "7f454c46" {
+            return Err(BadBinary::NotElf);
         }
-        (None, _) => return Err(BadBinary::UnreadableHeader),
-        _ => {}
+        match (emachine, elf_machine(uname)) {
+            (Some(got), Some(want)) if got != want => {
+                return Err(BadBinary::WrongMachine {
+                    got,
+                    uname: uname.to_owned(),
+                    want,
+                });
+            }
+            (None, _) => return Err(BadBinary::UnreadableHeader),
+            _ => {}
+        }
     }
     match test_rc {
         Some(0) => Ok(()),

@@ -128,22 +128,27 @@ fn preflight_lists_every_problem() {
 
 #[test]
 fn new_binary_checks() {
-    let ok = "magic 7f454c46\nclass 2\nemachine 62\nhostmachine x86_64\ntest_rc 0\ntest_out nginx: configuration file ok\nend ok\n";
-    assert_eq!(check_new(ok), Ok(()));
+    let host = ElfRead::Host { uname: "x86_64" };
+    let ok = "magic 7f454c46\nclass 2\nemachine 62\ntest_rc 0\ntest_out nginx: configuration file ok\nend ok\n";
+    assert_eq!(check_new(ok, host), Ok(()));
     assert_eq!(
-        check_new("magic 23212f62\nemachine 0\nhostmachine x86_64\nend ok\n"),
+        check_new("magic 23212f62\nemachine 0\nend ok\n", host),
         Err(BadBinary::NotElf)
     );
     assert_eq!(
-        check_new("magic 7f454c46\nemachine 183\nhostmachine x86_64\nend ok\n"),
+        check_new("magic 7f454c46\nemachine 183\nend ok\n", host),
         Err(BadBinary::WrongMachine {
             got: 183,
             uname: "x86_64".into(),
             want: 62
         })
     );
+    // A machine not known here is left to `-t`.
+    let odd = ElfRead::Host { uname: "mystery" };
+    assert_eq!(check_new(ok, odd), Ok(()));
     let failed = check_new(
-        "magic 7f454c46\nemachine 62\nhostmachine x86_64\ntest_rc 1\ntest_out nginx: [emerg] unknown directive \"x\"\ntest_out nginx: configuration file test failed\n",
+        "magic 7f454c46\nemachine 62\ntest_rc 1\ntest_out nginx: [emerg] unknown directive \"x\"\ntest_out nginx: configuration file test failed\n",
+        host,
     );
     assert!(
         matches!(&failed, Err(BadBinary::TestFailed { rc: 1, output }) if output.len() == 2),
@@ -154,7 +159,25 @@ fn new_binary_checks() {
         "`nginx -t` with the new binary failed (exit 1): nginx: [emerg] unknown directive \"x\" | nginx: configuration file test failed"
     );
     assert_eq!(
-        check_new("magic 7f454c46\nemachine 62\nhostmachine x86_64\nend ok\n"),
+        check_new("magic 7f454c46\nemachine 62\nend ok\n", host),
+        Err(BadBinary::TestDidNotRun)
+    );
+    // The header read on the controller: only `-t` is judged here.
+    assert_eq!(
+        check_new("test_rc 0\nend ok\n", ElfRead::Controller),
+        Ok(())
+    );
+    assert_eq!(
+        check_new("test_rc 0\nend ok\n", host),
+        Err(BadBinary::NotElf),
+        "the host must read the header when the controller did not"
+    );
+    assert!(matches!(
+        check_new("test_rc 2\ntest_out bad\nend ok\n", ElfRead::Controller),
+        Err(BadBinary::TestFailed { rc: 2, .. })
+    ));
+    assert_eq!(
+        check_new("end ok\n", ElfRead::Controller),
         Err(BadBinary::TestDidNotRun)
     );
 }

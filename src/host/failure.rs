@@ -81,6 +81,12 @@ pub enum Blocker {
         workers: usize,
         waited: Duration,
     },
+    /// At its turn, the master the preparation saw no longer serves as it did (stopped,
+    /// restarted, or upgraded by someone else): nothing was changed; the next run sees it anew.
+    #[error(
+        "the host changed since it was prepared: master {pid} is no longer the one serving (named by the pid file, without .oldbin, with accepting workers); nothing was changed"
+    )]
+    Moved { pid: u32 },
     #[error("no operation")]
     NoOperation,
 }

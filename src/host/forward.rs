@@ -36,7 +36,9 @@ impl Procedure<'_> {
         gate: &dyn Gate,
         winched: Option<Winched>,
     ) -> Result<Option<Observation>, Stop> {
-        let before = self.step(Step::Winch, self.winch(old, winched)).await?;
+        let before = self
+            .step(Step::Winch, self.winch((old, new), winched))
+            .await?;
         let deferred = aim.commit == Commit::Deferred;
         let last = self
             .step(Step::Gate, async {
@@ -60,7 +62,11 @@ impl Procedure<'_> {
     /// the host, unless `on_drain_timeout: fail`. The observation after it. A WINCH the start
     /// command sent ([`Winched`]) is judged from that command's result, not sent again; a
     /// drain longer than that command waited goes on here, for the rest of the deadline.
-    async fn winch(&self, old: &Master, winched: Option<Winched>) -> Result<Observation, Stop> {
+    async fn winch(
+        &self,
+        (old, new): (&Master, &Master),
+        winched: Option<Winched>,
+    ) -> Result<Observation, Stop> {
         let limit = self.deadlines().drain;
         let drain = Act::Wait {
             cond: Cond::Drained { old: old.pid },
@@ -83,6 +89,9 @@ impl Procedure<'_> {
                 }
             }
             _ => {
+                // Only while the new master serves (a resumed run may find it without
+                // workers): the old workers stop accepting at WINCH.
+                let ready = Act::Check(Cond::Ready { old: old.pid });
                 let signal = Act::Signal {
                     pid: old.pid,
                     signal: "WINCH",
@@ -90,10 +99,13 @@ impl Procedure<'_> {
                     miss: Miss::GoneIsFine,
                 };
                 let acted = self
-                    .act(Step::Winch, &[signal, drain], Depth::Quick)
+                    .act(Step::Winch, &[ready, signal, drain], Depth::Quick)
                     .await?;
-                self.sent(Step::Winch, acted.said(0), "WINCH")?;
-                (acted, 1)
+                if *acted.said(0) != Said::Done {
+                    return Err(Judged::NotServing { pid: new.pid }.into());
+                }
+                self.sent(Step::Winch, acted.said(1), "WINCH")?;
+                (acted, 2)
             }
         };
         let drained = self

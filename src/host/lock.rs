@@ -5,9 +5,11 @@
 //! its controller by more than the silence limit. `ngfleet unlock` breaks one by hand.
 
 use std::fmt;
+use std::sync::LazyLock;
 use std::time::Duration;
 
-use super::scripts::Layout;
+use super::observe::PROBE_SCRIPT;
+use super::scripts::{Layout, with_function};
 use crate::ssh::{Heartbeat, HoldOutcome, RemoteCommand, Session, SshError};
 
 /// The line the holder prints once it has the lock.
@@ -19,7 +21,14 @@ pub const READY: &str = "locked";
 /// the controller, this shell's pid (the holder `unlock` may kill) and the start time. Only
 /// this shell keeps fd 9: its children get it closed, so its exit releases the lock; nor do
 /// they keep the channel's stderr, so sshd closes the channel as soon as the shell is gone.
+/// With more arguments, it runs the shell function `probe` with them before `locked`
+/// ([`lock_observing`]).
 pub const LOCK: &str = include_str!("scripts/lock.sh");
+
+/// [`LOCK`] with the probe ([`PROBE_SCRIPT`]) as its function `probe`: the lock and the first
+/// observation in one command.
+static LOCK_OBSERVING: LazyLock<String> =
+    LazyLock::new(|| with_function("probe", PROBE_SCRIPT, LOCK));
 
 /// Reads the lock `$1` without taking it: `state absent|free|held` (or `state error RC`), then
 /// `owner LINE` (what the last holder wrote).
@@ -37,6 +46,29 @@ pub fn lock(layout: &Layout, owner: &str, beat: Heartbeat) -> RemoteCommand {
     RemoteCommand::script(LOCK, [layout.lock(), owner.to_owned(), beat.silence_arg()])
         .privileged()
         .labelled("lock")
+}
+
+/// The command that takes and holds the lock like [`lock`] and, once it has it, prints the
+/// probe's output (with `probe_args`, as [`super::probe::args`] gives them) before its ready
+/// line: the holder's first observation comes back with the lock
+/// ([`crate::ssh::Held::take_said`]).
+pub fn lock_observing(
+    layout: &Layout,
+    owner: &str,
+    beat: Heartbeat,
+    probe_args: [String; 3],
+) -> RemoteCommand {
+    let args = [layout.lock(), owner.to_owned(), beat.silence_arg()]
+        .into_iter()
+        .chain(probe_args);
+    RemoteCommand::script(LOCK_OBSERVING.as_str(), args.collect::<Vec<_>>())
+        .privileged()
+        .labelled("lock")
+}
+
+/// Whether `script` is the lock's (alone or with the probe): for the simulated host.
+pub fn is_lock_script(script: &str) -> bool {
+    script == LOCK || script == LOCK_OBSERVING.as_str()
 }
 
 /// Takes the lock on `session`'s host and keeps it alive with `beat`'s heartbeats.
@@ -420,6 +452,106 @@ mod tests {
             assert!(took >= Duration::from_millis(300), "{took:?}");
             assert!(is_free(&path));
             assert_eq!(text(&path), "", "the owner line is cleared");
+        }
+
+        #[test]
+        fn the_observing_holder_prints_the_probe_before_locked_and_keeps_the_lock_alone() {
+            let (dir, path) = lock_file();
+            let binary = dir.path().join("nginx");
+            std::fs::write(&binary, b"not really nginx").expect("binary");
+            let pid_file = dir.path().join("nginx.pid");
+            let cmd = lock_observing(
+                &Layout::plain(binary.to_str().expect("utf-8").parse().expect("path")),
+                "test-ctl pid 1",
+                Heartbeat::new(30),
+                [
+                    pid_file.to_str().expect("utf-8").to_owned(),
+                    binary.to_str().expect("utf-8").to_owned(),
+                    "sums".to_owned(),
+                ],
+            );
+            assert_eq!(cmd.args()[0], path.to_str().expect("utf-8"));
+            let args: Vec<&str> = cmd.args().iter().map(String::as_str).collect();
+            let mut child = sh(cmd.source(), &args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("spawn sh");
+            let mut stdin = child.stdin.take();
+            // A heartbeat already waiting is the holder's, not the probe's.
+            writeln!(stdin.as_mut().expect("stdin"), "hb 1").expect("write");
+            let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+            let mut h = Holding {
+                child,
+                stdin,
+                stdout,
+            };
+            let mut said = String::new();
+            loop {
+                let line = h.line();
+                assert!(!line.is_empty(), "the holder ended before `locked`: {said}");
+                if line == READY {
+                    break;
+                }
+                said.push_str(&line);
+                said.push('\n');
+            }
+            let obs = crate::host::observe::parse(&said).expect("the probe's output parses");
+            assert!(obs.master.is_none(), "{obs:?}");
+            assert!(
+                said.starts_with("probe 1\n") && said.ends_with("end ok\n"),
+                "{said}"
+            );
+            assert!(
+                said.contains("bin.sha256 "),
+                "the probe at `sums` hashes the binary: {said}"
+            );
+            assert_eq!(h.line(), "hb 1", "the waiting heartbeat is echoed");
+            assert!(!is_free(&path), "held after the probe");
+            let pid = h.child.id();
+            for fd in [0, 1, 2, 9] {
+                assert!(
+                    Path::new(&format!("/proc/{pid}/fd/{fd}")).exists(),
+                    "fd {fd}"
+                );
+            }
+            // (fd 3 may now be the pipe of the heartbeat's command substitution.)
+            let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).expect("fds");
+            for fd in fds {
+                let target = std::fs::read_link(fd.expect("fd").path()).unwrap_or_default();
+                assert_ne!(target, binary, "the probe's hold on the binary is let go");
+            }
+            assert_eq!(Holder::parse(&text(&path)).pid, Some(pid));
+            drop(h.stdin.take());
+            assert!(h.exits_within(Duration::from_secs(5)).is_some());
+            assert!(is_free(&path));
+            assert_eq!(text(&path), "", "the owner line is cleared");
+        }
+
+        #[test]
+        fn a_busy_lock_runs_no_probe() {
+            let (dir, path) = lock_file();
+            let _first = take(&path, "30");
+            let binary = dir.path().join("nginx");
+            let cmd = lock_observing(
+                &Layout::plain(binary.to_str().expect("utf-8").parse().expect("path")),
+                "second",
+                Heartbeat::new(30),
+                [
+                    "/nonexistent.pid".into(),
+                    "/nonexistent".into(),
+                    "sums".into(),
+                ],
+            );
+            let args: Vec<&str> = cmd.args().iter().map(String::as_str).collect();
+            let out = run(cmd.source(), &args);
+            assert_eq!(out.status.code(), Some(75));
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                text.starts_with("busy test-ctl pid 1; holder pid "),
+                "{text}"
+            );
+            assert_eq!(text.lines().count(), 1, "{text}");
         }
 
         #[test]

@@ -10,7 +10,7 @@ use super::failure::Blocker;
 use super::prepare::{Verdict, prepare_via};
 use super::round_trips::RoundTrips;
 use super::sim::SimConnect;
-use super::upgrade::{Intent, Job, Outcome, ProcessChecksOnly, Source};
+use super::upgrade::{Intent, Job, Outcome, ProcessChecksOnly, Source, UpgradeError};
 use super::walk_tests::{assert_settled, host, settings, sha, snapshot, world_at};
 use crate::model::spec::OnDrainTimeout;
 
@@ -161,4 +161,42 @@ async fn prepare_refuses_with_the_typed_reason_and_changes_nothing() {
     assert_eq!(snapshot(&w).fingerprint(), before, "nothing changed");
     assert_eq!(trips.trips().critical, 0);
     let _ = b;
+}
+
+/// nginx stopped while a prepared host waited for its turn: the turn finds the master no
+/// longer serving before it changes anything, refuses, and removes its staged file.
+#[tokio::test]
+async fn a_host_changed_since_its_preparation_is_refused_untouched() {
+    let (a, b) = (sha('a'), sha('b'));
+    let w = world_at(&a);
+    let (h, src, s, trips) = (
+        host(),
+        source('b', 62),
+        settings(OnDrainTimeout::Proceed),
+        RoundTrips::default(),
+    );
+    let job = Job {
+        host: &h,
+        source: &src,
+        intent: Intent::Upgrade,
+        settings: &s,
+        gate: &ProcessChecksOnly,
+        round_trips: &trips,
+    };
+    let connector = Box::new(SimConnect {
+        world: Arc::clone(&w),
+    });
+    let prepared = prepare_via(connector, job, &|_| {}).await.expect("prepare");
+    assert_eq!(*prepared.verdict(), Verdict::WouldUpgrade);
+    let record = snapshot(&w).record();
+    w.lock().expect("w").signal_master("QUIT");
+    let out = prepared.switch(&|_| {}).await;
+    match &out {
+        Err(UpgradeError::Refused { reason, .. }) if matches!(**reason, Blocker::Moved { .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    let snap = snapshot(&w);
+    assert_eq!(snap.on_disk().as_deref(), Some(a.as_str()), "{b} installed");
+    assert_eq!(snap.record(), record, "the record changed");
+    assert_eq!(snap.staged(), 0, "a staged file was left");
 }

@@ -11,16 +11,18 @@ use crate::ssh::{ExecOutput, RemoteCommand, SshError};
 
 /// The probe as a remote command for a host.
 pub fn command(host: &Host, depth: Depth) -> RemoteCommand {
-    RemoteCommand::script(
-        PROBE_SCRIPT,
-        [
-            host.nginx.pid_file.as_str().to_owned(),
-            host.nginx.binary.as_str().to_owned(),
-            depth.word().to_owned(),
-        ],
-    )
-    .privileged()
-    .labelled("probe")
+    RemoteCommand::script(PROBE_SCRIPT, args(host, depth))
+        .privileged()
+        .labelled("probe")
+}
+
+/// The probe's arguments for a host: pid file, binary, depth.
+pub fn args(host: &Host, depth: Depth) -> [String; 3] {
+    [
+        host.nginx.pid_file.as_str().to_owned(),
+        host.nginx.binary.as_str().to_owned(),
+        depth.word().to_owned(),
+    ]
 }
 
 /// Why a probe gave no observation.

@@ -11,7 +11,7 @@ use super::direction::{self, Aim, Commit, Drive, Goal, Move};
 use super::event::{Event, Step};
 use super::failure::{Blocker, CommandFailed, Fault, Judged};
 use super::lock;
-use super::observe::Observation;
+use super::observe::{self, Observation};
 use super::probe::{self, Depth, ProbeError};
 pub use super::ready::Ready;
 use super::record::{Op, OpKind, Record};
@@ -106,14 +106,21 @@ impl Procedure<'_> {
         result
     }
 
-    /// Takes the lock and gets the host ready: everything up to the first change to the
-    /// live binary ([`Procedure::ready`]). The lock stays held for [`Procedure::switch`].
+    /// Takes the lock (with the first observation) and gets the host ready: everything up
+    /// to the first change to the live binary ([`Procedure::ready`]). The lock stays held
+    /// for [`Procedure::switch`].
     pub async fn prepare(&self) -> Result<(Box<dyn Lease>, Ready), UpgradeError> {
-        let lease = self.lock().await?;
+        let (lease, said) = self.lock().await?;
+        let ready = async {
+            let obs = observe::parse(&said).map_err(|e| {
+                self.remote_error(Step::Observe, Fault::Probe(ProbeError::Output(e)))
+            })?;
+            self.ready(obs).await
+        };
         // A controller that has lost its lock does nothing more on the host.
         let result = tokio::select! {
             biased;
-            result = self.ready() => result,
+            result = ready => result,
             lost = lease.lost() => Err(lost.into()),
         };
         match result {
@@ -145,15 +152,22 @@ impl Procedure<'_> {
         (result, lease)
     }
 
-    async fn lock(&self) -> Result<Box<dyn Lease>, UpgradeError> {
-        let cmd = lock::lock(&self.layout(), &self.job.settings.owner, Heartbeat::DEFAULT);
+    /// Takes the lock; the holder's first output is the probe's (at [`Depth::Sums`], as
+    /// [`Procedure::observe`]), so the first observation costs no command of its own.
+    async fn lock(&self) -> Result<(Box<dyn Lease>, String), UpgradeError> {
+        let cmd = lock::lock_observing(
+            &self.layout(),
+            &self.job.settings.owner,
+            Heartbeat::DEFAULT,
+            probe::args(self.job.host, Depth::Sums),
+        );
         self.step(Step::Lock, async {
             match self
                 .remote
                 .hold(&cmd, lock::READY, self.deadlines().command)
                 .await?
             {
-                Claim::Held(lease) => Ok(lease),
+                Claim::Held { lease, said } => Ok((lease, said)),
                 Claim::Refused(out) => {
                     let text = out.stdout_lossy().trim().to_owned();
                     Err(match text.strip_prefix("busy ") {

@@ -61,10 +61,10 @@ impl Ready {
 }
 
 impl Procedure<'_> {
-    /// Observes, resolves the goal, prepares the gates and, when the next move begins an
-    /// operation, runs preflight and stages the new binary. Changes nothing live.
-    pub(super) async fn ready(&self) -> Result<Ready, UpgradeError> {
-        let obs = self.observe().await?;
+    /// From the first observation (the lock's): resolves the goal, prepares the gates and,
+    /// when the next move begins an operation, runs preflight and stages the new binary.
+    /// Changes nothing live.
+    pub(super) async fn ready(&self, obs: Observation) -> Result<Ready, UpgradeError> {
         let (goal, commit) = self.goal();
         let done = |verdict, obs| Ready {
             verdict,

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::ssh::{ExecOutput, Held, HoldOutcome, RemoteCommand, Session, SshError};
+use crate::ssh::{ExecOutput, Held, HoldOutcome, RemoteCommand, Session, SshError, Upload};
 
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -31,7 +31,8 @@ pub trait Lease: Send + Sync {
 
 /// What asking for the lock gave.
 pub enum Claim {
-    Held(Box<dyn Lease>),
+    /// Held; `said` is what the holder printed before its ready line (the first observation).
+    Held { lease: Box<dyn Lease>, said: String },
     /// The holder command ended (or said something else first): its output.
     Refused(ExecOutput),
 }
@@ -45,13 +46,16 @@ pub trait Remote: Sync {
         deadline: Duration,
     ) -> BoxFuture<'a, Result<ExecOutput, SshError>>;
 
-    /// Streams `local` to `remote` and verifies it there; returns the sha256 written.
+    /// Streams `local` to `remote` by `cmd` (the upload script, maybe with a function run
+    /// after it: [`Session::upload_with`]) and verifies it there; returns the sha256 written
+    /// and what ran after.
     fn upload<'a>(
         &'a self,
         local: &'a Path,
         remote: &'a str,
+        cmd: &'a RemoteCommand,
         deadline: Duration,
-    ) -> BoxFuture<'a, Result<String, SshError>>;
+    ) -> BoxFuture<'a, Result<Upload, SshError>>;
 
     /// Runs `cmd` and keeps it running once it printed `ready` (the lock).
     fn hold<'a>(
@@ -92,13 +96,10 @@ impl Remote for Session {
         &'a self,
         local: &'a Path,
         remote: &'a str,
+        cmd: &'a RemoteCommand,
         deadline: Duration,
-    ) -> BoxFuture<'a, Result<String, SshError>> {
-        Box::pin(async move {
-            Session::upload(self, local, remote, deadline)
-                .await
-                .map(|up| up.sha256)
-        })
+    ) -> BoxFuture<'a, Result<Upload, SshError>> {
+        Box::pin(Session::upload_with(self, local, remote, cmd, deadline))
     }
 
     fn hold<'a>(
@@ -109,7 +110,13 @@ impl Remote for Session {
     ) -> BoxFuture<'a, Result<Claim, SshError>> {
         Box::pin(async move {
             Ok(match Session::hold(self, cmd, ready, deadline).await? {
-                HoldOutcome::Held(h) => Claim::Held(Box::new(h)),
+                HoldOutcome::Held(mut h) => {
+                    let said = String::from_utf8_lossy(&h.take_said()).into_owned();
+                    Claim::Held {
+                        lease: Box::new(h),
+                        said,
+                    }
+                }
                 HoldOutcome::Refused(out) => Claim::Refused(out),
             })
         })

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::remote::{BoxFuture, Claim, Duplex, Remote};
-use crate::ssh::{ExecOutput, RemoteCommand, SshError};
+use crate::ssh::{ExecOutput, RemoteCommand, SshError, Upload};
 
 const UNMARKED: u32 = u32::MAX;
 
@@ -95,10 +95,11 @@ impl Remote for Counted<'_> {
         &'a self,
         local: &'a Path,
         remote: &'a str,
+        cmd: &'a RemoteCommand,
         deadline: Duration,
-    ) -> BoxFuture<'a, Result<String, SshError>> {
+    ) -> BoxFuture<'a, Result<Upload, SshError>> {
         self.trips.operation();
-        self.inner.upload(local, remote, deadline)
+        self.inner.upload(local, remote, cmd, deadline)
     }
 
     fn hold<'a>(

@@ -3,9 +3,11 @@
 //! signals) reach them only as quoted positional arguments. Every script that acts checks
 //! what it acts on first: a signal goes only to a process that is the expected nginx.
 
+use std::sync::LazyLock;
+
 use super::upgrade::CONFIG_TEST_LIMIT;
 use crate::model::values::RemotePath;
-use crate::ssh::RemoteCommand;
+use crate::ssh::{RemoteCommand, UPLOAD_SCRIPT};
 
 /// Paths ngfleet keeps beside a host's nginx binary. When `nginx_binary` is a symlink, the
 /// file it points to is what is replaced (staged, backed up and renamed over in *its*
@@ -70,18 +72,82 @@ impl Layout {
     }
 }
 
-/// Facts about an uploaded file: ELF magic, ELF machine, host machine, and `-t` with the
-/// running master's own arguments (only for an ELF).
+/// `script` with the shell function `name` defined in front of it from `body` (another of
+/// our scripts, whose positional parameters become the function's): two fixed scripts run as
+/// one command, one round trip.
+pub fn with_function(name: &str, body: &str, script: &str) -> String {
+    format!("{name}() {{\n{body}\n}}\n{script}")
+}
+
+/// Facts about a staged file: ELF magic, class and machine (when the host reads them), and
+/// `-t` with the running master's own arguments (only for an ELF).
 const CHECK_NEW: &str = include_str!("scripts/check_new.sh");
 
-pub fn check_new(staged: &str, master_args: &[String]) -> RemoteCommand {
-    let limit = CONFIG_TEST_LIMIT.as_secs().to_string();
-    let args = [staged.to_owned(), limit]
+/// Copies a backup to a staged file (for a reverse upgrade to the version it holds).
+const STAGE_COPY: &str = include_str!("scripts/stage_copy.sh");
+
+/// The upload ([`crate::ssh::UPLOAD_SCRIPT`]) followed, once the file has the expected
+/// sha256, by the check of the new binary.
+static UPLOAD_CHECK: LazyLock<String> =
+    LazyLock::new(|| with_function("after", CHECK_NEW, UPLOAD_SCRIPT));
+
+/// The copy of a backup followed by the check of the new binary.
+static STAGE_CHECK: LazyLock<String> =
+    LazyLock::new(|| with_function("after", CHECK_NEW, STAGE_COPY));
+
+/// Where the new binary's ELF header is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeaderAt {
+    /// On the controller, from the very file (the staged file has its sha256): the host
+    /// checks only `-t`.
+    Controller,
+    /// On the host, from the staged file.
+    Host,
+}
+
+/// The check's arguments: the staged file, `-t`'s limit, who reads the ELF header, the
+/// master's own arguments.
+fn check_args(staged: &str, header: HeaderAt, master_args: &[String]) -> Vec<String> {
+    let header = match header {
+        HeaderAt::Controller => "known",
+        HeaderAt::Host => "elf",
+    };
+    [
+        staged.to_owned(),
+        CONFIG_TEST_LIMIT.as_secs().to_string(),
+        header.to_owned(),
+    ]
+    .into_iter()
+    .chain(master_args.iter().cloned())
+    .collect()
+}
+
+/// Uploads the new binary to `staged` and, when it has `sha256` on the host, checks it there
+/// (`-t` with the master's arguments; its ELF header too unless the controller read it), in
+/// one command: what the check printed is the upload's [`crate::ssh::Upload::after`].
+pub fn upload_checked(
+    staged: &str,
+    sha256: &str,
+    header: HeaderAt,
+    master_args: &[String],
+) -> RemoteCommand {
+    let args = [staged.to_owned(), sha256.to_owned()]
         .into_iter()
-        .chain(master_args.iter().cloned());
-    RemoteCommand::script(CHECK_NEW, args.collect::<Vec<_>>())
+        .chain(check_args(staged, header, master_args));
+    RemoteCommand::script(UPLOAD_CHECK.as_str(), args.collect::<Vec<_>>())
         .privileged()
-        .labelled("check new binary")
+        .labelled("upload and check new binary")
+}
+
+/// Copies `backup` to `staged` and checks the copy there (ELF header, `-t` with the master's
+/// arguments), in one command.
+pub fn stage_checked(backup: &str, staged: &str, master_args: &[String]) -> RemoteCommand {
+    let args = [backup.to_owned(), staged.to_owned()]
+        .into_iter()
+        .chain(check_args(staged, HeaderAt::Host, master_args));
+    RemoteCommand::script(STAGE_CHECK.as_str(), args.collect::<Vec<_>>())
+        .privileged()
+        .labelled("stage backup and check")
 }
 
 /// Puts `$1` (a backup) back at `$2` by a same-directory rename, after checking that it
@@ -99,15 +165,6 @@ pub fn restore(layout: &Layout, backup: &str, sha256: &str) -> RemoteCommand {
     )
     .privileged()
     .labelled("restore binary")
-}
-
-/// Copies a backup to a staged file (for a reverse upgrade to the version it holds).
-const STAGE_COPY: &str = include_str!("scripts/stage_copy.sh");
-
-pub fn stage_copy(backup: &str, staged: &str) -> RemoteCommand {
-    RemoteCommand::script(STAGE_COPY, [backup.to_owned(), staged.to_owned()])
-        .privileged()
-        .labelled("stage backup")
 }
 
 /// Which process a signal may go to.
@@ -174,6 +231,7 @@ pub const SCRIPT_GLOBS: [&str; 4] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     /// Every remote script file passes shellcheck (as `sh`, by its `#!/bin/sh` line), and
     /// `.ci/run` checks the same globs.
@@ -209,6 +267,101 @@ mod tests {
         for glob in SCRIPT_GLOBS {
             assert!(ci.contains(glob), ".ci/run does not shellcheck {glob}");
         }
+    }
+
+    /// The scripts put together for one command pass shellcheck as one script too (but for
+    /// SC2086, which the probe's files disable file-wide, for fields of `/proc/PID/stat`
+    /// split on purpose: a file-wide directive does not reach into a function body).
+    #[test]
+    fn combined_scripts_pass_shellcheck() {
+        use std::io::Write;
+        let lock = crate::host::lock::lock_observing(
+            &layout("/usr/sbin/nginx"),
+            "ctl",
+            crate::ssh::Heartbeat::DEFAULT,
+            [
+                "/run/nginx.pid".into(),
+                "/usr/sbin/nginx".into(),
+                "sums".into(),
+            ],
+        );
+        for script in [UPLOAD_CHECK.as_str(), STAGE_CHECK.as_str(), lock.source()] {
+            let mut child = std::process::Command::new("shellcheck")
+                .args(["-s", "sh", "-e", "SC2086", "-"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("shellcheck must be installed (scripts/test installs it)");
+            let mut stdin = child.stdin.take().expect("stdin");
+            stdin.write_all(script.as_bytes()).expect("write");
+            drop(stdin);
+            let out = child.wait_with_output().expect("shellcheck");
+            assert!(
+                out.status.success(),
+                "shellcheck of\n{script}\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+    }
+
+    /// The upload with its check, run by `sh` here: the check runs only on the file the
+    /// sha256 names, reads the ELF header only when told to, and runs `-t` with the
+    /// master's own arguments.
+    #[test]
+    fn the_upload_checks_the_file_only_when_it_has_the_expected_sha256() {
+        use sha2::{Digest, Sha256};
+        use std::io::Write;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let staged = dir.path().join(".nginx.ngfleet-stage.t");
+        let staged = staged.to_str().expect("utf-8");
+        // Not an ELF, but runnable: what `-t` says is what it was given.
+        let body = b"#!/bin/sh\necho \"nginx: args $*\"\necho 'second line'\nexit 3\n";
+        let sha: String = Sha256::digest(body)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let args = ["-p".to_owned(), "/srv/my prefix".to_owned()];
+        let upload = |cmd: RemoteCommand| {
+            let mut child = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(cmd.source())
+                .arg("ngfleet")
+                .args(cmd.args())
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("sh");
+            let mut stdin = child.stdin.take().expect("stdin");
+            stdin.write_all(body).expect("write");
+            drop(stdin);
+            let out = child.wait_with_output().expect("sh");
+            assert!(out.status.success(), "{out:?}");
+            String::from_utf8(out.stdout).expect("utf-8")
+        };
+        let known = upload(upload_checked(staged, &sha, HeaderAt::Controller, &args));
+        assert_eq!(
+            known,
+            format!(
+                "{sha}  -\ntest_rc 3\ntest_out nginx: args -t -p /srv/my prefix\ntest_out second line\nend ok\n"
+            )
+        );
+        assert_eq!(
+            std::fs::metadata(staged)
+                .expect("staged")
+                .permissions()
+                .mode()
+                & 0o777,
+            0o700
+        );
+        let on_host = upload(upload_checked(staged, &sha, HeaderAt::Host, &args));
+        assert_eq!(
+            on_host,
+            format!("{sha}  -\nmagic 23212f62\nclass 105\nemachine 28265\nend ok\n"),
+            "a script is no ELF: no `-t`"
+        );
+        let other = "0".repeat(64);
+        let mismatch = upload(upload_checked(staged, &other, HeaderAt::Controller, &args));
+        assert_eq!(mismatch, format!("{sha}  -\n"), "no check of another file");
     }
 
     fn layout(path: &str) -> Layout {

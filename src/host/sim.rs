@@ -15,10 +15,16 @@ use super::act::ACT_PROBE;
 use super::decide::{self, Start};
 use super::observe::{self, Depth, PROBE_SCRIPT};
 use super::remote::{BoxFuture, Claim, Duplex, Lease, Remote};
-use crate::ssh::{ExecOutput, ExitStatus, RemoteCommand, SshError, SshErrorKind, Step};
+use crate::ssh::{ExecOutput, ExitStatus, RemoteCommand, SshError, SshErrorKind, Step, Upload};
 
 pub const BIN: &str = "/srv/sbin/nginx";
 pub const PID_FILE: &str = "/srv/logs/nginx.pid";
+
+/// What the check of a new binary prints when the host reads its ELF header: every simulated
+/// binary is an x86-64 ELF and passes `-t` (`Exits` fails only when started).
+const CHECKED_ON_HOST: &str = "magic 7f454c46\nclass 2\nemachine 62\ntest_rc 0\nend ok\n";
+/// The same when the controller read the header: `-t` only.
+const CHECKED_KNOWN: &str = "test_rc 0\nend ok\n";
 
 /// How a binary behaves when nginx executes it on USR2.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -543,12 +549,15 @@ impl World {
             return (0, self.acts(a, budget));
         }
         match cmd.label() {
-            "check new binary" => {
-                // Every simulated binary passes `-t`; `Exits` fails only when started.
-                let out =
-                    "magic 7f454c46\nclass 2\nemachine 62\nhostmachine x86_64\ntest_rc 0\nend ok\n";
-                (0, out.to_owned())
-            }
+            "stage backup and check" => match self.files.get(&arg(0)).cloned() {
+                Some(data) => {
+                    self.put(&arg(1), data);
+                    // The host reads the copy's header (`elf`).
+                    assert_eq!(arg(4), "elf", "a copy's header is read on the host");
+                    (0, CHECKED_ON_HOST.to_owned())
+                }
+                None => (1, String::new()),
+            },
             "restore binary" => {
                 let (src, bin, want) = (arg(0), arg(1), arg(2));
                 match self.files.get(&src).cloned() {
@@ -559,13 +568,6 @@ impl World {
                     _ => (73, format!("backup {src} is not {want}")),
                 }
             }
-            "stage backup" => match self.files.get(&arg(0)).cloned() {
-                Some(data) => {
-                    self.put(&arg(1), data);
-                    (0, String::new())
-                }
-                None => (1, String::new()),
-            },
             "remove staged files" => {
                 for p in a {
                     self.files.remove(p);
@@ -758,6 +760,11 @@ impl World {
         let obs = observe::parse(&self.probe(Depth::Full)).expect("probe");
         match name {
             "start" => decide::start(&obs, n(1)) != Start::Waiting,
+            "steady" => {
+                obs.pid_file == Some(n(1))
+                    && obs.oldbin.is_none()
+                    && decide::find(&obs, n(1)).is_some_and(|m| decide::accepting(m) > 0)
+            }
             "ready" => matches!(
                 decide::start(&obs, n(1)),
                 Start::Ready(m) if decide::accepting(&m) > 0 && obs.pid_file == Some(m.pid)
@@ -889,7 +896,7 @@ fn depth(word: &str) -> Depth {
 fn cond_arity(name: &str) -> usize {
     match name {
         "drained" | "gone" | "serving" => 1,
-        "start" | "ready" | "runs" => 2,
+        "start" | "steady" | "ready" | "runs" => 2,
         _ => 3,
     }
 }
@@ -1051,13 +1058,28 @@ impl Remote for SimSession {
         &'a self,
         local: &'a Path,
         remote: &'a str,
+        cmd: &'a RemoteCommand,
         _deadline: Duration,
-    ) -> BoxFuture<'a, Result<String, SshError>> {
+    ) -> BoxFuture<'a, Result<Upload, SshError>> {
         Box::pin(async move {
+            assert_eq!(cmd.label(), "upload and check new binary", "{cmd:?}");
+            let a = cmd.args();
+            assert_eq!(a.first().map(String::as_str), Some(remote), "{cmd:?}");
             let put = |w: &mut World| {
                 let sha = w.locals[&local.display().to_string()].clone();
                 w.put(remote, FileData::Binary(sha.clone()));
-                sha
+                // The check runs when the file has the sha256 it was given.
+                let after = match a.get(4).map(String::as_str) {
+                    _ if a.get(1) != Some(&sha) => "",
+                    Some("known") => CHECKED_KNOWN,
+                    Some("elf") => CHECKED_ON_HOST,
+                    other => panic!("the upload's check is told {other:?}"),
+                };
+                Upload {
+                    sha256: sha,
+                    bytes: 1000,
+                    after: after.to_owned(),
+                }
             };
             match self.gate() {
                 Ok(()) => Ok(put(&mut self.world())),
@@ -1078,7 +1100,10 @@ impl Remote for SimSession {
         _deadline: Duration,
     ) -> BoxFuture<'a, Result<Claim, SshError>> {
         Box::pin(async move {
+            assert!(super::lock::is_lock_script(cmd.source()), "{cmd:?}");
             let owner = cmd.args().get(1).cloned().unwrap_or_default();
+            // With the probe's arguments, the holder prints the probe before `locked`.
+            let probe = cmd.args().get(5).map(|mode| depth(mode));
             let take = |w: &mut World| match &w.lock {
                 Some((_, holder)) => Err(holder.clone()),
                 None => {
@@ -1086,19 +1111,32 @@ impl Remote for SimSession {
                     Ok(())
                 }
             };
-            match self.gate() {
+            let claim = match self.gate() {
                 Ok(()) => match take(&mut self.world()) {
-                    Ok(()) => Ok(Claim::Held(Box::new(SimLease {
-                        world: Arc::clone(&self.world),
-                        id: self.id,
-                    }))),
+                    Ok(()) => Ok(Claim::Held {
+                        lease: Box::new(SimLease {
+                            world: Arc::clone(&self.world),
+                            id: self.id,
+                        }),
+                        said: String::new(),
+                    }),
                     Err(holder) => Ok(Claim::Refused(SimSession::output(
                         75,
                         format!("busy {holder}\n"),
                     ))),
                 },
                 Err((e, _)) => Err(e),
-            }
+            };
+            claim.map(|claim| match claim {
+                // Taken: the probe runs under the lock, after the take.
+                Claim::Held { lease, .. } => Claim::Held {
+                    lease,
+                    said: probe
+                        .map(|depth| self.world().probe(depth))
+                        .unwrap_or_default(),
+                },
+                refused => refused,
+            })
         })
     }
 

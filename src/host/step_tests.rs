@@ -213,3 +213,32 @@ async fn a_step_dropped_midway_says_it_was_interrupted() {
     // one round trip).
     assert_eq!(failed, [(Step::Install, INTERRUPTED.to_owned())]);
 }
+
+/// A run resumed after USR2 (the controller died) with a new master that lost its workers
+/// (nginx: "exited with fatal code 2 and cannot be respawned") never sends WINCH: the old
+/// workers keep serving and the run goes back.
+#[tokio::test]
+async fn a_resumed_drain_never_winches_without_a_serving_new_master() {
+    let (a, b) = (sha('a'), sha('b'));
+    let s = settings(OnDrainTimeout::Proceed);
+    for k in 1..12 {
+        let w = world_at(&a);
+        let base = snapshot(&w).commands;
+        // Check, record, install, record, USR2: then the connection drops.
+        let _ = recorded(&w, Intent::Upgrade, &b, Cut::Inside(k, 5).from(base), &s).await;
+        if snapshot(&w).masters() != 2 {
+            continue;
+        }
+        // Modelled by WINCH to the new master: its workers leave.
+        w.lock().expect("w").signal_master("WINCH");
+        let (out, events) = recorded(&w, Intent::Upgrade, &b, Cut::Never, &s).await;
+        let winched = events
+            .iter()
+            .any(|e| e.step == Step::Winch && e.status == Status::Done);
+        assert!(!winched, "WINCH sent while the new master served nothing");
+        assert!(matches!(out, Ok(Outcome::RolledBack { .. })), "{out:?}");
+        super::walk_tests::assert_settled(&w, &a, "after the resumed run");
+        return;
+    }
+    panic!("no cut left two masters");
+}

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::remote::{BoxFuture, Claim, Duplex, Remote};
-use crate::ssh::{ExecOutput, RemoteCommand, SshError};
+use crate::ssh::{ExecOutput, RemoteCommand, SshError, Upload};
 
 /// Where a gate's first check connects through the host.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,9 +62,10 @@ impl Remote for TunnelAhead<'_> {
         &'b self,
         local: &'b Path,
         remote: &'b str,
+        cmd: &'b RemoteCommand,
         deadline: Duration,
-    ) -> BoxFuture<'b, Result<String, SshError>> {
-        self.inner.upload(local, remote, deadline)
+    ) -> BoxFuture<'b, Result<Upload, SshError>> {
+        self.inner.upload(local, remote, cmd, deadline)
     }
 
     fn hold<'b>(
@@ -108,8 +109,9 @@ mod tests {
             &'b self,
             _: &'b Path,
             _: &'b str,
+            _: &'b RemoteCommand,
             _: Duration,
-        ) -> BoxFuture<'b, Result<String, SshError>> {
+        ) -> BoxFuture<'b, Result<Upload, SshError>> {
             unreachable!("not used")
         }
         fn hold<'b>(

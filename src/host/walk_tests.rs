@@ -317,7 +317,9 @@ async fn every_interruption_point_converges() {
     .await;
 
     println!("walked {points} interruption points, each followed by roll and by rollback");
-    assert!(points > 60, "walked only {points} points");
+    // 56 since the lock carries the first observation and the upload the check (one
+    // command fewer each); fewer means a command went unwalked.
+    assert!(points >= 80, "walked only {points} points");
 }
 
 #[tokio::test]
@@ -473,7 +475,7 @@ async fn a_second_controller_is_refused() {
     let claim = super::remote::Remote::hold(&holder, &cmd, "locked", Duration::from_secs(1))
         .await
         .expect("hold");
-    assert!(matches!(claim, super::remote::Claim::Held(_)));
+    assert!(matches!(claim, super::remote::Claim::Held { .. }));
     let out = run(&w, Intent::Upgrade, &b, Cut::Never).await;
     match out {
         Err(UpgradeError::Locked { owner, .. }) => assert_eq!(owner, "other controller"),

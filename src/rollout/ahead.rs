@@ -134,6 +134,15 @@ impl<'a> Ahead<'a> {
         }
     }
 
+    /// Lets every prepared host go while the run waits (a pause, a soak, the canary
+    /// question): a prepared host would hold its lock, and its observation would age, for as
+    /// long as the wait. Those whose turn has not come may be prepared again afterwards.
+    pub(super) fn let_go(&mut self) {
+        self.release_all();
+        self.cursor = 0;
+        self.horizon = 0;
+    }
+
     /// Nothing being prepared or released.
     pub(super) fn idle(&self) -> bool {
         self.preparing.is_empty() && self.releasing.is_empty()

@@ -154,6 +154,8 @@ impl<'a> Dispatcher<'a> {
             // Only while a wave switches: never through a window wait, a soak or the canary
             // question, where a prepared host would hold its lock for an unbounded time.
             ahead.fill(running.len());
+        } else if matches!(run.phase, Phase::Wait { .. } | Phase::Ask { .. }) {
+            ahead.let_go();
         }
     }
 

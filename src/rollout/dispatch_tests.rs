@@ -907,3 +907,28 @@ async fn preparation_reaches_two_waves_ahead_and_no_further() {
     assert!(of(4, Kind::Prepare).start >= of(1, Kind::Switch).start);
     assert_eq!(ran.end.stopped, Stopped::Completed);
 }
+
+/// Hosts prepared while the canary switched are let go when the run waits for the
+/// operator's answer: no lock held, no observation aging, for as long as nobody answers.
+#[tokio::test(start_paused = true)]
+async fn prepared_hosts_are_let_go_during_the_canary_question() {
+    let mut s = spec(1);
+    s.canary.then = CanaryThen::Pause;
+    let mut c = config(&s, roll(), 0);
+    c.forks = std::num::NonZeroUsize::new(10).expect("10");
+    let mut setup = Setup::new(c, plan(&[&[0], &[1], &[2], &[3]], true), &ok);
+    setup.prepare = Some(SEC / 2);
+    setup.signals = vec![3600 * SEC];
+    let ran = setup.run().await;
+    let t0 = ran.calls.iter().map(|c| c.start).min().expect("calls");
+    let of = |h: usize, k: Kind| ran.calls.iter().find(|c| c.host == h && c.kind == k);
+    let canary_end = of(0, Kind::Run).and_then(|c| c.end).expect("canary ran") - t0;
+    for h in [1, 2] {
+        assert!(of(h, Kind::Prepare).is_some(), "h{h} was prepared");
+        let released = of(h, Kind::Release).expect("released").start - t0;
+        assert!(
+            released <= canary_end + SEC,
+            "h{h} held until {released:?} (canary ended at {canary_end:?})"
+        );
+    }
+}

@@ -5,6 +5,8 @@
 //! hangs without closing (a partition), instead of lingering until TCP keepalive. The
 //! controller counts the lease lost first: when the command ends, the channel closes, a
 //! heartbeat cannot be sent, or no echo has vouched for it for [`Heartbeat::trust`].
+//! What the command prints before its ready line (the lock's first observation) comes back
+//! with the lease ([`Held::take_said`]).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -77,9 +79,16 @@ pub struct Held {
     lost: watch::Receiver<Option<String>>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
+    /// What the command printed before its ready line.
+    said: Vec<u8>,
 }
 
 impl Held {
+    /// What the command printed on stdout before its ready line (taken once).
+    pub fn take_said(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.said)
+    }
+
     /// Whether the lease is lost: the command ended, the channel closed, a heartbeat could
     /// not be sent, or none was answered in time. A lost lease is never regained.
     pub fn is_lost(&self) -> bool {
@@ -117,8 +126,8 @@ pub enum HoldOutcome {
 }
 
 impl Session {
-    /// Runs `cmd` and waits (up to `deadline`) for its first stdout line. If that line is
-    /// `ready`, the command keeps running, fed [`Heartbeat::DEFAULT`] heartbeats, until
+    /// Runs `cmd` and waits (up to `deadline`) for a stdout line that is `ready` (what came
+    /// before it is kept: [`Held::take_said`]). Then the command keeps running, fed [`Heartbeat::DEFAULT`] heartbeats, until
     /// [`Held::release`], the session's end, or the lease is lost. The command must echo each
     /// heartbeat line and exit after the silence limit without one.
     pub async fn hold(
@@ -143,7 +152,7 @@ impl Session {
         let started = Instant::now();
         let result = self.hold_untraced(cmd, ready, deadline, beat).await;
         let ending = match &result {
-            Ok(HoldOutcome::Held(_)) => Ending::Holding,
+            Ok(HoldOutcome::Held(held)) => Ending::Holding(&held.said),
             Ok(HoldOutcome::Refused(out)) => Ending::Ran(out),
             Err(e) => Ending::Failed(e),
         };
@@ -179,24 +188,26 @@ impl Session {
             let mut stdout = Vec::new();
             let mut stderr = Vec::new();
             let mut status = ExitStatus::Unknown;
+            // Where the next unread line starts.
+            let mut line = 0;
             while let Some(msg) = reader.wait().await {
                 match msg {
                     ChannelMsg::Data { data } => {
                         stdout.extend_from_slice(&data);
-                        if let Some(end) = stdout.iter().position(|b| *b == b'\n')
-                            && stdout[..end] == *ready.as_bytes()
-                        {
+                        if let Some((start, next)) = ready_line(&stdout, &mut line, ready) {
                             let lease = Lease {
                                 beat,
-                                pending: stdout.split_off(end + 1),
+                                pending: stdout.split_off(next),
                                 // The holder began waiting after the command was sent.
                                 trusted_until: started + beat.trust(),
                             };
+                            stdout.truncate(start);
                             return Ok(HoldOutcome::Held(self.keep(
                                 step.clone(),
                                 reader,
                                 writer,
                                 lease,
+                                stdout,
                             )));
                         }
                     }
@@ -230,6 +241,7 @@ impl Session {
         reader: ChannelReadHalf,
         writer: ChannelWriteHalf<Msg>,
         lease: Lease,
+        said: Vec<u8>,
     ) -> Held {
         let (lost_tx, lost_rx) = watch::channel(None);
         let (stop_tx, stop_rx) = oneshot::channel();
@@ -256,8 +268,22 @@ impl Session {
             lost: lost_rx,
             stop: stop_tx,
             task,
+            said,
         }
     }
+}
+
+/// Reads the complete lines of `out` from `*from` on (moving it past them) until one is
+/// `ready`: where that line starts and where the next one does.
+fn ready_line(out: &[u8], from: &mut usize, ready: &str) -> Option<(usize, usize)> {
+    while let Some(len) = out[*from..].iter().position(|b| *b == b'\n') {
+        let start = *from;
+        *from = start + len + 1;
+        if out[start..start + len] == *ready.as_bytes() {
+            return Some((start, *from));
+        }
+    }
+    None
 }
 
 /// The controller's side of a lease while it lasts.
@@ -277,7 +303,11 @@ impl Lease {
         writer: &ChannelWriteHalf<Msg>,
         mut stop: oneshot::Receiver<()>,
     ) -> Option<String> {
-        let mut tick = tokio::time::interval(self.beat.interval);
+        // The first heartbeat one interval after the ready line, not at once: the holder
+        // waits `silence` for it either way, and a lease released within the interval (a
+        // prepared host switched at once) costs the holder no second `timeout head`.
+        let mut tick =
+            tokio::time::interval_at(Instant::now() + self.beat.interval, self.beat.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut sent: VecDeque<(u64, Instant)> = VecDeque::new();
         let mut seq = 0u64;
@@ -398,6 +428,24 @@ mod tests {
             assert!(!beat.interval().is_zero(), "{beat:?}");
             assert!(beat.trust() < beat.silence(), "{beat:?}");
         }
+    }
+
+    #[test]
+    fn the_ready_line_may_follow_other_output() {
+        let mut from = 0;
+        assert_eq!(
+            ready_line(b"locked\nhb 1\n", &mut from, "locked"),
+            Some((0, 7))
+        );
+        let mut from = 0;
+        let out = b"probe 1\nend ok\nlock";
+        assert_eq!(ready_line(out, &mut from, "locked"), None);
+        assert_eq!(from, 15, "complete lines are not read again");
+        let out = b"probe 1\nend ok\nlocked\nhb";
+        assert_eq!(ready_line(out, &mut from, "locked"), Some((15, 22)));
+        let mut from = 0;
+        assert_eq!(ready_line(b"busy x; locked\n", &mut from, "locked"), None);
+        assert_eq!(ready_line(b"not locked\n", &mut 0, "locked"), None);
     }
 
     #[test]

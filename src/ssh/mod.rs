@@ -36,4 +36,4 @@ pub use target::{Identities, JumpHost, Privilege, Target, Timing};
 pub use trace::Verbosity;
 pub use transport::{CIPHER_ORDER, KEX_ORDER, Transport, TransportConfig};
 pub use tunnel::TcpTunnel;
-pub use upload::Upload;
+pub use upload::{UPLOAD_SCRIPT, Upload, upload_command};

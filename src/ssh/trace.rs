@@ -40,8 +40,9 @@ const LINE_CHARS: usize = 160;
 /// How a command ended, as far as the trace tells.
 pub(super) enum Ending<'a> {
     Ran(&'a ExecOutput),
-    /// A held command (the lock) that is now running in the background.
-    Holding,
+    /// A held command (the lock) that is now running in the background, with what it printed
+    /// before its ready line.
+    Holding(&'a [u8]),
     Failed(&'a SshError),
 }
 
@@ -57,12 +58,18 @@ pub(super) fn command_text(
     let time = millis(elapsed);
     let mut text = match &ending {
         Ending::Ran(out) => format!("{host}: $ {label}: {} in {time}\n", out.status),
-        Ending::Holding => format!("{host}: $ {label}: running (held) after {time}\n"),
+        Ending::Holding(_) => format!("{host}: $ {label}: running (held) after {time}\n"),
         Ending::Failed(e) => format!("{host}: $ {label}: failed after {time}: {}\n", cause(e)),
     };
-    if let (Ending::Ran(out), Verbosity::Output) = (&ending, verbosity) {
-        excerpt(&mut text, host, '|', &out.stdout_lossy());
-        excerpt(&mut text, host, '!', &out.stderr_lossy());
+    match (&ending, verbosity) {
+        (Ending::Ran(out), Verbosity::Output) => {
+            excerpt(&mut text, host, '|', &out.stdout_lossy());
+            excerpt(&mut text, host, '!', &out.stderr_lossy());
+        }
+        (Ending::Holding(said), Verbosity::Output) => {
+            excerpt(&mut text, host, '|', &String::from_utf8_lossy(said));
+        }
+        _ => {}
     }
     text
 }
@@ -159,7 +166,33 @@ mod tests {
             "web-01: $ probe: exit code 3 in 35ms\nweb-01:   | a\nweb-01:   | b\nweb-01:   ! oops\n"
         );
         assert_eq!(
-            command_text("web-01", "lock", ms, Ending::Holding, Verbosity::Output),
+            command_text(
+                "web-01",
+                "lock",
+                ms,
+                Ending::Holding(b""),
+                Verbosity::Output
+            ),
+            "web-01: $ lock: running (held) after 35ms\n"
+        );
+        assert_eq!(
+            command_text(
+                "web-01",
+                "lock",
+                ms,
+                Ending::Holding(b"probe 1\nend ok\n"),
+                Verbosity::Output
+            ),
+            "web-01: $ lock: running (held) after 35ms\nweb-01:   | probe 1\nweb-01:   | end ok\n"
+        );
+        assert_eq!(
+            command_text(
+                "web-01",
+                "lock",
+                ms,
+                Ending::Holding(b"probe 1\n"),
+                Verbosity::Commands
+            ),
             "web-01: $ lock: running (held) after 35ms\n"
         );
         let e = SshError::new(

@@ -1,7 +1,9 @@
 //! Uploading a file to a temp path on a host: streamed over the session's
 //! channel in large pipelined chunks (through sudo when privileged), hashed
 //! with sha256 locally while streaming, and verified with `sha256sum` on the
-//! host; a mismatching remote file is removed.
+//! host; a mismatching remote file is removed. A caller may put a shell function
+//! `after` in front of [`UPLOAD_SCRIPT`] that the host runs in the same command
+//! once the file has the sha256 it was given ([`Session::upload_with`]).
 
 use std::fmt::Write as _;
 use std::io;
@@ -19,8 +21,10 @@ use super::session::{FeedError, Session, Stdin};
 
 /// Writes stdin to a fresh `$1` (never through an existing file or symlink:
 /// removed first, then created with noclobber), private (umask 077), then
-/// prints its sha256.
-const UPLOAD_SCRIPT: &str = include_str!("scripts/upload.sh");
+/// prints its sha256. Given `$2` (the sha256 the file must have) and more
+/// arguments, it then runs the shell function `after` (which the caller puts in
+/// front of this text) with `$3...` when the file has that sha256.
+pub const UPLOAD_SCRIPT: &str = include_str!("scripts/upload.sh");
 const REMOVE_SCRIPT: &str = include_str!("scripts/remove.sh");
 /// Bytes read and handed to the channel at a time; russh splits them into
 /// packets as the window allows, so several are in flight. russh reserves room
@@ -37,6 +41,8 @@ pub struct Upload {
     /// Lowercase hex sha256 of the file, as sent and as found on the host.
     pub sha256: String,
     pub bytes: u64,
+    /// What the command printed after the checksum line (the output of `after`).
+    pub after: String,
 }
 
 /// What the feeder sent.
@@ -93,12 +99,28 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
-/// The digest `sha256sum` printed (`HEX  -`), if it looks like one.
+/// The upload's command: writes stdin to `remote_tmp` and prints its sha256.
+pub fn upload_command(remote_tmp: &str) -> RemoteCommand {
+    RemoteCommand::script(UPLOAD_SCRIPT, [remote_tmp])
+        .privileged()
+        .labelled(Step::Upload(remote_tmp.to_owned()).to_string())
+}
+
+/// The digest `sha256sum` printed (`HEX  -`) on the first line, if it looks like one.
 fn remote_digest(stdout: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(stdout).ok()?;
+    let first = stdout.split(|b| *b == b'\n').next()?;
+    let text = std::str::from_utf8(first).ok()?;
     let digest = text.split_whitespace().next()?.trim_start_matches('\\');
     let valid = digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit());
     valid.then(|| digest.to_ascii_lowercase())
+}
+
+/// What the command printed after the digest line.
+fn after_digest(stdout: &[u8]) -> String {
+    match stdout.iter().position(|b| *b == b'\n') {
+        Some(end) => String::from_utf8_lossy(&stdout[end + 1..]).into_owned(),
+        None => String::new(),
+    }
 }
 
 /// Compares what we sent with what the host computed; `Err(found)` on a
@@ -134,6 +156,21 @@ impl Session {
         remote_tmp: &str,
         deadline: Duration,
     ) -> Result<Upload, SshError> {
+        self.upload_with(local, remote_tmp, &upload_command(remote_tmp), deadline)
+            .await
+    }
+
+    /// [`Session::upload`] by `cmd`: [`UPLOAD_SCRIPT`] with `$1` = `remote_tmp` (through
+    /// [`upload_command`]), or that script with a function `after` put in front and the
+    /// expected sha256 and `after`'s arguments following `$1`; what `after` printed comes
+    /// back in [`Upload::after`].
+    pub async fn upload_with(
+        &self,
+        local: &Path,
+        remote_tmp: &str,
+        cmd: &RemoteCommand,
+        deadline: Duration,
+    ) -> Result<Upload, SshError> {
         let started = Instant::now();
         let step = Step::Upload(remote_tmp.to_owned());
         let local_error = |source: io::Error| {
@@ -142,11 +179,8 @@ impl Session {
                 .with_source(LocalFile { path, source })
         };
         let file = tokio::fs::File::open(local).await.map_err(local_error)?;
-        let cmd = RemoteCommand::script(UPLOAD_SCRIPT, [remote_tmp])
-            .privileged()
-            .labelled(step.to_string());
         let ran = match self
-            .run(&cmd, step.clone(), deadline, FileInput { file })
+            .run(cmd, step.clone(), deadline, FileInput { file })
             .await
         {
             Ok(ran) => ran,
@@ -178,6 +212,7 @@ impl Session {
             Ok(()) => Ok(Upload {
                 sha256: sent.sha256,
                 bytes: sent.bytes,
+                after: after_digest(&output.stdout),
             }),
             Err(found) => {
                 let left = deadline.saturating_sub(started.elapsed()).max(CLEANUP_MIN);
@@ -229,6 +264,20 @@ mod tests {
             verify(EMPTY_SHA256, b"sha256sum: not found\n"),
             Err("<none>".to_owned())
         );
+        // Only the first line holds the digest.
+        let later = format!("x\n{EMPTY_SHA256}  -\n");
+        assert_eq!(
+            verify(EMPTY_SHA256, later.as_bytes()),
+            Err("<none>".to_owned())
+        );
+    }
+
+    #[test]
+    fn what_follows_the_digest_line_is_after_s_output() {
+        let out = format!("{EMPTY_SHA256}  -\ntest_rc 0\nend ok\n");
+        assert_eq!(verify(EMPTY_SHA256, out.as_bytes()), Ok(()));
+        assert_eq!(after_digest(out.as_bytes()), "test_rc 0\nend ok\n");
+        assert_eq!(after_digest(b"abc  -"), "");
     }
 
     #[tokio::test]

@@ -9,7 +9,7 @@
 #   install TMP BIN BACKUP SHA N KEEP... as the install of a staged binary (see scripts.rs)
 #   signal PID SIG KIND PARENT MISS     checked signal; MISS: stop (gone or refused stops),
 #                                       gone (only refused stops), ignore
-#   check COND ARGS...                  a fact that must hold now (ready, serves, runs)
+#   check COND ARGS...                  a fact that must hold now (steady, ready, serves, runs)
 #   wait COND MS ARGS...                polls every 10 ms until COND holds or MS pass
 #   takeout PID N WORKER... R SIG MS... the exit ladder, then KILL of the workers it had
 # shellcheck disable=SC2086 # the fields of /proc/PID/stat are split on purpose
@@ -67,6 +67,9 @@ cond() {
       fi
       pidin "$2.oldbin" && [ "$p" = "$3" ] && [ -n "$np" ] && [ "$np" != "$3" ] \
         && alive "$np" && [ "$ppid" = "$3" ] && workers "$np" && [ "$nw" -gt 0 ] ;;
+    steady) # PIDFILE PID: PID named by the pid file, no .oldbin, with accepting workers
+      pidin "$2" && [ "$p" = "$3" ] && ! pidin "$2.oldbin" && alive "$3" && workers "$3" \
+        && [ "$na" -gt 0 ] ;;
     ready) # PIDFILE OLD: a new master, child of OLD, named by the pid file, with accepting workers
       pidin "$2" && np=$p && [ "$np" != "$3" ] && pidin "$2.oldbin" && [ "$p" = "$3" ] \
         && alive "$np" && [ "$ppid" = "$3" ] && workers "$np" && [ "$na" -gt 0 ] ;;
@@ -103,7 +106,7 @@ cond() {
 arity() {
   case $1 in
     drained | gone | serving) n=1 ;;
-    start | ready | runs) n=2 ;;
+    start | steady | ready | runs) n=2 ;;
     committed | reverted | serves) n=3 ;;
     *) n=0 ;;
   esac
