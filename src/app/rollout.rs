@@ -26,6 +26,10 @@ use crate::rollout::seams::SystemClock;
 use crate::rollout::signals::{self, TerminalOperator};
 use crate::ssh::Verbosity;
 
+/// The longest the end of a run waits for the hosts' lock releases (each is bounded by a
+/// heartbeat interval, 5 s; a holder left behind exits after 30 s without heartbeats).
+const SETTLE_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// `roll`: the rollout.
 pub(super) fn roll(
     global: &GlobalArgs,
@@ -289,8 +293,9 @@ fn run_rollout(
                 reporter.emit(RolloutEvent::from(key));
             })
             .await;
-        // Locks are released off the critical path; the run ends when they all are.
-        executor.settle().await;
+        // Locks are released off the critical path; the run ends when they all are (each
+        // release is bounded by a heartbeat interval; a dead link's close too).
+        let _ = tokio::time::timeout(SETTLE_LIMIT, executor.settle()).await;
         end
     });
     // Hosts abandoned by a second interrupt may still hold tasks: do not wait for them.

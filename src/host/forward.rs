@@ -251,9 +251,19 @@ impl Procedure<'_> {
         let ahead = TunnelAhead::new(self.remote);
         let acted = match gate.first_tunnel(self.job.host, Phase::AfterCommit) {
             Some(tunnel) => {
-                let open = self.remote.open_tcp(&tunnel.host, tunnel.port);
-                let (acted, opened) = tokio::join!(commit, open);
-                if let (Ok(_), Ok(stream)) = (&acted, opened) {
+                // Never waited for: a connection not open when the commit ends is dropped,
+                // and the gate opens its own.
+                let mut open = self.remote.open_tcp(&tunnel.host, tunnel.port);
+                let mut opened = None;
+                let mut commit = std::pin::pin!(commit);
+                let acted = loop {
+                    tokio::select! {
+                        acted = &mut commit => break acted,
+                        got = &mut open, if opened.is_none() => opened = Some(got),
+                    }
+                };
+                drop(open);
+                if let (Ok(_), Some(Ok(stream))) = (&acted, opened) {
                     ahead.keep(tunnel, stream);
                 }
                 acted?
