@@ -10,8 +10,9 @@ use super::failure::Blocker;
 use super::prepare::{Verdict, prepare_via};
 use super::round_trips::RoundTrips;
 use super::sim::SimConnect;
-use super::upgrade::{Intent, Job, Outcome, ProcessChecksOnly, Source, UpgradeError};
+use super::upgrade::{Intent, Job, Outcome, ProcessChecksOnly, Settings, Source, UpgradeError};
 use super::walk_tests::{assert_settled, host, settings, sha, snapshot, world_at};
+use crate::model::inventory::Host;
 use crate::model::spec::OnDrainTimeout;
 
 /// The most remote operations a host may cost from its turn (install) to the end.
@@ -27,6 +28,42 @@ fn source(c: char, machine: u16) -> Source {
     }
 }
 
+/// What a prepared job borrows: the host, the binary, the settings and the counters.
+struct Parts {
+    host: Host,
+    source: Source,
+    settings: Settings,
+    trips: RoundTrips,
+}
+
+impl Parts {
+    fn new(source: Source) -> Parts {
+        Parts {
+            host: host(),
+            source,
+            settings: settings(OnDrainTimeout::Proceed),
+            trips: RoundTrips::default(),
+        }
+    }
+
+    fn job(&self) -> Job<'_> {
+        Job {
+            host: &self.host,
+            source: &self.source,
+            intent: Intent::Upgrade,
+            settings: &self.settings,
+            gate: &ProcessChecksOnly,
+            round_trips: &self.trips,
+        }
+    }
+
+    fn connector(&self, w: &Arc<std::sync::Mutex<super::sim::World>>) -> Box<SimConnect> {
+        Box::new(SimConnect {
+            world: Arc::clone(w),
+        })
+    }
+}
+
 #[tokio::test]
 async fn prepare_then_release_leaves_the_host_as_it_was() {
     let (a, b) = (sha('a'), sha('b'));
@@ -35,23 +72,9 @@ async fn prepare_then_release_leaves_the_host_as_it_was() {
     let first = super::walk_tests::run(&w, Intent::Upgrade, &b, super::sim::Cut::Never).await;
     assert!(matches!(first, Ok(Outcome::Upgraded { .. })), "{first:?}");
     let before = snapshot(&w).fingerprint();
-    let (h, src, s, trips) = (
-        host(),
-        source('c', 62),
-        settings(OnDrainTimeout::Proceed),
-        RoundTrips::default(),
-    );
-    let job = Job {
-        host: &h,
-        source: &src,
-        intent: Intent::Upgrade,
-        settings: &s,
-        gate: &ProcessChecksOnly,
-        round_trips: &trips,
-    };
-    let connector = Box::new(SimConnect {
-        world: Arc::clone(&w),
-    });
+    let parts = Parts::new(source('c', 62));
+    let trips = &parts.trips;
+    let (job, connector) = (parts.job(), parts.connector(&w));
     let prepared = prepare_via(connector, job, &|_| {}).await.expect("prepare");
     assert_eq!(*prepared.verdict(), Verdict::WouldUpgrade);
     assert_eq!(snapshot(&w).staged(), 1, "the new binary is staged");
@@ -69,28 +92,14 @@ async fn prepare_then_release_leaves_the_host_as_it_was() {
 async fn prepare_then_switch_upgrades_within_the_critical_path_budget() {
     let (a, b) = (sha('a'), sha('b'));
     let w = world_at(&a);
-    let (h, src, s, trips) = (
-        host(),
-        source('b', 62),
-        settings(OnDrainTimeout::Proceed),
-        RoundTrips::default(),
-    );
+    let parts = Parts::new(source('b', 62));
+    let trips = &parts.trips;
     let events = |e: Event| {
         if e.status == Status::Started && e.step.changes_the_host() {
             trips.mark_turn();
         }
     };
-    let job = Job {
-        host: &h,
-        source: &src,
-        intent: Intent::Upgrade,
-        settings: &s,
-        gate: &ProcessChecksOnly,
-        round_trips: &trips,
-    };
-    let connector = Box::new(SimConnect {
-        world: Arc::clone(&w),
-    });
+    let (job, connector) = (parts.job(), parts.connector(&w));
     let prepared = prepare_via(connector, job, &events).await.expect("prepare");
     assert_eq!(*prepared.verdict(), Verdict::WouldUpgrade);
     let prepared_ops = trips.trips().total;
@@ -117,23 +126,9 @@ async fn prepare_refuses_with_the_typed_reason_and_changes_nothing() {
     let w = world_at(&a);
     let before = snapshot(&w).fingerprint();
     // An aarch64 binary for an x86_64 host.
-    let (h, src, s, trips) = (
-        host(),
-        source('b', 183),
-        settings(OnDrainTimeout::Proceed),
-        RoundTrips::default(),
-    );
-    let job = Job {
-        host: &h,
-        source: &src,
-        intent: Intent::Upgrade,
-        settings: &s,
-        gate: &ProcessChecksOnly,
-        round_trips: &trips,
-    };
-    let connector = Box::new(SimConnect {
-        world: Arc::clone(&w),
-    });
+    let parts = Parts::new(source('b', 183));
+    let trips = &parts.trips;
+    let (job, connector) = (parts.job(), parts.connector(&w));
     let prepared = prepare_via(connector, job, &|_| {}).await.expect("prepare");
     match prepared.verdict() {
         Verdict::Refused(Blocker::Preflight(problems))
@@ -169,23 +164,8 @@ async fn prepare_refuses_with_the_typed_reason_and_changes_nothing() {
 async fn a_host_changed_since_its_preparation_is_refused_untouched() {
     let (a, b) = (sha('a'), sha('b'));
     let w = world_at(&a);
-    let (h, src, s, trips) = (
-        host(),
-        source('b', 62),
-        settings(OnDrainTimeout::Proceed),
-        RoundTrips::default(),
-    );
-    let job = Job {
-        host: &h,
-        source: &src,
-        intent: Intent::Upgrade,
-        settings: &s,
-        gate: &ProcessChecksOnly,
-        round_trips: &trips,
-    };
-    let connector = Box::new(SimConnect {
-        world: Arc::clone(&w),
-    });
+    let parts = Parts::new(source('b', 62));
+    let (job, connector) = (parts.job(), parts.connector(&w));
     let prepared = prepare_via(connector, job, &|_| {}).await.expect("prepare");
     assert_eq!(*prepared.verdict(), Verdict::WouldUpgrade);
     let record = snapshot(&w).record();
