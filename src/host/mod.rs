@@ -6,6 +6,7 @@ mod acted;
 mod adversity_tests;
 mod begin;
 pub mod classify;
+mod course;
 pub mod decide;
 pub mod direction;
 pub mod event;

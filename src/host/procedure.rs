@@ -7,14 +7,15 @@
 use std::time::{Duration, Instant};
 
 use super::act::Act;
-use super::direction::{self, Aim, Commit, Drive, Goal, Move};
+pub(super) use super::course::{Course, Winched};
+use super::direction::{self, Commit, Goal, Move};
 use super::event::{Event, Step};
 use super::failure::{Blocker, CommandFailed, Fault, Judged};
 use super::lock;
 use super::observe::{self, Observation};
 use super::probe::{self, Depth, ProbeError};
 pub use super::ready::Ready;
-use super::record::{Op, OpKind, Record};
+use super::record::{Op, OpKind};
 use super::remote::{Claim, Lease, Remote};
 use super::scripts::{self, Layout, SignalTarget};
 use super::step::Stop;
@@ -28,28 +29,6 @@ pub struct Procedure<'a> {
     pub remote: &'a dyn Remote,
     pub job: Job<'a>,
     pub events: &'a (dyn Fn(Event) + Sync),
-}
-
-/// What the loop knows about this run beyond the host.
-pub(super) struct Course {
-    pub(super) aim: Aim,
-    /// Why the run turned back, when it did.
-    pub(super) failure: Option<Judged>,
-    /// Something failed again while going back.
-    pub(super) failed_going_back: Option<Judged>,
-    /// A move that changes the host was made.
-    pub(super) changed: bool,
-    /// WINCH sent by the last move's command (after USR2, on the host), for the drain.
-    pub(super) winched: Option<Winched>,
-}
-
-/// A WINCH that the start command sent itself, once the host saw the new master ready: the
-/// command's result, and where in it the WINCH and the wait for the drain are.
-pub(super) struct Winched {
-    pub(super) old: u32,
-    pub(super) acted: super::act::Acted,
-    /// The index of the WINCH act (the wait for the drain follows it).
-    pub(super) at: usize,
 }
 
 impl Procedure<'_> {
@@ -437,39 +416,13 @@ impl Procedure<'_> {
                 Ok(Some(seen)) => seen,
                 Ok(None) => self.observe().await?,
                 Err(Stop::Judged(failure)) => {
-                    self.turn_back(course, turning.as_ref(), &obs, failure);
+                    course.turn_back(turning.as_ref(), &obs, failure);
                     self.observe().await?
                 }
                 Err(Stop::Error(e)) => return Err(e),
             };
         }
         Err(self.remote_error(Step::Observe, Fault::Unsettled { moves: MAX_MOVES }))
-    }
-
-    /// A judged failure: from here the run goes back to where the operation started.
-    fn turn_back(&self, course: &mut Course, op: Option<&Op>, obs: &Observation, reason: Judged) {
-        let back_to = match op {
-            Some(op) => op.from.clone(),
-            // The operation was completed (a gate failed after commit): back to what ran
-            // before it.
-            None => obs
-                .record
-                .record()
-                .and_then(Record::previous)
-                .map(str::to_owned)
-                .unwrap_or_else(|| course.aim.sha.clone()),
-        };
-        if course.failure.is_none() {
-            course.failure = Some(reason);
-        } else {
-            course.failed_going_back = Some(reason);
-        }
-        course.aim = Aim {
-            sha: back_to,
-            kind: OpKind::Rollback,
-            commit: Commit::Now,
-            drive: Drive::TurnedBack,
-        };
     }
 
     fn arrived(&self, goal: &Goal, course: &Course, origin: &str) -> Result<Outcome, UpgradeError> {
