@@ -163,8 +163,8 @@ pub struct Observation {
     /// How much the probe looked at (`None`: a probe output without the line).
     pub depth: Option<Depth>,
     /// The kernel's machine name, as `uname -m` says it (read from `/proc/sys/kernel/arch` on
-    /// Linux 6.1 and later; the two differ only under a `setarch` personality, which the
-    /// probe's shell does not run under).
+    /// Linux 6.1 and later when the probe's shell has no personality; under one, such as an
+    /// i686 container on an x86_64 kernel, only `uname` says what the host runs).
     pub machine: String,
     /// The pid named by the pid file, if it names one.
     pub pid_file: Option<u32>,

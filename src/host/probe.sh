@@ -76,9 +76,11 @@ elif command exec 3< "$file" 2>/dev/null; then
   binsum=$(sha256sum <&3) || binsum=
 fi
 say depth "$mode"
-# Linux 6.1 and later say it in /proc (no fork); older kernels through uname.
-arch=
-{ read -r arch < /proc/sys/kernel/arch; } 2>/dev/null || :
+# Linux 6.1 and later say it in /proc (no fork), but only uname sees a personality (an i686
+# container on an x86_64 kernel, linux32): /proc only when this shell has none.
+arch='' pers=''
+{ read -r pers < /proc/self/personality; } 2>/dev/null || :
+if [ "$pers" = 00000000 ]; then { read -r arch < /proc/sys/kernel/arch; } 2>/dev/null || :; fi
 [ -n "$arch" ] || arch=$(uname -m)
 say machine "$arch"
 if pidin "$pidfile"; then

@@ -364,6 +364,63 @@ mod tests {
         assert_eq!(mismatch, format!("{sha}  -\n"), "no check of another file");
     }
 
+    /// Every line `-t` prints comes back once, in order and as it was (backslashes, `$`,
+    /// leading blanks), however many there are (thousands of deprecation warnings happen;
+    /// the lines are taken in one pass, not by cutting the text over and over).
+    #[test]
+    fn every_line_of_the_check_comes_back_as_it_was() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let new = dir.path().join("nginx");
+        let body = "#!/bin/sh\ni=0\nwhile [ $i -lt 5000 ]; do printf '  warn %s \\\\n $(x) \\n' \"$i\"; i=$((i + 1)); done\n";
+        std::fs::write(&new, body).expect("write");
+        std::fs::set_permissions(&new, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(CHECK_NEW)
+            .arg("ngfleet")
+            .args([new.to_str().expect("utf-8"), "20", "known"])
+            .output()
+            .expect("sh");
+        let text = String::from_utf8(out.stdout).expect("utf-8");
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("test_out "))
+            .collect();
+        assert_eq!(lines.len(), 5000, "{}", &text[..text.len().min(500)]);
+        for (i, l) in lines.iter().enumerate() {
+            assert_eq!(*l, format!("test_out   warn {i} \\n $(x) "), "line {i}");
+        }
+        assert!(text.ends_with("end ok\n"), "{text}");
+    }
+
+    /// The probe says the machine as `uname -m` does, also under a personality (an i686
+    /// container on an x86_64 kernel), where `/proc/sys/kernel/arch` would not.
+    #[test]
+    fn the_probe_says_the_machine_as_uname_does() {
+        let machine = |prefix: &[&str]| {
+            let mut cmd = std::process::Command::new(prefix[0]);
+            cmd.args(&prefix[1..])
+                .args(["sh", "-c", crate::host::observe::PROBE_SCRIPT, "ngfleet"])
+                .args(["/nonexistent/nginx.pid", "/nonexistent/nginx", "full"]);
+            let out = cmd.output().expect("probe");
+            let text = String::from_utf8(out.stdout).expect("utf-8");
+            text.lines()
+                .find_map(|l| l.strip_prefix("machine "))
+                .map(str::to_owned)
+                .unwrap_or_else(|| panic!("no machine line: {text}"))
+        };
+        let uname = std::process::Command::new("uname")
+            .arg("-m")
+            .output()
+            .expect("uname");
+        let uname = String::from_utf8(uname.stdout).expect("utf-8");
+        assert_eq!(machine(&["env"]), uname.trim());
+        if uname.trim() == "x86_64" {
+            assert_eq!(machine(&["setarch", "i686"]), "i686");
+        }
+    }
+
     fn layout(path: &str) -> Layout {
         Layout::plain(path.parse().expect("path"))
     }

@@ -167,7 +167,6 @@ impl Session {
         deadline: Duration,
         beat: Heartbeat,
     ) -> Result<HoldOutcome, SshError> {
-        let started = Instant::now();
         let step = Step::Exec(cmd.label().to_owned());
         let (line, password) = self.line_for(cmd, &step)?;
         let timed_out = || self.error(step.clone(), SshErrorKind::Timeout { after: deadline });
@@ -198,8 +197,10 @@ impl Session {
                             let lease = Lease {
                                 beat,
                                 pending: stdout.split_off(next),
-                                // The holder began waiting after the command was sent.
-                                trusted_until: started + beat.trust(),
+                                // The holder's silence timer starts when it prints its ready
+                                // line (after its own work, such as the lock's probe): at
+                                // the latest now, so the trust counts from now.
+                                trusted_until: Instant::now() + beat.trust(),
                             };
                             stdout.truncate(start);
                             return Ok(HoldOutcome::Held(self.keep(
