@@ -20,7 +20,7 @@ use super::procedure::{Procedure, Winched};
 use super::record::{Op, OpStep};
 use super::scripts::SignalTarget;
 use super::step::Stop;
-use super::tunnel_ahead::TunnelAhead;
+use super::tunnel_ahead::{Opening, TunnelAhead};
 use super::upgrade::{FOLDED_DRAIN, Gate, Phase, SOAK_ROUND};
 use crate::model::spec::OnDrainTimeout;
 
@@ -247,24 +247,29 @@ impl Procedure<'_> {
             Step::Commit,
             self.committed(&acts, quit, old, new, op, last),
         );
-        // The final gate's connection opens while the commit runs; its request waits.
+        // The final gate's connection opens while the commit runs; its request waits for the
+        // commit, and the gate waits for the opening (within its own deadline) if it is not
+        // done by then.
+        let first = gate.first_tunnel(self.job.host, Phase::AfterCommit);
+        let to = first.as_ref().map(|t| t.host.clone()).unwrap_or_default();
         let ahead = TunnelAhead::new(self.remote);
-        let acted = match gate.first_tunnel(self.job.host, Phase::AfterCommit) {
+        let acted = match first {
             Some(tunnel) => {
-                // Never waited for: a connection not open when the commit ends is dropped,
-                // and the gate opens its own.
-                let mut open = self.remote.open_tcp(&tunnel.host, tunnel.port);
+                let mut opening = self.remote.open_tcp(&to, tunnel.port);
                 let mut opened = None;
                 let mut commit = std::pin::pin!(commit);
                 let acted = loop {
                     tokio::select! {
                         acted = &mut commit => break acted,
-                        got = &mut open, if opened.is_none() => opened = Some(got),
+                        got = &mut opening, if opened.is_none() => opened = Some(got),
                     }
                 };
-                drop(open);
-                if let (Ok(_), Some(Ok(stream))) = (&acted, opened) {
-                    ahead.keep(tunnel, stream);
+                if acted.is_ok() {
+                    let opening: Opening<'_> = match opened {
+                        Some(got) => Box::pin(async move { got }),
+                        None => opening,
+                    };
+                    ahead.keep(tunnel, opening);
                 }
                 acted?
             }

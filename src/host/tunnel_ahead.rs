@@ -18,10 +18,13 @@ pub struct Tunnel {
     pub port: u16,
 }
 
-/// `inner`, with one stream to `tunnel` already open.
+/// The opening of a stream, begun earlier (maybe done by now).
+pub type Opening<'a> = BoxFuture<'a, Result<Box<dyn Duplex>, SshError>>;
+
+/// `inner`, with one stream to `tunnel` opened (or being opened) already.
 pub struct TunnelAhead<'a> {
     inner: &'a dyn Remote,
-    opened: Mutex<Option<(Tunnel, Box<dyn Duplex>)>>,
+    opened: Mutex<Option<(Tunnel, Opening<'a>)>>,
 }
 
 impl<'a> TunnelAhead<'a> {
@@ -33,14 +36,15 @@ impl<'a> TunnelAhead<'a> {
         }
     }
 
-    /// Keeps `stream` for the first [`Remote::open_tcp`] to `tunnel`.
-    pub fn keep(&self, tunnel: Tunnel, stream: Box<dyn Duplex>) {
+    /// Keeps `opening` for the first [`Remote::open_tcp`] to `tunnel`, which then waits for it
+    /// (within that caller's own deadline) instead of opening another.
+    pub fn keep(&self, tunnel: Tunnel, opening: Opening<'a>) {
         if let Ok(mut opened) = self.opened.lock() {
-            *opened = Some((tunnel, stream));
+            *opened = Some((tunnel, opening));
         }
     }
 
-    fn take(&self, host: &str, port: u16) -> Option<Box<dyn Duplex>> {
+    fn take(&self, host: &str, port: u16) -> Option<Opening<'a>> {
         let mut opened = self.opened.lock().ok()?;
         match opened.as_ref() {
             Some((t, _)) if t.host == host && t.port == port => opened.take().map(|(_, s)| s),
@@ -83,7 +87,7 @@ impl Remote for TunnelAhead<'_> {
         port: u16,
     ) -> BoxFuture<'b, Result<Box<dyn Duplex>, SshError>> {
         match self.take(host, port) {
-            Some(stream) => Box::pin(async move { Ok(stream) }),
+            Some(opening) => opening,
             None => self.inner.open_tcp(host, port),
         }
     }
@@ -144,7 +148,8 @@ mod tests {
             host: "127.0.0.1".into(),
             port: 80,
         };
-        ahead.keep(tunnel, Box::new(mine));
+        let stream: Box<dyn Duplex> = Box::new(mine);
+        ahead.keep(tunnel, Box::pin(async move { Ok(stream) }));
         // Another endpoint is opened afresh (here: refused).
         assert!(ahead.open_tcp("127.0.0.1", 81).await.is_err());
         let mut got = ahead.open_tcp("127.0.0.1", 80).await.expect("kept");
