@@ -277,7 +277,7 @@ impl Procedure<'_> {
                 limit: self.deadlines().start,
             },
         ];
-        if !gate.checks(Phase::BothServing) {
+        if winch_follows_start(gate) {
             acts.extend([
                 Act::Check(Cond::Ready { old: old.pid }),
                 Act::Signal {
@@ -306,7 +306,7 @@ impl Procedure<'_> {
         winched: &mut Option<Winched>,
     ) -> Result<Option<Observation>, Stop> {
         // Folded in (see `usr2_acts`): the readiness check is act `i + 2`, WINCH `i + 3`.
-        if !gate.checks(Phase::BothServing) {
+        if winch_follows_start(gate) {
             *winched = Some(Winched {
                 old: old.pid,
                 acted: acted.clone(),
@@ -361,4 +361,10 @@ impl Procedure<'_> {
             owner,
         )))
     }
+}
+
+/// Whether the start command goes on with WINCH: nothing is checked while both generations
+/// serve.
+fn winch_follows_start(gate: &dyn Gate) -> bool {
+    !gate.checks(Phase::BothServing)
 }

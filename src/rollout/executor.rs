@@ -116,6 +116,13 @@ impl<'a> SshExecutor<'a> {
         }
     }
 
+    /// `h`'s switch; its lock release and connection close are left to go on by themselves.
+    async fn switched(&self, h: usize, prepared: Prepared<'a>) -> Result<Outcome, UpgradeError> {
+        let (outcome, leftover) = prepared.switch_leaving(self.events).await;
+        self.leave(h, leftover);
+        outcome
+    }
+
     /// Lets `h`'s lock release and connection close go on in a task of their own.
     fn leave(&self, h: usize, leftover: Leftover) {
         let task = tokio::spawn(leftover);
@@ -188,11 +195,7 @@ impl Executor for SshExecutor<'_> {
             };
             self.settled(h).await;
             let outcome = match prepare(self.transport, target, job, self.events).await {
-                Ok(prepared) => {
-                    let (outcome, leftover) = prepared.switch_leaving(self.events).await;
-                    self.leave(h, leftover);
-                    outcome
-                }
+                Ok(prepared) => self.switched(h, prepared).await,
                 Err(e) => Err(e),
             };
             self.finish(h, started, outcome)
@@ -231,8 +234,7 @@ impl Executor for SshExecutor<'_> {
             let prepared = self.prepared.lock().ok().and_then(|mut m| m.remove(&h));
             match prepared {
                 Some(p) => {
-                    let (outcome, leftover) = p.switch_leaving(self.events).await;
-                    self.leave(h, leftover);
+                    let outcome = self.switched(h, p).await;
                     self.finish(h, started, outcome)
                 }
                 None => self.run(h, intent).await,
